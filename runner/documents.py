@@ -1,0 +1,228 @@
+"""Read a YAML file and check it against its JSON Schema, reporting every problem
+compiler-style with the line and column taken from the YAML.
+
+Line numbers come from ``yaml.compose`` nodes and are looked up only on the error
+path, so valid files pay for one parse.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .errors import Problem
+from .resources import load_schema
+
+
+@dataclass
+class Document:
+    """A parsed YAML file: its data (with schema defaults filled in) and its text for locating errors."""
+
+    path: Path
+    display: str
+    text: str
+    data: Any
+
+    def problem(self, json_path: Sequence[str | int], message: str, *, key: bool = False) -> Problem:
+        line, col = locate(self.text, json_path, key=key)
+        return Problem(self.display, line, col, format_path(json_path), message)
+
+
+def read_document(path: Path, display: str | None = None) -> tuple[Document | None, list[Problem]]:
+    """Parse ``path`` as YAML; return the document or the problems that stop it from parsing."""
+    shown = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        return None, [Problem(shown, None, None, "", f"cannot read file: {e.strerror or e}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        return None, [
+            Problem(shown, line, None, "", f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8")
+        ]
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        reason = getattr(e, "problem", None) or str(e).splitlines()[0]
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        return None, [Problem(shown, line, col, "", f"YAML does not parse: {reason}")]
+    doc = Document(path, shown, text, data)
+    problems = duplicate_keys(doc)
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type_name(data)}"
+        problems.append(Problem(shown, 1, 1, "", f"expected a mapping of keys to values, the file is {what}"))
+    return doc, problems
+
+
+def check_schema(doc: Document, kind: str) -> list[Problem]:
+    """Every schema violation in ``doc``; fills schema defaults into ``doc.data`` when there are none."""
+    errors = sorted(_validator(kind).iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path)))
+    problems = [p for e in errors for p in _explain(doc, e)]
+    if not problems:
+        fill_defaults(load_schema(kind), doc.data, load_schema(kind))
+    return problems
+
+
+@cache
+def _validator(kind: str) -> Draft202012Validator:
+    schema = load_schema(kind)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
+    path = list(error.absolute_path)
+    validator = error.validator
+    if validator in ("oneOf", "anyOf") and error.context:
+        # Report the branch that matches the value's type, not "is not valid under any".
+        same_type = [e for e in error.context if e.validator != "type"]
+        if same_type:
+            deepest = max(len(e.absolute_path) for e in same_type)
+            for sub in same_type:
+                if len(sub.absolute_path) == deepest:
+                    yield from _explain(doc, sub)
+            return
+        allowed = sorted({t for e in error.context for t in _as_list(e.validator_value)})
+        yield doc.problem(path, f"expected {' or '.join(allowed)}, got {describe(error.instance)}")
+        return
+    if validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        for key in _unexpected_keys(error):
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            fix = f"did you mean '{hint[0]}'?" if hint else f"allowed keys: {', '.join(allowed)}"
+            yield doc.problem([*path, key], f"unknown key '{key}'; {fix}", key=True)
+        return
+    if validator == "type":
+        yield doc.problem(path, f"expected {' or '.join(_as_list(error.validator_value))}, got {describe(error.instance)}")
+        return
+    if validator == "required":
+        yield doc.problem(path, error.message.replace("is a required property", "is required but missing"))
+        return
+    if validator == "enum":
+        choices = ", ".join(repr(c) for c in error.validator_value)
+        yield doc.problem(path, f"{describe(error.instance)} is not one of {choices}")
+        return
+    if validator == "pattern":
+        yield doc.problem(path, f"{error.instance!r} does not match {error.validator_value}")
+        return
+    yield doc.problem(path, error.message)
+
+
+def _unexpected_keys(error: ValidationError) -> list[Any]:
+    known = error.schema.get("properties", {})
+    return [k for k in error.instance if k not in known]
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, datetime.date):
+        return "date"
+    return {dict: "mapping", list: "list", str: "string", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def describe(value: Any) -> str:
+    """A value as a person reads it, with a hint for what YAML did to it."""
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()} (YAML reads yes/no/on/off as booleans; quote it)"
+    if isinstance(value, datetime.date):
+        return f"date {value.isoformat()} (YAML reads bare dates; quote it)"
+    if isinstance(value, dict | list):
+        return type_name(value)
+    text = repr(value)
+    return f"{type_name(value)} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def locate(text: str, path: Sequence[str | int], *, key: bool = False) -> tuple[int | None, int | None]:
+    """Line and column (1-based) of the node at ``path``; the deepest existing parent when it is missing."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None, None
+    if node is None:
+        return 1, 1
+    for i, part in enumerate(path):
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    child = k if key and i == len(path) - 1 else v
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def duplicate_keys(doc: Document) -> list[Problem]:
+    """PyYAML keeps the last of two equal keys silently; a misspelt copy must not be ignored."""
+    try:
+        root = yaml.compose(doc.text)
+    except yaml.YAMLError:
+        return []
+    problems: list[Problem] = []
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen:
+                        problems.append(
+                            Problem(doc.display, k.start_mark.line + 1, k.start_mark.column + 1, "",
+                                    f"duplicate key '{k.value}'; the earlier one would be ignored")
+                        )
+                    seen.add(k.value)
+                stack.append(v)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return problems
+
+
+def fill_defaults(schema: dict[str, Any], data: Any, root: dict[str, Any]) -> None:
+    """Put the schema's ``default`` values into ``data`` (the schema is the one source of defaults)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = root["$defs"][name]
+    if isinstance(data, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in data and "default" in sub:
+                data[key] = _copy(sub["default"])
+            if key in data:
+                fill_defaults(sub, data[key], root)
+    elif isinstance(data, list) and isinstance(schema.get("items"), dict):
+        for item in data:
+            fill_defaults(schema["items"], item, root)
+
+
+def _copy(value: Any) -> Any:
+    return {} if value == {} else [] if value == [] else value

@@ -1,0 +1,90 @@
+"""Every error hanzo-run raises on purpose.
+
+    HanzoError
+    ├── UsageError            bad command line or invalid files; nothing was sent (exit 2)
+    │   └── ConfigError       provider/job files with problems, each with file:line:col
+    └── ProviderError         one request failed; becomes a result row, never a crash
+
+Third-party exceptions (httpx, yaml, jsonschema, sqlite) are translated at the
+boundary where they happen and never escape to the user as tracebacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The design's error codes. Retryable ones are decided in runner/retry.py.
+ERROR_CODES = frozenset(
+    {
+        "API_KEY_REQUIRED",
+        "INVALID_API_KEY",
+        "RATE_LIMIT_EXCEEDED",
+        "QUOTA_EXHAUSTED",
+        "CLIENT_ERROR",
+        "MODEL_NOT_FOUND",
+        "SERVER_ERROR",
+        "TIMEOUT",
+        "CONNECTION_FAILED",
+        "INVALID_RESPONSE",
+        "FETCH_MODELS_FAILED",
+        "REQUEST_FAILED",
+        "MAX_RETRIES_EXCEEDED",
+        "BUDGET_EXCEEDED",
+        "CANCELLED",
+    }
+)
+
+
+class HanzoError(Exception):
+    """Base of every error hanzo-run raises on purpose."""
+
+
+class UsageError(HanzoError):
+    """The command line or a file is wrong; exit 2 before anything is sent."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in one file, printed compiler-style."""
+
+    file: str
+    line: int | None
+    col: int | None
+    path: str  # JSON path inside the document, "" for the whole file
+    message: str
+
+    def __str__(self) -> str:
+        place = self.file
+        if self.line is not None:
+            place += f":{self.line}"
+            if self.col is not None:
+                place += f":{self.col}"
+        where = f" {self.path}:" if self.path else ""
+        return f"{place}:{where} {self.message}"
+
+
+class ConfigError(UsageError):
+    """One or more problems in provider or job files."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class ProviderError(HanzoError):
+    """A request to a provider failed. Recorded as the item's error, never raised to the user."""
+
+    code: str
+    message: str
+    status: int | None = None
+    provider: str | None = None
+    retry_after: float | None = None  # seconds the server asked us to wait, when it said
+    attempts: int = field(default=1, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+        assert self.code in ERROR_CODES, self.code
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
