@@ -7,6 +7,8 @@ timing, retrying and error classification by HTTP status live in ``runner/client
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -63,8 +65,8 @@ class StreamState:
     done: bool = False  # the protocol's end marker was seen
 
     def completion(self) -> Completion:
-        return Completion("".join(self.parts), self.finish_reason, self.input_tokens, self.output_tokens,
-                          self.cost_usd)
+        return Completion("".join(self.parts), self.finish_reason, self.input_tokens,
+                          self.output_tokens, self.cost_usd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,10 @@ class Adapter(Protocol):
         ...
 
     def parse(self, body: Any) -> Completion:
-        """Read a 2xx JSON answer; raise ``ProviderError`` when it carries an error or lacks its fields."""
+        """Read a 2xx JSON answer.
+
+        Raise ``ProviderError`` when it carries an error or lacks its fields.
+        """
         ...
 
     def on_event(self, state: StreamState, event: str | None, data: Any) -> None:
@@ -114,3 +119,50 @@ def invalid_response(message: str) -> ProviderError:
 def as_int(value: Any) -> int | None:
     """A token count from a JSON field, None when absent or not a number."""
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def copy_params(
+    params: Mapping[str, Any], names: Mapping[str, str], into: dict[str, Any]
+) -> dict[str, Any]:
+    """Copy the params in ``names`` that are set into ``into``, under their wire names."""
+    for name, wire in names.items():
+        value = params.get(name)
+        if value is not None:
+            into[wire] = value
+    return into
+
+
+_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def excerpt(body: Any, limit: int = 200) -> str:
+    """A short single-line view of a body that is not the provider's error JSON (an HTML page)."""
+    if body is None or body == "":
+        return "(empty body)"
+    text = body if isinstance(body, str) else json.dumps(body, default=str)
+    if text.lstrip().startswith("<"):  # a proxy's HTML page: keep its words, not its markup
+        text = _TAG.sub(" ", _SCRIPT.sub(" ", text))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# In-band errors (inside a 2xx answer or stream) have no HTTP status to classify them by,
+# so the provider's own reason words decide whether a retry can help.
+_SERVER_REASONS = frozenset(
+    {"api_error", "overloaded_error", "server_error", "internal", "unavailable"})
+_RATE_REASONS = frozenset(
+    {"rate_limit_error", "rate_limit_exceeded", "resource_exhausted", "429"})
+
+
+def inband_error(info: ErrorInfo, default: str) -> ProviderError:
+    """The ProviderError for an error the provider sent inside a successful HTTP answer."""
+    words = info.reason.lower().split()
+    server = any(w in _SERVER_REASONS or (w.isdigit() and 500 <= int(w) <= 599) for w in words)
+    if server or "overload" in info.message.lower():
+        code = "SERVER_ERROR"
+    elif any(w in _RATE_REASONS for w in words):
+        code = "RATE_LIMIT_EXCEEDED"
+    else:
+        code = default
+    return ProviderError(code, info.message, retry_after=info.retry_after)

@@ -1,0 +1,122 @@
+"""Anthropic Messages API (``POST /v1/messages``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from .base import (
+    ChatRequest,
+    Completion,
+    ErrorInfo,
+    HttpCall,
+    StreamState,
+    as_int,
+    copy_params,
+    excerpt,
+    inband_error,
+    invalid_response,
+)
+
+# The API rejects a request without max_tokens; jobs may leave it unset.
+DEFAULT_MAX_TOKENS = 1024
+# No seed on this API: it is dropped rather than sent and rejected.
+_PARAMS = {"temperature": "temperature", "top_p": "top_p", "stop": "stop_sequences"}
+
+
+class AnthropicAdapter:
+    stream_format: Literal["sse", "ndjson"] = "sse"
+
+    def build(self, request: ChatRequest) -> HttpCall:
+        system: list[str] = []
+        messages: list[Mapping[str, str]] = []
+        for message in request.messages:  # no system role here: it is a top-level field
+            if message["role"] == "system":
+                system.append(message["content"])
+            else:
+                messages.append(message)
+        params = request.params
+        max_tokens = params.get("max_tokens")
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
+            "messages": messages,
+        }
+        if system:
+            body["system"] = "\n\n".join(system)
+        copy_params(params, _PARAMS, body)
+        if request.stream:
+            body["stream"] = True
+        extra = params.get("extra")
+        if extra:
+            body.update(extra)
+        return HttpCall("/v1/messages", body)
+
+    def parse(self, body: Any) -> Completion:
+        if not isinstance(body, dict):
+            raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
+        if body.get("type") == "error" or body.get("error") is not None:
+            raise inband_error(self.error_info(body), "INVALID_RESPONSE")
+        content = body.get("content")
+        if not isinstance(content, list):
+            raise invalid_response(f"answer has no content: {excerpt(body)}")
+        # Other block types (tool_use, thinking, ...) carry no answer text.
+        text = "".join(block["text"] for block in content if block.get("type") == "text")
+        usage = body.get("usage") or {}
+        return Completion(text, body.get("stop_reason"), _input_tokens(usage),
+                          as_int(usage.get("output_tokens")))
+
+    def on_event(self, state: StreamState, event: str | None, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise invalid_response(f"unexpected stream event: {excerpt(data)}")
+        kind = event or data.get("type")  # data repeats the name; some proxies drop the event: line
+        if kind == "content_block_delta":
+            delta = data.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                state.parts.append(delta["text"])
+        elif kind == "message_start":
+            usage = (data.get("message") or {}).get("usage") or {}
+            state.input_tokens = _input_tokens(usage)
+        elif kind == "message_delta":
+            stop_reason = (data.get("delta") or {}).get("stop_reason")
+            if stop_reason:
+                state.finish_reason = stop_reason
+            usage = data.get("usage") or {}
+            # Counts here are cumulative: the last one is the total, never sum them.
+            output_tokens = as_int(usage.get("output_tokens"))
+            if output_tokens is not None:
+                state.output_tokens = output_tokens
+            if usage.get("input_tokens") is not None:
+                state.input_tokens = _input_tokens(usage)
+        elif kind == "message_stop":
+            state.done = True
+        elif kind == "error":
+            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+        # ping, content_block_start/stop and event types added later need nothing.
+
+    def error_info(self, body: Any) -> ErrorInfo:
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, str):
+            return ErrorInfo(error)
+        if not isinstance(error, dict):
+            return ErrorInfo(excerpt(body))
+        reason = str(error.get("type") or "")
+        details = error.get("details")
+        if isinstance(details, dict) and details.get("error_code"):
+            # e.g. rate_limit_error enforced_spend_limit_reached: a monthly cap, not worth retrying
+            reason = f"{reason} {details['error_code']}".lstrip()
+        message = error.get("message")
+        return ErrorInfo(str(message) if message else excerpt(error), reason)
+
+
+def _input_tokens(usage: Mapping[str, Any]) -> int | None:
+    """Input tokens including cached ones, which the API counts apart."""
+    tokens = as_int(usage.get("input_tokens"))
+    if tokens is None:
+        return None
+    for key in ("cache_creation_input_tokens", "cache_read_input_tokens"):
+        tokens += as_int(usage.get(key)) or 0
+    return tokens
+
+
+ADAPTER = AnthropicAdapter()

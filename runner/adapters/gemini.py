@@ -1,0 +1,154 @@
+"""Google Gemini native API (``generateContent`` / ``streamGenerateContent``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal
+
+from .base import (
+    ChatRequest,
+    Completion,
+    ErrorInfo,
+    HttpCall,
+    StreamState,
+    as_int,
+    copy_params,
+    excerpt,
+    inband_error,
+    invalid_response,
+)
+
+_CONFIG = {"temperature": "temperature", "max_tokens": "maxOutputTokens", "top_p": "topP",
+           "stop": "stopSequences", "seed": "seed"}
+# Without alt=sse the stream is one JSON array, which cannot be read incrementally.
+_SSE: Mapping[str, str] = MappingProxyType({"alt": "sse"})
+
+
+class GeminiAdapter:
+    stream_format: Literal["sse", "ndjson"] = "sse"
+
+    def build(self, request: ChatRequest) -> HttpCall:
+        system: list[str] = []
+        contents: list[dict[str, Any]] = []
+        for message in request.messages:
+            role = message["role"]
+            if role == "system":  # a separate field here, not a role
+                system.append(message["content"])
+            else:
+                contents.append({"role": "model" if role == "assistant" else "user",
+                                 "parts": [{"text": message["content"]}]})
+        body: dict[str, Any] = {"contents": contents}
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system)}]}
+        config = copy_params(request.params, _CONFIG, {})
+        if config:
+            body["generationConfig"] = config
+        extra = request.params.get("extra")
+        if extra:
+            body.update(extra)
+        # Model listings name models "models/x"; the path adds that prefix itself.
+        model = request.model.removeprefix("models/")
+        if request.stream:
+            return HttpCall(f"/models/{model}:streamGenerateContent", body, _SSE)
+        return HttpCall(f"/models/{model}:generateContent", body)
+
+    def parse(self, body: Any) -> Completion:
+        if not isinstance(body, dict):
+            raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
+        if body.get("error") is not None:
+            raise inband_error(self.error_info(body), "INVALID_RESPONSE")
+        completion = Completion("")
+        _read_usage(completion, body.get("usageMetadata"))
+        candidates = body.get("candidates")
+        if candidates:
+            candidate = candidates[0]
+            completion.text = _text(candidate)
+            completion.finish_reason = candidate.get("finishReason")
+            return completion
+        # A blocked prompt is an answer (the model said nothing), not a failed request.
+        block = (body.get("promptFeedback") or {}).get("blockReason")
+        if block:
+            completion.finish_reason = f"BLOCKED:{block}"
+            return completion
+        raise invalid_response(f"answer has no candidates: {excerpt(body)}")
+
+    def on_event(self, state: StreamState, event: str | None, data: Any) -> None:
+        if isinstance(data, list) and data:  # errors may come wrapped in an array
+            data = data[0]
+        if not isinstance(data, dict):
+            raise invalid_response(f"unexpected stream chunk: {excerpt(data)}")
+        if data.get("error") is not None:
+            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+        _read_usage(state, data.get("usageMetadata"))  # each chunk's is the total so far
+        candidates = data.get("candidates")
+        if candidates:
+            candidate = candidates[0]
+            text = _text(candidate)
+            if text:
+                state.parts.append(text)
+            finish = candidate.get("finishReason")
+            if finish:
+                # Gemini has no end marker: the chunk with a finish reason is the last.
+                state.finish_reason = finish
+                state.done = True
+        else:
+            block = (data.get("promptFeedback") or {}).get("blockReason")
+            if block:
+                state.finish_reason = f"BLOCKED:{block}"
+                state.done = True
+
+    def error_info(self, body: Any) -> ErrorInfo:
+        if isinstance(body, list) and body:  # streaming errors: [{"error": {...}}]
+            body = body[0]
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, str):
+            return ErrorInfo(error)
+        if not isinstance(error, dict):
+            return ErrorInfo(excerpt(body))
+        reasons = [error["status"]] if error.get("status") else []
+        retry_after = None
+        for detail in error.get("details") or ():
+            if not isinstance(detail, dict):
+                continue
+            if detail.get("reason"):  # google.rpc.ErrorInfo, e.g. API_KEY_INVALID
+                reasons.append(detail["reason"])
+            # Quota ids tell a per-day exhaustion (do not retry soon) from a per-minute one.
+            for violation in detail.get("violations") or ():
+                if isinstance(violation, dict) and violation.get("quotaId"):
+                    reasons.append(violation["quotaId"])
+            if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+                retry_after = _seconds(detail.get("retryDelay"))
+        message = error.get("message")
+        return ErrorInfo(str(message) if message else excerpt(error), " ".join(map(str, reasons)),
+                         retry_after)
+
+
+def _text(candidate: Mapping[str, Any]) -> str:
+    parts = (candidate.get("content") or {}).get("parts") or ()
+    # Thinking models return their reasoning as parts marked thought: true; it is not the answer.
+    return "".join(part.get("text") or "" for part in parts if not part.get("thought"))
+
+
+def _read_usage(into: Completion | StreamState, usage: Any) -> None:
+    if not usage:
+        return
+    into.input_tokens = as_int(usage.get("promptTokenCount"))
+    # Reasoning tokens are reported beside the answer's but billed as output.
+    answer = as_int(usage.get("candidatesTokenCount"))
+    thoughts = as_int(usage.get("thoughtsTokenCount"))
+    if answer is not None or thoughts is not None:
+        into.output_tokens = (answer or 0) + (thoughts or 0)
+
+
+def _seconds(delay: Any) -> float | None:
+    """A protobuf JSON Duration such as "17s" or "57.238747106s" in seconds."""
+    if not isinstance(delay, str):
+        return None
+    try:
+        return float(delay.removesuffix("s"))
+    except ValueError:
+        return None
+
+
+ADAPTER = GeminiAdapter()

@@ -1,0 +1,76 @@
+"""Ollama native chat (``POST /api/chat``), streamed as NDJSON."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from .base import (
+    ChatRequest,
+    Completion,
+    ErrorInfo,
+    HttpCall,
+    StreamState,
+    as_int,
+    copy_params,
+    excerpt,
+    inband_error,
+    invalid_response,
+)
+
+_OPTIONS = {"temperature": "temperature", "max_tokens": "num_predict", "top_p": "top_p",
+            "stop": "stop", "seed": "seed"}
+
+
+class OllamaAdapter:
+    stream_format: Literal["sse", "ndjson"] = "ndjson"
+
+    def build(self, request: ChatRequest) -> HttpCall:
+        # "stream" is always sent: Ollama streams unless told not to.
+        body: dict[str, Any] = {"model": request.model, "messages": request.messages,
+                                "stream": request.stream}
+        options = copy_params(request.params, _OPTIONS, {})
+        if options:
+            body["options"] = options
+        extra = request.params.get("extra")
+        if extra:
+            body.update(extra)
+        return HttpCall("/api/chat", body)
+
+    def parse(self, body: Any) -> Completion:
+        if not isinstance(body, dict):
+            raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
+        if body.get("error") is not None:
+            raise inband_error(self.error_info(body), "INVALID_RESPONSE")
+        message = body.get("message")
+        if not isinstance(message, dict):
+            raise invalid_response(f"answer has no message: {excerpt(body)}")
+        return Completion(message.get("content") or "", body.get("done_reason"),
+                          as_int(body.get("prompt_eval_count")), as_int(body.get("eval_count")))
+
+    def on_event(self, state: StreamState, event: str | None, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise invalid_response(f"unexpected stream line: {excerpt(data)}")
+        if data.get("error") is not None:  # mid-stream failure; the HTTP status stays 200
+            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+        message = data.get("message")
+        if message:
+            text = message.get("content")
+            if text:
+                state.parts.append(text)
+        if data.get("done"):  # the last line carries the reason and the counts
+            state.finish_reason = data.get("done_reason")
+            state.input_tokens = as_int(data.get("prompt_eval_count"))
+            state.output_tokens = as_int(data.get("eval_count"))
+            state.done = True
+
+    def error_info(self, body: Any) -> ErrorInfo:
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, str):
+            # The text is all there is, e.g. "model 'x' not found": it doubles as the reason.
+            return ErrorInfo(error, error)
+        if isinstance(error, dict) and error.get("message"):  # OpenAI-style, from a proxy
+            return ErrorInfo(str(error["message"]), str(error.get("type") or ""))
+        return ErrorInfo(excerpt(body))
+
+
+ADAPTER = OllamaAdapter()
