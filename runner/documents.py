@@ -56,9 +56,8 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         reason = getattr(e, "problem", None) or str(e).splitlines()[0]
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        return None, [Problem(shown, line, col, "", f"YAML does not parse: {reason}")]
+        return None, [Problem(shown, mark.line + 1 if mark else None, mark.column + 1 if mark else None, "",
+                              f"YAML does not parse: {reason}")]
     doc = Document(path, shown, text, data)
     problems = duplicate_keys(doc)
     if not isinstance(data, dict):
@@ -106,7 +105,8 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
             yield doc.problem([*path, key], f"unknown key '{key}'; {fix}", key=True)
         return
     if validator == "type":
-        yield doc.problem(path, f"expected {' or '.join(_as_list(error.validator_value))}, got {describe(error.instance)}")
+        expected = " or ".join(_as_list(error.validator_value))
+        yield doc.problem(path, f"expected {expected}, got {describe(error.instance)}")
         return
     if validator == "required":
         yield doc.problem(path, error.message.replace("is a required property", "is required but missing"))

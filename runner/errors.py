@@ -71,7 +71,7 @@ class ConfigError(UsageError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-@dataclass
+@dataclass(eq=False)
 class ProviderError(HanzoError):
     """A request to a provider failed. Recorded as the item's error, never raised to the user."""
 

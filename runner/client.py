@@ -1,0 +1,235 @@
+"""Sending one request to one provider, and turning every way it can fail into a
+``ProviderError`` with the design's code.
+
+httpx exceptions stop here; nothing above this module sees them. The adapter
+translates the wire format; this module does I/O, timing, stream framing and the
+classification of failures by HTTP status and the provider's own error reason.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+
+from .adapters import Adapter, ChatRequest, Completion, StreamState, adapter_for
+from .errors import ProviderError
+from .keys import redact
+from .providers import Provider
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
+
+
+@dataclass(slots=True)
+class Answer:
+    completion: Completion
+    http_status: int
+    latency_ms: float
+    ttft_ms: float | None
+
+
+class ProviderClient:
+    """One provider's pooled HTTP client. ``send`` makes exactly one attempt."""
+
+    def __init__(self, provider: Provider, key: str | None, *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.provider = provider
+        self.adapter: Adapter = adapter_for(provider.protocol)
+        self._secrets = [key] if key else []
+        headers = dict(provider.headers)
+        if key and provider.auth:
+            headers[provider.auth.header] = provider.auth.header_value(key)
+        offline = getattr(self.adapter, "transport", None)
+        limits = httpx.Limits(max_connections=provider.limits.concurrency,
+                              max_keepalive_connections=provider.limits.concurrency)
+        self.http = httpx.AsyncClient(
+            base_url=provider.base_url if not offline else "http://echo.invalid",
+            headers=headers,
+            timeout=httpx.Timeout(provider.timeout, connect=min(provider.timeout, 15.0)),
+            limits=limits,
+            transport=transport or (offline() if offline else None),
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def send(self, request: ChatRequest) -> Answer:
+        call = self.adapter.build(request)
+        url = self.provider.base_url + call.path
+        started = time.perf_counter()
+        try:
+            with anyio.fail_after(self.provider.timeout):
+                if request.stream:
+                    return await self._stream(call.method, call.path, call.json, call.query, started)
+                response = await self.http.request(call.method, call.path, json=call.json, params=call.query)
+                status = response.status_code
+                if status >= 400:
+                    raise self.error(status, response.headers, response.content)
+                completion = self.adapter.parse(self._decode(response.content))
+                return Answer(completion, status, _ms_since(started), None)
+        except TimeoutError:
+            raise self._fail("TIMEOUT", f"no complete answer within {self.provider.timeout:g} s") from None
+        except httpx.TimeoutException:
+            raise self._fail("TIMEOUT", f"no answer within {self.provider.timeout:g} s from {url}") from None
+        except httpx.ConnectError as e:
+            raise self._fail("CONNECTION_FAILED", f"cannot connect to {url}: {_reason(e)}") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+            raise self._fail("CONNECTION_FAILED", f"connection to {url} dropped: {_reason(e)}") from None
+        except httpx.HTTPError as e:
+            raise self._fail("REQUEST_FAILED", f"{type(e).__name__}: {_reason(e)}") from None
+        except ProviderError as e:
+            e.provider = self.provider.id
+            e.message = redact(e.message, self._secrets)
+            raise
+
+    async def _stream(self, method: str, path: str, body: dict[str, Any], query: Mapping[str, str] | None,
+                      started: float) -> Answer:
+        async with self.http.stream(method, path, json=body, params=query) as response:
+            status = response.status_code
+            if status >= 400:
+                raise self.error(status, response.headers, await _read_capped(response))
+            state = StreamState()
+            ttft: float | None = None
+            lines = response.aiter_lines()
+            events = _sse_events(lines) if self.adapter.stream_format == "sse" else _ndjson_events(lines)
+            async for event, data in events:
+                if data == "[DONE]":
+                    state.done = True
+                    break
+                had = len(state.parts)
+                self.adapter.on_event(state, event, self._decode(data))
+                if ttft is None and len(state.parts) > had:
+                    ttft = _ms_since(started)
+                if state.done and self.adapter.stream_format == "ndjson":
+                    break
+            if not state.done:
+                raise ProviderError("INVALID_RESPONSE", "the stream ended before its end marker "
+                                    f"({len(state.parts)} chunks received)", status)
+            return Answer(state.completion(), status, _ms_since(started), ttft)
+
+    def _decode(self, raw: bytes | str) -> Any:
+        if len(raw) > MAX_BODY_BYTES:
+            raise ProviderError("INVALID_RESPONSE", f"answer of {len(raw)} bytes is larger than "
+                                f"{MAX_BODY_BYTES // 2**20} MB")
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ProviderError("INVALID_RESPONSE", f"answer is not JSON: {_excerpt(raw)}") from None
+
+    def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
+        """Classify an HTTP error answer by status first, then by the provider's own reason."""
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = _excerpt(raw)
+        info = self.adapter.error_info(body)
+        retry_after = retry_after_from(headers)
+        if retry_after is None:
+            retry_after = info.retry_after
+        message = info.message or f"HTTP {status}"
+        code = classify(status, info.reason, message)
+        return ProviderError(code, f"HTTP {status}: {message}", status, self.provider.id, retry_after)
+
+    def _fail(self, code: str, message: str) -> ProviderError:
+        return ProviderError(code, redact(message, self._secrets), None, self.provider.id)
+
+
+def classify(status: int, reason: str, message: str) -> str:
+    """The design's error code for an HTTP error answer."""
+    r = f"{reason} {message}".lower()
+    if status == 402 or any(s in r for s in ("insufficient_quota", "spend_limit", "billing", "perday",
+                                             "per_day", "credit")):
+        return "QUOTA_EXHAUSTED"
+    if status == 401 or any(s in r for s in ("api_key_invalid", "invalid_api_key", "authentication_error")):
+        return "INVALID_API_KEY"
+    if status == 403:
+        return "CLIENT_ERROR" if any(s in r for s in ("moderation", "flagged")) else "INVALID_API_KEY"
+    if status in (404, 410):
+        return "MODEL_NOT_FOUND" if "model" in r or "not_found" in r else "CLIENT_ERROR"
+    if status == 408:
+        return "TIMEOUT"
+    if status in (429, 498):
+        return "RATE_LIMIT_EXCEEDED"
+    if status >= 500:
+        return "SERVER_ERROR"
+    return "CLIENT_ERROR"
+
+
+def retry_after_from(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:
+    """Server-sent events as (event name, data); comment lines (``: keep-alive``) skipped."""
+    event: str | None = None
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+        elif line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith(":"):
+            continue
+        elif line.lstrip().startswith(("{", "[")):
+            data.append(line)  # Gemini sends errors as raw JSON lines inside an SSE stream
+    if data:
+        yield event, "\n".join(data)
+
+
+async def _ndjson_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:
+    async for line in lines:
+        if line.strip():
+            yield None, line
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    chunks = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            break
+    return b"".join(chunks)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _reason(e: Exception) -> str:
+    return str(e) or type(e).__name__
+
+
+def _excerpt(raw: bytes | str, limit: int = 200) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = " ".join(text.split())
+    return text[:limit] + ("..." if len(text) > limit else "")

@@ -1,0 +1,228 @@
+"""Running work items: per-provider lanes of workers feeding one database writer.
+
+    lane (provider A): items, lazily ─┐  N_A workers ─┐
+    lane (provider B): items, lazily ─┤  N_B workers ─┼─> bounded stream ─> writer ─> SQLite
+                                      ...             ┘
+
+Each provider has its own lane, so a slow or failing provider never holds up the
+others; its worker count is its ``limits.concurrency`` and every attempt waits for
+its rate limiter. A global limiter caps requests in flight across all lanes.
+Failures of one item become its result row; only fatal conditions (the database
+failing) escape the task group.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from .adapters import ChatRequest
+from .client import Answer, ProviderClient
+from .errors import ProviderError
+from .jobs import Job, WorkItem
+from .limits import ProviderLimits
+from .providers import Pricing, Provider
+from .retry import RETRYABLE, retrying
+from .store import RunStore, utcnow
+
+FLUSH_SECONDS = 0.5  # a finished result is on disk within about this long
+FLUSH_ROWS = 1000
+GRACE_SECONDS = 5.0  # after Ctrl-C, in-flight requests get this long to finish
+
+
+@dataclass
+class Lane:
+    """One provider's share of the run."""
+
+    provider: Provider
+    client: ProviderClient | None
+    items: Iterator[WorkItem]
+    key_problem: str | None = None  # set when the provider needs a key and has none
+    limits: ProviderLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = ProviderLimits(self.provider.limits)
+
+
+class Progress:
+    """What the writer reports as rows land; the CLI renders it."""
+
+    def advance(self, ok: int, failed: int) -> None:
+        pass
+
+
+class Engine:
+    def __init__(self, job: Job, lanes: list[Lane], store: RunStore, *, concurrency: int,
+                 sleep: Callable[[float], Awaitable[None]] = anyio.sleep, progress: Progress | None = None,
+                 handle_signals: bool = False) -> None:
+        self.job = job
+        self.lanes = lanes
+        self.store = store
+        self.sleep = sleep
+        self.progress = progress or Progress()
+        self.handle_signals = handle_signals
+        self.in_flight = anyio.CapacityLimiter(concurrency)
+        self.concurrency = concurrency
+        self.stopping = False  # set on the first Ctrl-C / SIGTERM: take no new items
+        self.interrupted = False
+
+    async def run(self) -> str:
+        """Run every lane to the end; the run's final status."""
+        send, receive = anyio.create_memory_object_stream[tuple[tuple[Any, ...], list[tuple[Any, ...]]]](
+            max_buffer_size=FLUSH_ROWS
+        )
+        async with anyio.create_task_group() as outer:
+            outer.start_soon(self._writer, receive)
+            async with send, anyio.create_task_group() as control:
+                if self.handle_signals:
+                    control.start_soon(self._watch_signals)
+                async with anyio.create_task_group() as workers:
+                    self._workers = workers.cancel_scope
+                    for lane in self.lanes:
+                        for _ in range(min(lane.provider.limits.concurrency, self.concurrency)):
+                            workers.start_soon(self._worker, lane, send)
+                control.cancel_scope.cancel()
+        return "interrupted" if self.interrupted else "completed"
+
+    async def _worker(self, lane: Lane, send: ObjectSendStream[Any]) -> None:
+        while not self.stopping:
+            item = next(lane.items, None)
+            if item is None:
+                return
+            row = await self.execute(lane, item)
+            with anyio.CancelScope(shield=True):  # a finished result is never dropped
+                await send.send(row)
+
+    async def execute(self, lane: Lane, item: WorkItem) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+        """Send one item with retries; its result row and its attempt rows."""
+        started_at = utcnow()
+        attempts: list[tuple[Any, ...]] = []
+        if lane.client is None:
+            error = ProviderError("API_KEY_REQUIRED", lane.key_problem or "no API key", None, lane.provider.id)
+            return self._row(item, started_at, None, error, 0), attempts
+        target = item.target
+        request = ChatRequest(target.model, item.messages, target.params, self.job.stream)
+        weight = estimate_tokens(item.messages) + int(target.params.get("max_tokens") or 1024)
+        answer: Answer | None = None
+        try:
+            async for attempt in retrying(lane.provider.retry, self.sleep):
+                with attempt:
+                    answer = await self._attempt(lane, request, item, weight, attempts)
+        except ProviderError as error:
+            if len(attempts) > 1 and error.code in RETRYABLE:
+                error = ProviderError("MAX_RETRIES_EXCEEDED", f"gave up after {len(attempts)} attempts; "
+                                      f"last: {error}", error.status, error.provider)
+            return self._row(item, started_at, None, error, len(attempts)), attempts
+        return self._row(item, started_at, answer, None, len(attempts)), attempts
+
+    async def _attempt(self, lane: Lane, request: ChatRequest, item: WorkItem, weight: int,
+                       attempts: list[tuple[Any, ...]]) -> Answer:
+        assert lane.client is not None
+        await lane.limits.admit(weight)
+        async with self.in_flight:
+            started_at = utcnow()
+            started = time.perf_counter()
+            try:
+                answer = await lane.client.send(request)
+            except ProviderError as e:
+                latency = round((time.perf_counter() - started) * 1000, 2)
+                attempts.append((self.store.run_id, item.item_key, len(attempts) + 1, started_at, latency,
+                                 e.status, e.code, e.retry_after))
+                raise
+        attempts.append((self.store.run_id, item.item_key, len(attempts) + 1, started_at, answer.latency_ms,
+                         answer.http_status, None, None))
+        return answer
+
+    def _row(self, item: WorkItem, started_at: str, answer: Answer | None, error: ProviderError | None,
+             attempts: int) -> tuple[Any, ...]:
+        target = item.target
+        common = (self.store.run_id, item.item_key, target.label, target.provider, target.model, item.prompt.id,
+                  item.row_index, item.repeat_index, item.prompt_text)
+        if answer is None:
+            assert error is not None
+            return (*common, "error", None, None, error.code, error.message, error.status, attempts,
+                    None, None, None, None, None, None, started_at, utcnow())
+        c = answer.completion
+        cost = c.cost_usd if c.cost_usd is not None else price(self._pricing(target.provider, target.model),
+                                                                c.input_tokens, c.output_tokens)
+        return (*common, "ok", c.text, c.finish_reason, None, None, answer.http_status, attempts,
+                answer.latency_ms, answer.ttft_ms, c.input_tokens, c.output_tokens, cost, None, started_at,
+                utcnow())
+
+    def _pricing(self, provider_id: str, model: str) -> Pricing | None:
+        for lane in self.lanes:
+            if lane.provider.id == provider_id:
+                info = lane.provider.known.get(model)
+                return info.pricing if info else None
+        return None
+
+    async def _writer(self, receive: ObjectReceiveStream[Any]) -> None:
+        """The only task that writes: batches rows, one transaction per batch, at most FLUSH_SECONDS apart."""
+        results: list[tuple[Any, ...]] = []
+        attempts: list[tuple[Any, ...]] = []
+        ok = failed = 0
+
+        def flush() -> None:
+            nonlocal ok, failed
+            if results:
+                self.store.write(results, attempts)
+                self.progress.advance(ok, failed)
+                results.clear()
+                attempts.clear()
+                ok = failed = 0
+
+        async with receive:
+            deadline = math.inf
+            while True:
+                with anyio.move_on_after(max(deadline - time.monotonic(), 0)):
+                    try:
+                        row, rows = await receive.receive()
+                    except anyio.EndOfStream:
+                        break
+                    results.append(row)
+                    attempts.extend(rows)
+                    if row[9] == "ok":
+                        ok += 1
+                    else:
+                        failed += 1
+                    if deadline == math.inf:
+                        deadline = time.monotonic() + FLUSH_SECONDS
+                    if len(results) < FLUSH_ROWS:
+                        continue
+                flush()
+                deadline = math.inf
+            flush()
+
+    async def _watch_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                self.interrupted = True
+                if self.stopping:
+                    print("hanzo-run: stopping now", file=sys.stderr)
+                    self._workers.cancel()
+                    return
+                self.stopping = True
+                print(f"hanzo-run: interrupted; finishing requests in flight (up to {GRACE_SECONDS:g} s). "
+                      "Press Ctrl-C again to stop now.", file=sys.stderr)
+                self._grace = anyio.current_time() + GRACE_SECONDS
+                self._workers.deadline = self._grace
+
+
+def estimate_tokens(messages: tuple[Any, ...]) -> int:
+    """A rough input token count: about four characters a token for English text."""
+    return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
+
+
+def price(pricing: Pricing | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
+    """USD for one answer; None (never 0) when the price or a token count is unknown."""
+    if pricing is None or input_tokens is None or output_tokens is None:
+        return None
+    return (input_tokens * pricing.input + output_tokens * pricing.output) / 1_000_000
