@@ -1,0 +1,130 @@
+"""Shared fixtures: no network beyond loopback, an isolated config folder, the fake
+provider server, and a providers folder pointing every built-in provider at it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runner.resources import builtin_providers_dir
+from tests.fakeserver import FakeServer
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Built-in provider id -> the fake server flavor that speaks its wire format.
+FLAVORS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "groq": "groq",
+    "openrouter": "openrouter",
+    "sambanova": "sambanova",
+    "ollama": "ollama",
+    "lmstudio": "lmstudio",
+}
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # aiolimiter works only on asyncio
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to loopback only: a real provider host is refused at name lookup."""
+    real = socket.getaddrinfo
+
+    def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in LOOPBACK and host is not None:
+            raise OSError(f"test tried to reach {host}: tests use loopback only")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh config folder and working directory; no real key from the developer's shell."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HANZO_RUN_HOME", str(home))
+    monkeypatch.delenv("HANZO_RUN_PROVIDERS_DIR", raising=False)
+    for name in list(os.environ):
+        if name.endswith(("_API_KEY", "_API_TOKEN")) or name.startswith("HANZO_API_KEY_"):
+            monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeServer]:
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server: FakeServer) -> Iterator[FakeServer]:
+    fake_server.clear()
+    yield fake_server
+    fake_server.clear()
+
+
+def point_at(fake: FakeServer, provider_id: str, **overrides: Any) -> dict[str, Any]:
+    """A built-in provider file's data, aimed at the fake server, retrying fast."""
+    data = yaml.safe_load((builtin_providers_dir() / f"{provider_id}.yaml").read_text())
+    data["base_url"] = fake.base_url(FLAVORS[provider_id])
+    data["limits"] = {"requests": 10_000, "window": 1, "concurrency": 8}
+    data["retry"] = {"max_retries": 2, "initial_delay": 0.01, "max_delay": 0.05, "multiplier": 2, "max_elapsed": 30}
+    data["timeout"] = 10
+    for key, value in overrides.items():
+        data[key] = value
+    return data
+
+
+def write_providers(folder: Path, providers: dict[str, dict[str, Any]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for provider_id, data in providers.items():
+        (folder / f"{provider_id}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder
+
+
+@pytest.fixture
+def fake_providers(fake: FakeServer, tmp_path: Path) -> Path:
+    """A providers folder with every built-in provider pointed at the fake server."""
+    return write_providers(tmp_path / "fake-providers", {pid: point_at(fake, pid) for pid in FLAVORS})
+
+
+@pytest.fixture
+def keys(fake: FakeServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The fake server's keys, set as each provider's conventional environment variable."""
+    names = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY",
+             "groq": "GROQ_API_KEY", "openrouter": "OPENROUTER_API_KEY", "sambanova": "SAMBANOVA_API_KEY"}
+    for provider_id, name in names.items():
+        monkeypatch.setenv(name, fake.keys[FLAVORS[provider_id]])
+    return {pid: fake.keys[FLAVORS[pid]] for pid in names}
+
+
+def write_job(folder: Path, data: dict[str, Any], name: str = "job.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def hanzo(*args: str | Path, timeout: float = 120, env: dict[str, str] | None = None,
+          input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``hanzo-run`` command in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, input=input,
+    )
