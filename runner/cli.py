@@ -105,5 +105,9 @@ def validate(files: tuple[Path, ...], providers_dirs: tuple[str, ...]) -> None:
     click.echo(f"{checked} file(s) OK", err=True)
 
 
+# Other command groups live in their own modules (runner/cli_*.py) and register here.
+# Those modules import only click at the top, so --help stays fast.
+
+
 def main(argv: list[str] | None = None) -> Any:
     return run_main(cli, argv)

@@ -428,10 +428,15 @@ def _render(flavor: str, chat: _Chat, ans: _Answer, price: tuple[float, float]) 
     return full, head, content, tail, error
 
 
-# ---------------------------------------------------------------- model listings, per flavor
-
-
 class FakeServer:
+    """The fake provider host. All public attributes may be read or changed from the test thread.
+
+    Faults apply to chat requests only, after the auth check, first added first served.
+    Handlers without latency finish without yielding, so `max_concurrent` only means something
+    with `latency` > 0 (or "slow" faults). Model listings use `context_length`, `max_output`
+    and `price` below; GET /key on openrouter reports the cost of what it served.
+    """
+
     context_length = 131072
     max_output = 8192
     price = (0.000001, 0.000002)  # USD per input token, per output token
