@@ -69,7 +69,7 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
 def check_schema(doc: Document, kind: str) -> list[Problem]:
     """Every schema violation in ``doc``; fills schema defaults into ``doc.data`` when there are none."""
     errors = sorted(_validator(kind).iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [p for e in errors for p in _explain(doc, e)]
+    problems = sorted((p for e in errors for p in _explain(doc, e)), key=lambda p: (p.line or 0, p.col or 0))
     if not problems:
         fill_defaults(load_schema(kind), doc.data, load_schema(kind))
     return problems
@@ -113,7 +113,8 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
         return
     if validator == "enum":
         choices = ", ".join(repr(c) for c in error.validator_value)
-        yield doc.problem(path, f"{describe(error.instance)} is not one of {choices}")
+        value = repr(error.instance) if isinstance(error.instance, str) else describe(error.instance)
+        yield doc.problem(path, f"{value} is not one of {choices}")
         return
     if validator == "pattern":
         yield doc.problem(path, f"{error.instance!r} does not match {error.validator_value}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from .documents import Document, check_schema, read_document
 from .errors import ConfigError, Problem
-from .providers import ProviderRegistry
+from .providers import ProviderRegistry, display_path
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 
@@ -191,7 +191,7 @@ def parse_target(spec: str | Mapping[str, Any], job_params: Mapping[str, Any],
 def load_job(path: Path, registry: ProviderRegistry, *,
              selected_model: Callable[[str], str | None] = lambda _: None) -> Job:
     """Load and check a job file and every provider it uses; ConfigError lists every problem."""
-    doc, problems = read_document(path)
+    doc, problems = read_document(path, display_path(path))
     if doc is None or problems:
         raise ConfigError(problems)
     problems = check_schema(doc, "job")
@@ -259,7 +259,7 @@ def _build(doc: Document, registry: ProviderRegistry,
     source = data.get("data")
     if isinstance(source, str):
         rows = (base / source).resolve()
-        variables, row_problems = check_rows(rows, source)
+        variables, row_problems = check_rows(rows, display_path(rows))
         problems.extend(Problem(p.file, p.line, p.col, p.path, f"{p.message} (data of {doc.display})")
                         for p in row_problems)
     elif isinstance(source, list):
@@ -272,8 +272,11 @@ def _build(doc: Document, registry: ProviderRegistry,
             for name in VARIABLE.findall(message["content"]):
                 if name not in variables:
                     where: list[str | int] = ["prompts", i]
-                    if isinstance(data["prompts"][i], dict) and "messages" in data["prompts"][i]:
+                    spec = data["prompts"][i]
+                    if isinstance(spec, dict) and "messages" in spec:
                         where += ["messages", j, "content"]
+                    elif isinstance(spec, dict) and message["role"] == "user":
+                        where += ["text"]
                     elif message["role"] == "system":
                         where = ["system"]
                     have = ", ".join(sorted(variables)) or "none"

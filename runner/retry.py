@@ -46,7 +46,7 @@ class wait_server_hint(wait_base):  # noqa: N801 (tenacity's naming)
 
 def backoff(policy: RetryPolicy) -> wait_base:
     return wait_server_hint(
-        wait_exponential_jitter(initial=policy.initial_delay, max=policy.max_delay, exp_base=policy.multiplier,
+        wait_exponential_jitter(multiplier=policy.initial_delay, max=policy.max_delay, exp_base=policy.multiplier,
                                 jitter=policy.initial_delay)
     )
 

@@ -1,0 +1,155 @@
+"""Limits, retries and error codes, end to end against the fake server (in process)."""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.run import RunOptions, execute, prepare
+from tests.conftest import FLAVORS, point_at, write_job, write_providers
+from tests.fakeserver import FakeServer
+
+
+def run_job(folder: Path, providers: Path, job: dict[str, Any]) -> list[dict[str, Any]]:
+    path = write_job(folder, {"output": "out.db", **job})
+    options = RunOptions(providers_dirs=(str(providers),))
+    prepared, registry = prepare(path, options)
+    execute(prepared, registry, options, handle_signals=False)
+    conn = sqlite3.connect(folder / "out.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        results = [dict(r) for r in conn.execute("SELECT * FROM results ORDER BY id")]
+        attempts = [dict(a) for a in conn.execute("SELECT * FROM attempts ORDER BY id")]
+    finally:
+        conn.close()
+    for r in results:
+        r["attempt_rows"] = [a for a in attempts if a["item_key"] == r["item_key"]]
+    return results
+
+
+def at(timestamp: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "ollama"])
+def test_server_never_sees_more_than_the_limit_in_a_window(provider: str, fake: FakeServer, tmp_path: Path,
+                                                            keys: dict[str, str], isolated: Path) -> None:
+    limits = {"requests": 5, "window": 0.5, "concurrency": 8}
+    providers = write_providers(tmp_path / "p", {provider: point_at(fake, provider, limits=limits)})
+    results = run_job(isolated, providers, {"targets": [f"{provider}/m"], "prompts": ["hi"], "repeat": 20})
+    assert [r["status"] for r in results] == ["ok"] * 20
+    assert fake.count(FLAVORS[provider]) == 20
+    assert fake.max_in_window(FLAVORS[provider], 0.5) <= 5
+    # Paced, not serialised behind the limit: 20 requests at 10/s take about 2 s.
+    times = sorted(r.time for r in fake.requests)
+    assert 1.7 < times[-1] - times[0] < 2.6
+
+
+def test_token_limit_weighs_max_tokens(fake: FakeServer, tmp_path: Path, keys: dict[str, str],
+                                       isolated: Path) -> None:
+    limits = {"requests": 1000, "window": 1, "tokens": 400, "concurrency": 8}
+    providers = write_providers(tmp_path / "p", {"openai": point_at(fake, "openai", limits=limits)})
+    # Each request weighs 104 tokens (max_tokens 100 + the input estimate). The token bucket
+    # refills continuously, as providers' own token limits do: 400 at once, then 400 a second.
+    results = run_job(isolated, providers, {"targets": ["openai/m"], "prompts": ["hi"], "repeat": 8,
+                                            "params": {"max_tokens": 100}})
+    assert all(r["status"] == "ok" for r in results)
+    times = sorted(r.time for r in fake.requests)
+    assert times[2] - times[0] < 0.2  # the first three fit in the full bucket
+    assert 0.95 < times[-1] - times[0] < 1.6  # the rest wait for (8 * 104 - 400) / 400 = 1.08 s of refill
+
+
+def test_retry_after_is_honoured(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
+                                 isolated: Path) -> None:
+    fake.add_fault("429", flavor="openai", retry_after=1)
+    [result] = run_job(isolated, fake_providers, {"targets": ["openai/m"], "prompts": ["hi"]})
+    assert (result["status"], result["attempts"]) == ("ok", 2)
+    first, second = result["attempt_rows"]
+    assert (first["http_status"], first["error_code"], first["retry_after_s"]) == (429, "RATE_LIMIT_EXCEEDED", 1.0)
+    assert (second["http_status"], second["error_code"]) == (200, None)
+    waited = (at(second["started_at"]) - at(first["started_at"])).total_seconds()
+    assert 0.95 <= waited < 1.6
+
+
+def test_retry_after_ms_and_gemini_retry_info(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
+                                             isolated: Path) -> None:
+    fake.add_fault("429", flavor="openai", retry_after_ms=300)
+    fake.add_fault("429", flavor="gemini", retry_after=0.4)  # Gemini: RetryInfo in the body only
+    results = run_job(isolated, fake_providers, {"targets": ["openai/m", "gemini/m"], "prompts": ["hi"]})
+    waits = {r["provider"]: r["attempt_rows"][0]["retry_after_s"] for r in results}
+    assert waits == {"openai": 0.3, "gemini": 0.4}
+    assert all(r["status"] == "ok" and r["attempts"] == 2 for r in results)
+
+
+@pytest.mark.parametrize(("fault", "provider", "code", "status"), [
+    ("401", "openai", "INVALID_API_KEY", 401),
+    ("401", "anthropic", "INVALID_API_KEY", 401),
+    ("401", "gemini", "INVALID_API_KEY", 400),
+    ("quota", "openai", "QUOTA_EXHAUSTED", 429),
+    ("quota", "anthropic", "QUOTA_EXHAUSTED", 429),
+    ("quota", "gemini", "QUOTA_EXHAUSTED", 429),
+    ("quota", "openrouter", "QUOTA_EXHAUSTED", 402),
+])
+def test_what_cannot_succeed_is_not_retried(fault: str, provider: str, code: str, status: int, fake: FakeServer,
+                                            fake_providers: Path, keys: dict[str, str], isolated: Path) -> None:
+    fake.add_fault(fault, flavor=FLAVORS[provider], times=5)
+    [result] = run_job(isolated, fake_providers, {"targets": [f"{provider}/m"], "prompts": ["hi"]})
+    assert (result["status"], result["error_code"], result["http_status"], result["attempts"]) == (
+        "error", code, status, 1)
+    assert fake.count(FLAVORS[provider]) == 1
+
+
+def test_missing_model_is_recorded(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
+                                   isolated: Path) -> None:
+    results = run_job(isolated, fake_providers, {"targets": ["openai/missing-model", "ollama/missing-x"],
+                                                 "prompts": ["hi"]})
+    assert [(r["error_code"], r["http_status"], r["attempts"]) for r in results] == [
+        ("MODEL_NOT_FOUND", 404, 1), ("MODEL_NOT_FOUND", 404, 1)]
+
+
+@pytest.mark.parametrize(("fault", "code"), [("500", "SERVER_ERROR"), ("529", "SERVER_ERROR"),
+                                             ("503", "SERVER_ERROR"), ("disconnect", "CONNECTION_FAILED")])
+def test_transient_failures_are_retried_then_succeed(fault: str, code: str, fake: FakeServer,
+                                                     fake_providers: Path, keys: dict[str, str],
+                                                     isolated: Path) -> None:
+    fake.add_fault(fault, flavor="anthropic", times=2)
+    [result] = run_job(isolated, fake_providers, {"targets": ["anthropic/m"], "prompts": ["hi"]})
+    assert (result["status"], result["attempts"]) == ("ok", 3)
+    assert [a["error_code"] for a in result["attempt_rows"]] == [code, code, None]
+
+
+def test_retries_are_bounded_and_say_so(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
+                                        isolated: Path) -> None:
+    fake.add_fault("500", flavor="groq", times=100)
+    results = run_job(isolated, fake_providers, {"targets": ["groq/m", "openai/m"], "prompts": ["hi"]})
+    groq, openai = results if results[0]["provider"] == "groq" else results[::-1]
+    assert openai["status"] == "ok"
+    assert (groq["error_code"], groq["attempts"], groq["http_status"]) == ("MAX_RETRIES_EXCEEDED", 3, 500)
+    assert groq["error_message"].startswith("gave up after 3 attempts; last: SERVER_ERROR: HTTP 500")
+
+
+def test_timeout_is_recorded(fake: FakeServer, tmp_path: Path, keys: dict[str, str], isolated: Path) -> None:
+    data = point_at(fake, "openai", timeout=0.3)
+    data["retry"] = {"max_retries": 0}
+    providers = write_providers(tmp_path / "p", {"openai": data})
+    fake.add_fault("slow", flavor="openai", delay=5)
+    [result] = run_job(isolated, providers, {"targets": ["openai/m"], "prompts": ["hi"]})
+    assert (result["error_code"], result["attempts"]) == ("TIMEOUT", 1)
+    assert 250 < result["attempt_rows"][0]["latency_ms"] < 1500
+
+
+@pytest.mark.parametrize(("fault", "stream", "code"), [
+    ("malformed", False, "INVALID_RESPONSE"),
+    ("missing_fields", False, "INVALID_RESPONSE"),
+    ("error_200", False, "INVALID_RESPONSE"),
+    ("cut_stream", True, "INVALID_RESPONSE"),
+])
+def test_bad_answers_become_error_rows(fault: str, stream: bool, code: str, fake: FakeServer,
+                                       fake_providers: Path, keys: dict[str, str], isolated: Path) -> None:
+    fake.add_fault(fault, flavor="lmstudio")
+    [result] = run_job(isolated, fake_providers, {"targets": ["lmstudio/m"], "prompts": ["hi"], "stream": stream})
+    assert (result["status"], result["error_code"]) == ("error", code)
