@@ -1,3 +1,79 @@
-"""hanzo-run: a declarative batch runner for LLM APIs."""
+"""hanzo-run: a declarative batch runner for LLM APIs.
+
+The public Python API is listed in ``__all__``. It is imported on first use, so
+``import runner`` (and ``hanzo-run --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .api import (
+        KeyRejectedError,
+        cached_models,
+        export_settings,
+        fetch_models,
+        get_all_providers,
+        get_api_key,
+        get_provider,
+        has_api_key,
+        import_settings,
+        remove_api_key,
+        set_api_key,
+        test_local_connection,
+        use,
+        validate_all_keys,
+        validate_api_key,
+    )
+    from .errors import ProviderError, UsageError
+    from .keycheck import KeyCheck
+    from .providers import ModelInfo, Pricing, Provider
+    from .reachability import LocalStatus
+
+__all__ = [
+    "KeyCheck",
+    "KeyRejectedError",
+    "LocalStatus",
+    "ModelInfo",
+    "Pricing",
+    "Provider",
+    "ProviderError",
+    "UsageError",
+    "cached_models",
+    "export_settings",
+    "fetch_models",
+    "get_all_providers",
+    "get_api_key",
+    "get_provider",
+    "has_api_key",
+    "import_settings",
+    "remove_api_key",
+    "set_api_key",
+    "test_local_connection",
+    "use",
+    "validate_all_keys",
+    "validate_api_key",
+]
+
+_HOMES = {
+    "KeyCheck": "keycheck",
+    "LocalStatus": "reachability",
+    "ModelInfo": "providers",
+    "Pricing": "providers",
+    "Provider": "providers",
+    "ProviderError": "errors",
+    "UsageError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'runner' has no attribute {name!r}")
+    module = importlib.import_module(f".{_HOMES.get(name, 'api')}", __name__)
+    value = getattr(module, name)
+    globals()[name] = value
+    return value

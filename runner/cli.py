@@ -107,6 +107,15 @@ def validate(files: tuple[Path, ...], providers_dirs: tuple[str, ...]) -> None:
 
 # Other command groups live in their own modules (runner/cli_*.py) and register here.
 # Those modules import only click at the top, so --help stays fast.
+from .cli_keys import keys  # noqa: E402
+from .cli_models import models, ping, use  # noqa: E402
+from .cli_providers import providers  # noqa: E402
+
+cli.add_command(keys)
+cli.add_command(providers)
+cli.add_command(models)
+cli.add_command(ping)
+cli.add_command(use)
 
 
 def main(argv: list[str] | None = None) -> Any:

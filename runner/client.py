@@ -113,6 +113,41 @@ class ProviderClient:
                                     f"({len(state.parts)} chunks received)", status)
             return Answer(state.completion(), status, _ms_since(started), ttft)
 
+    async def get(self, path: str, query: Mapping[str, str] | None = None, *,
+                  within: float | None = None) -> Any:
+        """GET a JSON document (model lists, key checks); failures classified like ``send``'s."""
+        return await self.fetch("GET", path, query=query, within=within)
+
+    async def fetch(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+                    body: Any = None, within: float | None = None) -> Any:
+        """One non-chat request (``path`` relative to the base URL, or absolute) answered with JSON.
+
+        A 200 whose body is only ``{"error": ...}`` (LM Studio's unknown endpoint) is an error too.
+        """
+        url = path if "://" in path else self.provider.base_url + path
+        limit = within or self.provider.timeout
+        try:
+            response = await self.http.request(method, url, params=query, json=body,
+                                               timeout=httpx.Timeout(limit, connect=min(limit, 15.0)))
+            if response.status_code >= 400:
+                raise self.error(response.status_code, response.headers, response.content)
+            data = self._decode(response.content)
+            if isinstance(data, dict) and "error" in data and len(data) == 1:
+                raise self.error(response.status_code, response.headers, response.content)
+            return data
+        except httpx.TimeoutException:
+            raise self._fail("TIMEOUT", f"no answer within {limit:g} s from {url}") from None
+        except httpx.ConnectError as e:
+            raise self._fail("CONNECTION_FAILED", f"cannot connect to {url}: {_reason(e)}") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+            raise self._fail("CONNECTION_FAILED", f"connection to {url} dropped: {_reason(e)}") from None
+        except httpx.HTTPError as e:
+            raise self._fail("REQUEST_FAILED", f"{type(e).__name__}: {_reason(e)}") from None
+        except ProviderError as e:
+            e.provider = self.provider.id
+            e.message = redact(e.message, self._secrets)
+            raise
+
     def _decode(self, raw: bytes | str) -> Any:
         if len(raw) > MAX_BODY_BYTES:
             raise ProviderError("INVALID_RESPONSE", f"answer of {len(raw)} bytes is larger than "

@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .providers import Provider
+from .keystore import KeyStore, host_of
+from .providers import Provider, display_path
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,22 @@ def find_key(provider: Provider) -> KeyLookup:
         value = os.environ.get(name, "").strip()
         if value:
             return KeyLookup(value, name)
+    stored = KeyStore().get(provider.id)
+    host = host_of(provider.base_url)
+    if stored and stored.host == host:
+        return KeyLookup(stored.key, "store")
     if not provider.auth.required:
         return KeyLookup(None, "not needed")
+    if stored:
+        # A providers.d file moved this id to another host: the key must not follow it there.
+        return KeyLookup(None, "missing", (
+            f"the stored key for {provider.id} was saved for {stored.host}, but {display_path(provider.source)} points "
+            f"{provider.id} at {host}; it is not sent there. Save a key for {host} with: "
+            f"hanzo-run keys set {provider.id}"))
     names = " or ".join(provider.key_env)
     hint = f"; get one at {provider.docs_url}" if provider.docs_url else ""
-    return KeyLookup(None, "missing", f"no API key for {provider.id}: set {names}{hint}")
+    return KeyLookup(None, "missing", f"no API key for {provider.id}: set {names} or run: hanzo-run keys set "
+                     f"{provider.id}{hint}")
 
 
 def redact(text: str, secrets: list[str]) -> str:

@@ -20,6 +20,7 @@ from .errors import ConfigError, UsageError
 from .jobs import Job, Target, WorkItem, load_job
 from .keys import find_key
 from .providers import ProviderRegistry, provider_dirs
+from .settings import selected_model
 from .store import RunStore, open_db
 
 
@@ -46,7 +47,7 @@ class RunOutcome:
 def prepare(job_path: Path, options: RunOptions) -> tuple[Job, ProviderRegistry]:
     """Load the job and every provider it uses; ConfigError before anything is sent."""
     registry = ProviderRegistry(provider_dirs(options.providers_dirs))
-    job = load_job(job_path, registry)
+    job = load_job(job_path, registry, selected_model=selected_model)
     if options.only:
         chosen = tuple(t for t in job.targets if _matches(t, options.only))
         if not chosen:

@@ -128,3 +128,30 @@ def hanzo(*args: str | Path, timeout: float = 120, env: dict[str, str] | None = 
         [sys.executable, "-m", "runner", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, input=input,
     )
+
+
+# ---------------------------------------------------------------- keys, providers and models (issue 3)
+
+
+@pytest.fixture
+def canned() -> Iterator[Any]:
+    """A loopback server answering every request with one canned response (see tests/cannedserver.py)."""
+    from tests.cannedserver import CannedServer
+
+    with CannedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def providers_env(fake_providers: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every built-in provider pointed at the fake server, for in-process calls and subprocesses alike."""
+    monkeypatch.setenv("HANZO_RUN_PROVIDERS_DIR", str(fake_providers))
+    return fake_providers

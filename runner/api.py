@@ -1,0 +1,190 @@
+"""The typed Python API behind the key, provider and model commands.
+
+Every function resolves providers the way a run does (built-in, user, ./providers.d,
+``providers_dirs``) and reads keys with ``runner.keys.find_key``. Network calls run
+their own event loop; from async code use ``runner.keycheck``/``runner.discovery``.
+
+    >>> from runner import set_api_key, fetch_models
+    >>> set_api_key("groq", "gsk_...")            # checked against Groq, then stored
+    >>> [m.id for m in fetch_models("groq")]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from .errors import Problem, UsageError
+from .keycheck import KeyCheck, check_key, check_keys
+from .keys import KeyLookup, find_key
+from .keystore import KeyStore, StoredKey, host_of, read_private_json, write_private_json
+from .providers import ModelInfo, Provider, ProviderRegistry, provider_dirs
+from .reachability import LocalStatus, check_local
+from .settings import Settings, load_settings, save_settings
+
+Dirs = Iterable[str | Path]
+
+
+class KeyRejectedError(UsageError):
+    """A key failed its check and was not saved."""
+
+    def __init__(self, check: KeyCheck) -> None:
+        self.check = check
+        super().__init__(f"{check.provider}: key not saved: {check.detail}")
+
+
+def registry(providers_dirs: Dirs = ()) -> ProviderRegistry:
+    return ProviderRegistry(provider_dirs(providers_dirs))
+
+
+def get_all_providers(providers_dirs: Dirs = ()) -> tuple[list[Provider], list[Problem]]:
+    """Every provider whose file is valid, and the problems of those that are not."""
+    reg = registry(providers_dirs)
+    providers, problems = [], []
+    for provider_id in reg.ids():
+        provider, found = reg.load(provider_id)
+        if provider:
+            providers.append(provider)
+        problems.extend(found)
+    return providers, problems
+
+
+def get_provider(provider_id: str, providers_dirs: Dirs = ()) -> Provider:
+    """The provider with this id; UsageError naming the known ids when there is none."""
+    reg = registry(providers_dirs)
+    if provider_id not in reg:
+        raise UsageError(f"hanzo-run: unknown provider '{provider_id}'; known: {', '.join(reg.ids())}")
+    return reg.get(provider_id)
+
+
+def find_provider_key(provider_id: str, providers_dirs: Dirs = ()) -> tuple[Provider, KeyLookup]:
+    provider = get_provider(provider_id, providers_dirs)
+    return provider, find_key(provider)
+
+
+def set_api_key(provider_id: str, key: str, *, validate: bool = True, providers_dirs: Dirs = ()) -> KeyCheck | None:
+    """Save ``key`` for the provider's current host, after checking it (unless ``validate=False``).
+
+    Raises KeyRejectedError, saving nothing, when the check does not prove the key valid.
+    """
+    provider = get_provider(provider_id, providers_dirs)
+    key = key.strip()
+    if provider.auth is None:
+        raise UsageError(f"hanzo-run: {provider_id} takes no API key")
+    if not key:
+        raise UsageError("hanzo-run: the key is empty")
+    check = None
+    if validate:
+        check = validate_api_key(provider_id, key, providers_dirs=providers_dirs)
+        if not check.ok:
+            raise KeyRejectedError(check)
+    KeyStore().set(provider_id, key, host_of(provider.base_url))
+    return check
+
+
+def get_api_key(provider_id: str, providers_dirs: Dirs = ()) -> str | None:
+    """The key a run would send to this provider (environment first, then the store)."""
+    return find_provider_key(provider_id, providers_dirs)[1].key
+
+
+def has_api_key(provider_id: str, providers_dirs: Dirs = ()) -> bool:
+    return get_api_key(provider_id, providers_dirs) is not None
+
+
+def remove_api_key(provider_id: str) -> bool:
+    """Remove the stored key; False when none was stored. Environment variables are untouched."""
+    return KeyStore().remove(provider_id)
+
+
+def validate_api_key(provider_id: str, key: str | None = None, *, providers_dirs: Dirs = ()) -> KeyCheck:
+    """Check ``key`` (default: the key a run would use) without spending tokens."""
+    provider, lookup = find_provider_key(provider_id, providers_dirs)
+    if key is None:
+        if provider.auth is None:
+            return KeyCheck(provider_id, "no_check", f"{provider_id} needs no key", "")
+        key = lookup.key
+        if key is None and provider.auth.required:
+            return KeyCheck(provider_id, "missing", lookup.problem or f"no API key for {provider_id}", "")
+    return anyio.run(check_key, provider, key, backend="asyncio")
+
+
+def validate_all_keys(providers_dirs: Dirs = ()) -> list[KeyCheck]:
+    """Check, at once, every provider that has a key to check."""
+    pairs = [(p, find_key(p).key) for p in get_all_providers(providers_dirs)[0] if p.auth is not None]
+    pairs = [(p, key) for p, key in pairs if key]
+
+    async def go() -> list[KeyCheck]:
+        return await check_keys(pairs)
+
+    return anyio.run(go, backend="asyncio")
+
+
+def fetch_models(provider_id: str, *, refresh: bool = False, providers_dirs: Dirs = ()) -> list[ModelInfo]:
+    """The provider's models (cached 24 h); ProviderError FETCH_MODELS_FAILED on failure."""
+    from .discovery import fetch_models as fetch
+
+    provider, lookup = find_provider_key(provider_id, providers_dirs)
+
+    async def go() -> list[ModelInfo]:
+        return await fetch(provider, lookup.key, refresh=refresh, key_hint=lookup.problem)
+
+    return anyio.run(go, backend="asyncio")
+
+
+def cached_models(provider: Provider | str, providers_dirs: Dirs = ()) -> dict[str, ModelInfo]:
+    """Models (with learned prices) from the last discovery, read without network."""
+    from .discovery import cached_models as cached
+
+    return cached(provider if isinstance(provider, Provider) else get_provider(provider, providers_dirs))
+
+
+def test_local_connection(provider_id: str, providers_dirs: Dirs = ()) -> LocalStatus:
+    """Whether a local server answers now, and which models it has loaded."""
+    provider, lookup = find_provider_key(provider_id, providers_dirs)
+
+    async def go() -> LocalStatus:
+        return await check_local(provider, lookup.key)
+
+    return anyio.run(go, backend="asyncio")
+
+
+test_local_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def use(provider_id: str, model: str | None = None, providers_dirs: Dirs = ()) -> Settings:
+    """Make the provider the default and, when given, ``model`` its selected model."""
+    from .settings import select
+
+    get_provider(provider_id, providers_dirs)
+    return select(provider_id, model)
+
+
+def export_settings(path: str | Path) -> int:
+    """Write settings and stored keys to ``path`` (mode 0600); the number of keys written."""
+    keys = KeyStore().all()
+    write_private_json(Path(path), {
+        "hanzo_run_export": 1,
+        "settings": load_settings().to_dict(),
+        "keys": {pid: {"key": k.key, "host": k.host, "saved_at": k.saved_at} for pid, k in keys.items()},
+    })
+    return len(keys)
+
+
+def import_settings(path: str | Path) -> int:
+    """Read an export: its keys replace stored keys of the same provider; its settings replace
+    the current ones. The number of keys imported."""
+    path = Path(path)
+    data: dict[str, Any] = read_private_json(path)
+    if data.get("hanzo_run_export") != 1:
+        raise UsageError(f"hanzo-run: {path} is not a hanzo-run export (made with: hanzo-run keys export FILE)")
+    store = KeyStore()
+    entries = store.all()
+    imported = {pid: StoredKey(str(e["key"]), str(e.get("host", "")), str(e.get("saved_at", "")))
+                for pid, e in (data.get("keys") or {}).items() if isinstance(e, dict) and e.get("key")}
+    store.replace({**entries, **imported})
+    save_settings(Settings.from_dict(data.get("settings") or {}))
+    return len(imported)
+
