@@ -85,6 +85,10 @@ def _validator(kind: str) -> Draft202012Validator:
 def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
     path = list(error.absolute_path)
     validator = error.validator
+    if validator in ("oneOf", "anyOf") and "errorMessage" in error.schema:
+        # The schema words the rule itself (e.g. "exactly one check key") better than its branches can.
+        yield doc.problem(path, error.schema["errorMessage"])
+        return
     if validator in ("oneOf", "anyOf") and error.context:
         # Report the branch that matches the value's type, not "is not valid under any".
         same_type = [e for e in error.context if e.validator != "type"]

@@ -13,6 +13,7 @@ failing) escape the task group.
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 import sys
@@ -25,10 +26,12 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from .adapters import ChatRequest
+from .checks import Checks
 from .client import Answer, ProviderClient
 from .errors import ProviderError
 from .jobs import Job, WorkItem
 from .limits import ProviderLimits
+from .pricing import REPORTED, PriceBook
 from .providers import Pricing, Provider
 from .retry import RETRYABLE, retrying
 from .store import RunStore, utcnow
@@ -64,6 +67,8 @@ class Engine:
                  sleep: Callable[[float], Awaitable[None]] = anyio.sleep, progress: Progress | None = None,
                  handle_signals: bool = False) -> None:
         self.job = job
+        self.checks = Checks.for_job(job)  # compiled once: regexes, schemas
+        self.prices = PriceBook()
         self.lanes = lanes
         self.store = store
         self.sleep = sleep
@@ -149,19 +154,21 @@ class Engine:
         if answer is None:
             assert error is not None
             return (*common, "error", None, None, error.code, error.message, error.status, attempts,
-                    None, None, None, None, None, None, started_at, utcnow())
+                    None, None, None, None, None, None, started_at, utcnow(), None, None)
         c = answer.completion
-        cost = c.cost_usd if c.cost_usd is not None else price(self._pricing(target.provider, target.model),
-                                                                c.input_tokens, c.output_tokens)
+        pricing = self._pricing(target.provider, target.model)
+        cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens)
+        source = REPORTED if c.cost_usd is not None else pricing.source if pricing and cost is not None else None
+        passed, failures = self.checks.evaluate(item, c, answer.latency_ms)
+        failed_checks = json.dumps([f.as_dict() for f in failures]) if failures else None
         return (*common, "ok", c.text, c.finish_reason, None, None, answer.http_status, attempts,
-                answer.latency_ms, answer.ttft_ms, c.input_tokens, c.output_tokens, cost, None, started_at,
-                utcnow())
+                answer.latency_ms, answer.ttft_ms, c.input_tokens, c.output_tokens, cost, passed, started_at,
+                utcnow(), failed_checks, source)
 
     def _pricing(self, provider_id: str, model: str) -> Pricing | None:
         for lane in self.lanes:
             if lane.provider.id == provider_id:
-                info = lane.provider.known.get(model)
-                return info.pricing if info else None
+                return self.prices.get(lane.provider, model)
         return None
 
     async def _writer(self, receive: ObjectReceiveStream[Any]) -> None:

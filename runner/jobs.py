@@ -282,6 +282,9 @@ def _build(doc: Document, registry: ProviderRegistry,
                     have = ", ".join(sorted(variables)) or "none"
                     problems.append(doc.problem(where, f"{{{{{name}}}}} is not defined by every data row "
                                                 f"(row variables: {have})"))
+    from .checks import check_problems  # checks.py builds on this module, so it is imported late
+
+    problems.extend(check_problems(doc, variables))
 
     if problems:
         return None, problems

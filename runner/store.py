@@ -20,7 +20,7 @@ RESULT_COLUMNS = (
     "run_id", "item_key", "target", "provider", "model", "prompt_id", "row_index", "repeat_index",
     "prompt", "status", "response_text", "finish_reason", "error_code", "error_message", "http_status",
     "attempts", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd", "passed",
-    "started_at", "finished_at",
+    "started_at", "finished_at", "failed_checks", "price_source",
 )
 ATTEMPT_COLUMNS = (
     "run_id", "item_key", "attempt", "started_at", "latency_ms", "http_status", "error_code",
@@ -96,6 +96,48 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX results_run_status ON results (run_id, status)")
     db.execute("CREATE INDEX results_run_target ON results (run_id, target)")
     db.execute("CREATE INDEX attempts_run_item ON attempts (run_id, item_key)")
+
+
+@migrations()
+def m002_evaluation(db: sqlite_utils.Database) -> None:
+    """Checks and cost provenance per result; indexes and a view for reports and Datasette."""
+    db.execute("ALTER TABLE results ADD COLUMN failed_checks TEXT")  # JSON list of {check, reason}
+    db.execute("ALTER TABLE results ADD COLUMN price_source TEXT")
+    db.execute("CREATE INDEX results_run_passed ON results (run_id, passed)")
+    db.execute("CREATE INDEX results_target_run ON results (target, run_id)")
+    db.execute("CREATE INDEX runs_job_started ON runs (job_name, started_at)")
+    db.execute(TARGET_SUMMARY_VIEW)
+
+
+# Per run and target; the report computes percentiles on top (runner/summary.py). Rates are
+# over all items, errors counting as not passed; cost is NULL when any ok answer is unpriced.
+TARGET_SUMMARY_VIEW = """CREATE VIEW target_summary AS
+SELECT run_id, target, provider, model, items, ok, errors,
+       round(1.0 * ok / items, 4) AS ok_rate,
+       passed,
+       CASE WHEN checked > 0 THEN round(1.0 * passed / items, 4) END AS pass_rate,
+       avg_latency_ms, input_tokens, output_tokens,
+       CASE WHEN gen_ms > 0 THEN round(gen_tokens / (gen_ms / 1000.0), 2) END AS output_tokens_per_s,
+       unpriced,
+       CASE WHEN unpriced = 0 AND ok > 0 THEN cost_usd END AS cost_usd,
+       CASE WHEN unpriced = 0 AND ok > 0 THEN 1000.0 * cost_usd / items END AS cost_per_1k_items,
+       first_result_id
+FROM (
+    SELECT run_id, target, provider, model, count(*) AS items,
+           sum(status = 'ok') AS ok,
+           sum(status != 'ok') AS errors,
+           coalesce(sum(passed), 0) AS passed,
+           count(passed) AS checked,
+           round(avg(CASE WHEN status = 'ok' THEN latency_ms END), 1) AS avg_latency_ms,
+           coalesce(sum(input_tokens), 0) AS input_tokens,
+           coalesce(sum(output_tokens), 0) AS output_tokens,
+           sum(CASE WHEN status = 'ok' AND output_tokens IS NOT NULL THEN output_tokens END) AS gen_tokens,
+           sum(CASE WHEN status = 'ok' AND output_tokens IS NOT NULL THEN latency_ms END) AS gen_ms,
+           sum(status = 'ok' AND cost_usd IS NULL) AS unpriced,
+           sum(cost_usd) AS cost_usd,
+           min(id) AS first_result_id
+    FROM results GROUP BY run_id, target
+)"""
 
 
 def utcnow() -> str:
