@@ -28,7 +28,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_store_is_created_0600_in_a_0700_folder(isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_store_is_created_0600_in_a_0700_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "fresh" / "config"
     monkeypatch.setenv("HANZO_RUN_HOME", str(home))
     KeyStore().set("openai", "sk-test-0123456789", "api.openai.com")
