@@ -22,6 +22,7 @@ from .adapters import Adapter, ChatRequest, Completion, StreamState, adapter_for
 from .errors import ProviderError
 from .keys import redact
 from .providers import Provider
+from .transport import pooled_transport
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
 
@@ -53,7 +54,7 @@ class ProviderClient:
             headers=headers,
             timeout=httpx.Timeout(provider.timeout, connect=min(provider.timeout, 15.0)),
             limits=limits,
-            transport=transport or (offline() if offline else None),
+            transport=transport or (offline() if offline else pooled_transport(provider.limits.concurrency)),
         )
 
     async def aclose(self) -> None:
