@@ -48,22 +48,47 @@ def cli() -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Run only the first N items of each target.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="Most requests in flight at once (overrides the job).")
 @click.option("--fail-under", type=click.FloatRange(0, 1), metavar="RATE",
-              help="Exit 1 when the success rate (0..1) is below RATE.")
+              help="Exit 1 when the pass rate (0..1; the success rate when the job has no checks) is below RATE.")
+@click.option("--resume", is_flag=False, flag_value="latest", metavar="[RUN_ID]",
+              help="Continue an unfinished run (default: this job's latest), skipping its finished items.")
+@click.option("--retry-errors", is_flag=False, flag_value="latest", metavar="[RUN_ID]",
+              help="Re-send only the failed items of a run (default: this job's latest).")
+@click.option("--force", is_flag=True, help="With --resume: continue even though the job's items changed.")
+@click.option("--wait", is_flag=True, help="If this job is already running on this database, wait for it.")
+@click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), metavar="USD",
+              help="Budget: never start an item whose worst case could pass USD (overrides budget_usd).")
+@click.option("--allow-unpriced", is_flag=True, help="Under a budget, send items whose model has no known price.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table; errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
-def run(job: Path, db: Path | None, providers_dirs: tuple[str, ...], only: tuple[str, ...], limit: int | None,
-        concurrency: int | None, fail_under: float | None, quiet: bool, as_json: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Validate, count items, estimate tokens and cost; send nothing.")
+@click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Also write the results as JUnit XML (one test case per item) for CI.")
+def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run: bool, junit: Path | None,
+        **run_options: Any) -> None:
     """Run JOB (a job YAML file) and record every result in SQLite.
+
+    Ctrl-C stops taking new items, lets requests in flight finish, keeps every result
+    and prints how to resume. Exit codes: 0 all ok, 1 items failed, 2 invalid files,
+    130 interrupted.
 
     \b
     Example:
         hanzo-run jobs/compare.yaml --only openai --limit 5
+        hanzo-run jobs/compare.yaml --resume
     """
     from .render import render_outcome
     from .run import RunOptions, execute, prepare
 
-    options = RunOptions(db=db, providers_dirs=providers_dirs, only=only, limit=limit, concurrency=concurrency)
+    if run_options["resume"] and run_options["retry_errors"]:
+        raise click.UsageError("--resume and --retry-errors do not go together")
+    options = RunOptions(**run_options)
+    limit = options.limit
     prepared, registry = prepare(job, options)
+    if dry_run:
+        from .dryrun import estimate_job, render_estimate
+
+        render_estimate(estimate_job(prepared, registry, limit), as_json=as_json)
+        return
     progress = None
     if not quiet and not as_json and sys.stderr.isatty():
         from .render import BarProgress
@@ -75,9 +100,18 @@ def run(job: Path, db: Path | None, providers_dirs: tuple[str, ...], only: tuple
         if progress:
             progress.close()
     render_outcome(outcome, quiet=quiet, as_json=as_json)
+    if junit:
+        from .junit import write_junit
+
+        write_junit(outcome.db_path, outcome.run_id, junit)
     if outcome.status == "interrupted":
+        click.echo(f"resume with: hanzo-run {job} --resume {outcome.run_id}"
+                   + (f" --db {options.db}" if options.db else ""), err=True)
         raise ExitCode(130)
-    if outcome.failed or (fail_under is not None and outcome.items and outcome.ok / outcome.items < fail_under):
+    from .checks import has_checks
+    from .summary import run_failed
+
+    if run_failed(outcome.db_path, outcome.run_id, fail_under, checked=has_checks(prepared)):
         raise ExitCode(1)
 
 

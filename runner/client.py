@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +39,11 @@ class ProviderClient:
     """One provider's pooled HTTP client. ``send`` makes exactly one attempt."""
 
     def __init__(self, provider: Provider, key: str | None, *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 observe: Callable[[int, Mapping[str, str]], None] | None = None) -> None:
         self.provider = provider
+        # Told the status and headers of every chat answer (the lane's adaptive limits).
+        self.observe = observe or (lambda status, headers: None)
         self.adapter: Adapter = adapter_for(provider.protocol)
         self._secrets = [key] if key else []
         headers = dict(provider.headers)
@@ -70,6 +73,7 @@ class ProviderClient:
                     return await self._stream(call.method, call.path, call.json, call.query, started)
                 response = await self.http.request(call.method, call.path, json=call.json, params=call.query)
                 status = response.status_code
+                self.observe(status, response.headers)
                 if status >= 400:
                     raise self.error(status, response.headers, response.content)
                 completion = self.adapter.parse(self._decode(response.content))
@@ -93,6 +97,7 @@ class ProviderClient:
                       started: float) -> Answer:
         async with self.http.stream(method, path, json=body, params=query) as response:
             status = response.status_code
+            self.observe(status, response.headers)
             if status >= 400:
                 raise self.error(status, response.headers, await _read_capped(response))
             state = StreamState()

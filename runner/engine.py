@@ -19,13 +19,14 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from .adapters import ChatRequest
+from .budget import Budget
 from .checks import Checks
 from .client import Answer, ProviderClient
 from .errors import ProviderError
@@ -34,8 +35,12 @@ from .limits import ProviderLimits
 from .pricing import REPORTED, PriceBook
 from .providers import Pricing, Provider
 from .retry import RETRYABLE, retrying
-from .store import RunStore, utcnow
+from .store import RESULT_COLUMNS, RunStore, utcnow
 
+COST_COLUMN = RESULT_COLUMNS.index("cost_usd")
+STATUS_COLUMN = RESULT_COLUMNS.index("status")
+
+DEFAULT_MAX_TOKENS = 1024  # the weight of a request that sets no max_tokens
 FLUSH_SECONDS = 0.5  # a finished result is on disk within about this long
 FLUSH_ROWS = 1000
 GRACE_SECONDS = 5.0  # after Ctrl-C, in-flight requests get this long to finish
@@ -46,13 +51,10 @@ class Lane:
     """One provider's share of the run."""
 
     provider: Provider
+    limits: ProviderLimits
     client: ProviderClient | None
     items: Iterator[WorkItem]
     key_problem: str | None = None  # set when the provider needs a key and has none
-    limits: ProviderLimits = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.limits = ProviderLimits(self.provider.limits)
 
 
 class Progress:
@@ -65,7 +67,8 @@ class Progress:
 class Engine:
     def __init__(self, job: Job, lanes: list[Lane], store: RunStore, *, concurrency: int,
                  sleep: Callable[[float], Awaitable[None]] = anyio.sleep, progress: Progress | None = None,
-                 handle_signals: bool = False) -> None:
+                 handle_signals: bool = False, skip: frozenset[str] = frozenset(),
+                 budget: Budget | None = None) -> None:
         self.job = job
         self.checks = Checks.for_job(job)  # compiled once: regexes, schemas
         self.prices = PriceBook()
@@ -74,6 +77,8 @@ class Engine:
         self.sleep = sleep
         self.progress = progress or Progress()
         self.handle_signals = handle_signals
+        self.skip = skip  # item keys already done (resume)
+        self.budget = budget
         self.in_flight = anyio.CapacityLimiter(concurrency)
         self.concurrency = concurrency
         self.stopping = False  # set on the first Ctrl-C / SIGTERM: take no new items
@@ -102,6 +107,8 @@ class Engine:
             item = next(lane.items, None)
             if item is None:
                 return
+            if item.item_key in self.skip:
+                continue
             row = await self.execute(lane, item)
             with anyio.CancelScope(shield=True):  # a finished result is never dropped
                 await send.send(row)
@@ -115,33 +122,43 @@ class Engine:
             return self._row(item, started_at, None, error, 0), attempts
         target = item.target
         request = ChatRequest(target.model, item.messages, target.params, self.job.stream)
-        weight = estimate_tokens(item.messages) + int(target.params.get("max_tokens") or 1024)
+        input_estimate = estimate_tokens(item.messages)
+        max_tokens = int(target.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
+        reserved = 0.0
         answer: Answer | None = None
         try:
+            if self.budget is not None:
+                pricing = self._pricing(target.provider, target.model)
+                reserved = self.budget.reserve(pricing, input_estimate, max_tokens, lane.provider.id)
             async for attempt in retrying(lane.provider.retry, self.sleep):
                 with attempt:
-                    answer = await self._attempt(lane, request, item, weight, attempts)
+                    answer = await self._attempt(lane, request, item, input_estimate + max_tokens, attempts)
         except ProviderError as error:
             if len(attempts) > 1 and error.code in RETRYABLE:
                 error = ProviderError("MAX_RETRIES_EXCEEDED", f"gave up after {len(attempts)} attempts; "
                                       f"last: {error}", error.status, error.provider)
-            return self._row(item, started_at, None, error, len(attempts)), attempts
-        return self._row(item, started_at, answer, None, len(attempts)), attempts
+            row = self._row(item, started_at, None, error, len(attempts))
+        else:
+            row = self._row(item, started_at, answer, None, len(attempts))
+        if self.budget is not None and (reserved or attempts):
+            self.budget.settle(reserved, row[COST_COLUMN] if attempts else 0.0)
+        return row, attempts
 
     async def _attempt(self, lane: Lane, request: ChatRequest, item: WorkItem, weight: int,
                        attempts: list[tuple[Any, ...]]) -> Answer:
         assert lane.client is not None
-        await lane.limits.admit(weight)
-        async with self.in_flight:
-            started_at = utcnow()
-            started = time.perf_counter()
-            try:
-                answer = await lane.client.send(request)
-            except ProviderError as e:
-                latency = round((time.perf_counter() - started) * 1000, 2)
-                attempts.append((self.store.run_id, item.item_key, len(attempts) + 1, started_at, latency,
-                                 e.status, e.code, e.retry_after))
-                raise
+        async with lane.limits.slots:
+            await lane.limits.admit(weight)  # rate waits hold the provider's slot, not a global one
+            async with self.in_flight:
+                started_at = utcnow()
+                started = time.perf_counter()
+                try:
+                    answer = await lane.client.send(request)
+                except ProviderError as e:
+                    latency = round((time.perf_counter() - started) * 1000, 2)
+                    attempts.append((self.store.run_id, item.item_key, len(attempts) + 1, started_at, latency,
+                                     e.status, e.code, e.retry_after))
+                    raise
         attempts.append((self.store.run_id, item.item_key, len(attempts) + 1, started_at, answer.latency_ms,
                          answer.http_status, None, None))
         return answer
@@ -196,7 +213,7 @@ class Engine:
                         break
                     results.append(row)
                     attempts.extend(rows)
-                    if row[9] == "ok":
+                    if row[STATUS_COLUMN] == "ok":
                         ok += 1
                     else:
                         failed += 1

@@ -74,7 +74,7 @@ class Job:
     checks: tuple[Mapping[str, Any], ...]
     budget_usd: float | None
     output: Path
-    hash: str  # of the parsed document: a changed job file changes it
+    hash: str  # of what makes the items (targets, prompts, data, repeat): resume refuses when it changed
 
     def rows(self) -> Iterator[tuple[int | None, Row]]:
         """Data rows, read lazily from their file; one empty row when the job has no data."""
@@ -98,6 +98,19 @@ class Job:
 
     def count_items(self) -> int:
         return len(self.targets) * len(self.prompts) * self.count_rows() * self.repeat
+
+
+def items_hash(targets: list[Target], prompts: list[Prompt], rows: tuple[Row, ...] | Path | None,
+               repeat: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([[(t.provider, t.model, dict(t.params)) for t in targets],
+                         [(p.id, p.messages) for p in prompts], repeat,
+                         rows if not isinstance(rows, Path) else None], sort_keys=True, default=str).encode())
+    if isinstance(rows, Path):
+        with rows.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
 
 
 def render(template: str, row: Row) -> str:
@@ -288,7 +301,7 @@ def _build(doc: Document, registry: ProviderRegistry,
 
     if problems:
         return None, problems
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    digest = items_hash(targets, prompts, rows, data["repeat"])
     job = Job(
         name=data.get("name") or doc.path.stem,
         path=doc.path,

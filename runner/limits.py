@@ -1,13 +1,27 @@
-"""Per-provider rate limits and concurrency.
+"""Per-provider rate limits and concurrency: the declared ones, and tighter ones
+learned from the provider's own answers.
 
 Requests are paced evenly, one every ``window / requests`` seconds (an aiolimiter
 bucket of size one). That keeps every window of ``window`` seconds at or under
 ``requests``, which a bucket allowing bursts of ``requests`` cannot promise (it
 lets through up to twice the limit across a window boundary), and it is how
-providers enforce per-minute limits in practice: in short sub-windows.
+providers enforce per-minute limits in practice: in short sub-windows. Tokens use
+a bucket of ``tokens`` refilled continuously, the way providers count them.
+
+On top of that, never above the declared limits:
+- rate-limit headers (``x-ratelimit-*`` from OpenAI and Groq,
+  ``anthropic-ratelimit-*``): when the server says nothing is left, new requests
+  wait for its reset instead of collecting a 429;
+- a 429 halves the concurrency, and each run of successes as long as the current
+  concurrency grows it back by one (additive increase, multiplicative decrease).
 """
 
 from __future__ import annotations
+
+import datetime
+import re
+import time
+from collections.abc import Mapping
 
 import anyio
 from aiolimiter import AsyncLimiter
@@ -17,6 +31,17 @@ from .providers import Limits
 # Spacing a hair wider than the limit, so clock jitter at the server can never
 # put requests + 1 into one of its windows.
 PACING_MARGIN = 1.005
+MAX_HEADER_PAUSE = 60.0  # the headers are advice; a retry's own wait is bounded elsewhere
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_REMAINING = (
+    ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
+    ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
+    ("anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"),
+    ("anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"),
+    ("anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset"),
+    ("anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset"),
+)
 
 
 class ProviderLimits:
@@ -25,11 +50,72 @@ class ProviderLimits:
         self.requests = AsyncLimiter(1, limits.window / limits.requests * PACING_MARGIN)
         self.tokens = AsyncLimiter(limits.tokens, limits.window) if limits.tokens else None
         self.slots = anyio.CapacityLimiter(limits.concurrency)
+        self.resume_at = 0.0  # time.monotonic() before which no request starts (server said: none left)
+        self._successes = 0
 
     async def admit(self, tokens: int) -> None:
         """Wait until one request weighing ``tokens`` may start (caller holds a slot)."""
+        wait = self.resume_at - time.monotonic()
+        if wait > 0:
+            await anyio.sleep(wait)
         if self.tokens is not None:
             # aiolimiter refuses an acquire larger than the bucket: a request that big
             # waits for a whole empty window instead.
             await self.tokens.acquire(min(tokens, self.tokens.max_rate))
         await self.requests.acquire()
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from one answer's status and rate-limit headers."""
+        if status == 429:
+            self.slots.total_tokens = max(1, int(self.slots.total_tokens) // 2)
+            self._successes = 0
+        elif status < 400:
+            self._successes += 1
+            current = int(self.slots.total_tokens)
+            if self._successes >= current and current < self.limits.concurrency:
+                self.slots.total_tokens = current + 1
+                self._successes = 0
+        pause = exhausted_for(headers)
+        if pause:
+            self.resume_at = max(self.resume_at, time.monotonic() + min(pause, MAX_HEADER_PAUSE))
+
+    @property
+    def concurrency(self) -> int:
+        return int(self.slots.total_tokens)
+
+
+def exhausted_for(headers: Mapping[str, str]) -> float | None:
+    """Seconds until the server's reset, when its headers say nothing is left; else None."""
+    longest = None
+    for remaining_name, reset_name in _REMAINING:
+        remaining = headers.get(remaining_name)
+        if remaining is None:
+            continue
+        try:
+            if float(remaining) > 0:
+                continue
+        except ValueError:
+            continue
+        reset = parse_reset(headers.get(reset_name, ""))
+        if reset is not None:
+            longest = reset if longest is None else max(longest, reset)
+    return longest
+
+
+def parse_reset(value: str) -> float | None:
+    """A reset as seconds from now: Go-style durations (``6m0s``, ``12ms``) or RFC 3339 times."""
+    value = value.strip()
+    if not value:
+        return None
+    parts = _DURATION.findall(value)
+    if parts and "".join(n + u for n, u in parts) == value:
+        scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+        return sum(float(n) * scale[u] for n, u in parts)
+    try:
+        when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return max((when - datetime.datetime.now(datetime.UTC)).total_seconds(), 0.0)

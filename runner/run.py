@@ -12,16 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+from sqlite_utils import Database
 
 from . import __version__
+from .budget import Budget
 from .client import ProviderClient
 from .engine import Engine, Lane, Progress
 from .errors import ConfigError, UsageError
 from .jobs import Job, Target, WorkItem, load_job
 from .keys import find_key
+from .limits import ProviderLimits
+from .lock import RunLock
 from .providers import ProviderRegistry, provider_dirs
 from .settings import selected_model
-from .store import RunStore, open_db
+from .store import RunStore, find_run, open_db
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,12 @@ class RunOptions:
     only: tuple[str, ...] = ()
     limit: int | None = None
     concurrency: int | None = None
+    resume: str | None = None  # "latest" or a run id: continue that run, skipping its ok items
+    retry_errors: str | None = None  # "latest" or a run id: re-send only its failed items
+    force: bool = False  # resume even though the job's items changed
+    wait: bool = False  # queue behind a running instance of the same job instead of exiting
+    max_cost: float | None = None  # overrides the job's budget_usd
+    allow_unpriced: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,32 +88,66 @@ def execute(job: Job, registry: ProviderRegistry, options: RunOptions, *, progre
             handle_signals: bool = True) -> RunOutcome:
     db_path = options.db or job.output
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    db = open_db(db_path)
-    try:
-        total = job.count_items() if options.limit is None else None
-        store = RunStore.start(db, job_name=job.name, job_path=str(job.path), job_hash=job.hash,
-                               items_total=total, version=__version__, pid=os.getpid(),
-                               options=json.dumps({"only": options.only, "limit": options.limit}))
-        status = anyio.run(_run, job, registry, options, store, progress, handle_signals, backend="asyncio")
-        counts = store.finish(status)
-    finally:
-        db.close()
+    with RunLock(db_path, job.path).acquire(wait=options.wait):
+        db = open_db(db_path)
+        try:
+            store = open_run(db, job, options)
+            limit = options.max_cost if options.max_cost is not None else job.budget_usd
+            budget = Budget(limit, allow_unpriced=options.allow_unpriced, spent_usd=store.spent()) if limit else None
+            try:
+                status = anyio.run(_run, job, registry, options, store, progress, handle_signals, budget,
+                                   backend="asyncio")
+            except BaseException:
+                store.finish("failed")
+                raise
+            counts = store.finish(status)
+        finally:
+            db.close()
     return RunOutcome(store.run_id, db_path, status, counts["items"], counts["ok"], counts["failed"],
                       counts["cost_usd"])
 
 
+def open_run(db: Database, job: Job, options: RunOptions) -> RunStore:
+    """A new run, or the earlier one that --resume / --retry-errors continues."""
+    which = options.resume or options.retry_errors
+    if which is None:
+        return RunStore.start(db, job_name=job.name, job_path=str(job.path.resolve()), job_hash=job.hash,
+                              items_total=job.count_items() if options.limit is None else None,
+                              version=__version__, pid=os.getpid(),
+                              options=json.dumps({"only": options.only, "limit": options.limit}))
+    flag = "--resume" if options.resume else "--retry-errors"
+    run_id = None if which == "latest" else _run_id(which, flag)
+    run = find_run(db, str(job.path.resolve()), run_id, unfinished=options.resume is not None)
+    if run is None:
+        unfinished = "unfinished " if options.resume else ""
+        raise UsageError(f"{flag}: there is no run {run_id} in this database" if run_id is not None else
+                         f"{flag}: there is no {unfinished}run of {job.path} in this database")
+    if run["job_hash"] != job.hash and not options.force:
+        raise UsageError(f"{flag}: {job.path} changed since run {run['id']} (its targets, prompts, data or repeat), "
+                         "so its items differ; pass --force to continue anyway, or start a new run")
+    return RunStore.reopen(db, run["id"])
+
+
+def _run_id(value: str, flag: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"{flag} takes a run id (a number), not {value!r}") from None
+
+
 async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store: RunStore,
-               progress: Progress | None, handle_signals: bool) -> str:
+               progress: Progress | None, handle_signals: bool, budget: Budget | None) -> str:
     lanes: list[Lane] = []
     try:
         for provider_id in dict.fromkeys(t.provider for t in job.targets):
             provider = registry.get(provider_id)
             targets = [t for t in job.targets if t.provider == provider_id]
             lookup = find_key(provider)
-            client = None if lookup.problem else ProviderClient(provider, lookup.key)
-            lanes.append(Lane(provider, client, lane_items(job, targets, options.limit), lookup.problem))
+            limits = ProviderLimits(provider.limits)
+            client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
+            lanes.append(Lane(provider, limits, client, lane_items(job, targets, options.limit), lookup.problem))
         engine = Engine(job, lanes, store, concurrency=options.concurrency or job.concurrency,
-                        progress=progress, handle_signals=handle_signals)
+                        progress=progress, handle_signals=handle_signals, skip=store.done_keys(), budget=budget)
         return await engine.run()
     finally:
         for lane in lanes:

@@ -9,6 +9,7 @@ are batched, one transaction per batch, in WAL mode so readers (Datasette, the
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,19 @@ _ATTEMPT_INSERT = (f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)})"
                    f" VALUES ({', '.join('?' for _ in ATTEMPT_COLUMNS)})")
 
 
+def find_run(db: sqlite_utils.Database, job_path: str, run_id: int | None, *,
+             unfinished: bool) -> dict[str, Any] | None:
+    """The run to continue: ``run_id``, else this job's latest (unfinished, when asked) run."""
+    if run_id is not None:
+        rows = db.execute("SELECT * FROM runs WHERE id = ?", [run_id])
+    else:
+        status = "AND status != 'completed'" if unfinished else ""
+        rows = db.execute(f"SELECT * FROM runs WHERE job_path = ? {status} ORDER BY id DESC LIMIT 1", [job_path])
+    columns = [c[0] for c in rows.description]
+    row = rows.fetchone()
+    return dict(zip(columns, row, strict=True)) if row else None
+
+
 class RunStore:
     """Writes one run's rows. Only the engine's writer task calls ``write``."""
 
@@ -184,6 +198,24 @@ class RunStore:
             )
         assert cursor.lastrowid is not None
         return cls(db, cursor.lastrowid)
+
+    @classmethod
+    def reopen(cls, db: sqlite_utils.Database, run_id: int) -> RunStore:
+        """Continue an earlier run: it is running again, its finished rows stay."""
+        with db.atomic():
+            db.execute("UPDATE runs SET status = 'running', finished_at = NULL, pid = ? WHERE id = ?",
+                       [os.getpid(), run_id])
+        return cls(db, run_id)
+
+    def done_keys(self) -> frozenset[str]:
+        """Items of this run that already have an ok result: a resume skips them."""
+        rows = self.db.execute("SELECT item_key FROM results WHERE run_id = ? AND status = 'ok'", [self.run_id])
+        return frozenset(key for (key,) in rows)
+
+    def spent(self) -> float:
+        (cost,) = self.db.execute("SELECT coalesce(sum(cost_usd), 0) FROM results WHERE run_id = ?",
+                                  [self.run_id]).fetchone()
+        return float(cost)
 
     def write(self, results: Iterable[Sequence[Any]], attempts: Iterable[Sequence[Any]]) -> None:
         """One batch, one transaction: rows in RESULT_COLUMNS / ATTEMPT_COLUMNS order."""
