@@ -3,6 +3,8 @@ works now, and which one (and which model) to use by default."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .exits import ExitCode
@@ -58,7 +60,7 @@ def models(provider: str | None, refresh: bool, as_json: bool) -> None:
         table.add_row(m.id, _num(m.context_length), _num(m.max_output_tokens),
                       f"{m.pricing.input:g}" if m.pricing else "", f"{m.pricing.output:g}" if m.pricing else "",
                       ", ".join(m.capabilities))
-    Console(soft_wrap=True).print(table)
+    Console(width=None if sys.stdout.isatty() else 250).print(table)
 
 
 def _num(value: int | None) -> str:

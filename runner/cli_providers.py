@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .exits import ExitCode
@@ -65,7 +67,7 @@ def providers(ctx: click.Context, as_json: bool) -> None:
             else:
                 state = ""
             table.add_row(*(str(r[k]) for k in ("id", "name", "kind", "protocol", "base_url", "key")), state)
-        Console(soft_wrap=True).print(table)
+        Console(width=None if sys.stdout.isatty() else 250).print(table)
     if problems:
         raise ExitCode(2)
 

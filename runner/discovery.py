@@ -230,6 +230,9 @@ def _first_int(*values: Any) -> int | None:
 
 
 def server_root(provider: Provider) -> str:
+    """The server's own root for native endpoints: the base URL without its OpenAI-style ``/v1``."""
+    if provider.base_url.endswith("/v1"):
+        return provider.base_url.removesuffix("/v1")
     parts = urlsplit(provider.base_url)
     return f"{parts.scheme}://{parts.netloc}"
 
