@@ -144,12 +144,15 @@ def validate(files: tuple[Path, ...], providers_dirs: tuple[str, ...]) -> None:
 from .cli_keys import keys  # noqa: E402
 from .cli_models import models, ping, use  # noqa: E402
 from .cli_providers import providers  # noqa: E402
+from .cli_report import report, runs  # noqa: E402
 
 cli.add_command(keys)
 cli.add_command(providers)
 cli.add_command(models)
 cli.add_command(ping)
 cli.add_command(use)
+cli.add_command(runs)
+cli.add_command(report)
 
 
 def main(argv: list[str] | None = None) -> Any:

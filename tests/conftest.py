@@ -31,6 +31,8 @@ FLAVORS = {
     "lmstudio": "lmstudio",
 }
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# The environment as the developer's shell had it, before fixtures hide real keys (tests/test_live.py).
+REAL_ENV = dict(os.environ)
 
 
 @pytest.fixture
@@ -155,3 +157,49 @@ def providers_env(fake_providers: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     """Every built-in provider pointed at the fake server, for in-process calls and subprocesses alike."""
     monkeypatch.setenv("HANZO_RUN_PROVIDERS_DIR", str(fake_providers))
     return fake_providers
+
+
+def _result(run_id: int, n: int, target: str, status: str, latency: float | None, ttft: float | None,
+            tokens: tuple[int, int] | None, cost: float | None, passed: int | None,
+            failed_checks: str | None = None) -> dict[str, Any]:
+    provider, _, model = target.partition("/")
+    return {"run_id": run_id, "item_key": f"k{n}", "target": target, "provider": provider, "model": model,
+            "prompt_id": "cap", "row_index": n, "repeat_index": 0, "prompt": f"question {n}", "status": status,
+            "response_text": f"answer {n}" if status == "ok" else None,
+            "error_code": None if status == "ok" else "MAX_RETRIES_EXCEEDED",
+            "error_message": None if status == "ok" else "gave up after 3 attempts; last: HTTP 503",
+            "attempts": 1, "latency_ms": latency, "ttft_ms": ttft,
+            "input_tokens": tokens[0] if tokens else None, "output_tokens": tokens[1] if tokens else None,
+            "cost_usd": cost, "passed": passed, "failed_checks": failed_checks,
+            "started_at": "2025-01-01T00:00:00.000Z", "finished_at": "2025-01-01T00:00:01.000Z"}
+
+
+@pytest.fixture
+def fixed_runs(tmp_path: Path) -> Path:
+    """A results database with two small runs whose report figures are computed by hand in the tests.
+
+    Run 1: openai/a has 3 ok answers (100/200/300 ms, one failing its check) and 1 error;
+    local/b has 2 ok, unpriced answers. Run 2: openai/a has 2 ok, passing answers.
+    """
+    from runner.store import open_db
+
+    path = tmp_path / "fixed.db"
+    db = open_db(path)
+    failed = '[{"check": "contains", "reason": "answer does not contain \'Paris\'"}]'
+    with db.atomic():
+        for run_id, started, finished in ((1, "2025-01-01T00:00:00.000Z", "2025-01-01T00:01:30.500Z"),
+                                          (2, "2025-01-02T00:00:00.000Z", "2025-01-02T00:00:10.000Z")):
+            db["runs"].insert({"id": run_id, "job_name": "fixed", "status": "completed", "started_at": started,
+                               "finished_at": finished})
+        db["results"].insert_all([
+            _result(1, 0, "openai/a", "ok", 100, 10, (10, 20), 0.001, 1),
+            _result(1, 1, "openai/a", "ok", 200, 20, (10, 30), 0.002, 0, failed),
+            _result(1, 2, "openai/a", "ok", 300, 30, (10, 50), 0.003, 1),
+            _result(1, 3, "openai/a", "error", 5000, None, None, None, None),
+            _result(1, 4, "local/b", "ok", 50, None, (5, 10), None, 1),
+            _result(1, 5, "local/b", "ok", 150, None, (5, 10), None, 1),
+            _result(2, 0, "openai/a", "ok", 100, 10, (10, 20), 0.001, 1),
+            _result(2, 1, "openai/a", "ok", 100, 10, (10, 20), 0.001, 1),
+        ])
+    db.close()
+    return path

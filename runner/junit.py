@@ -1,0 +1,67 @@
+"""JUnit XML of a run, so CI systems show its results: one <testsuite> per target, one
+<testcase> per item. A failed request is an <error> (its error code and message); an
+answer that failed its checks is a <failure> listing every failed check and why.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import sqlite_utils
+
+
+def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Element]:
+    (job_name,) = db.execute("SELECT job_name FROM runs WHERE id = ?", [run_id]).fetchone()
+    rows = db.execute(
+        "SELECT target, prompt_id, row_index, repeat_index, status, error_code, error_message, latency_ms,"
+        " passed, failed_checks, response_text FROM results WHERE run_id = ? ORDER BY id", [run_id]).fetchall()
+    root = ET.Element("testsuites", name=f"hanzo-run {job_name} run {run_id}")
+    suites: dict[str, ET.Element] = {}
+    counts: dict[str, list[float]] = {}  # target -> [tests, failures, errors, seconds]
+    for (target, prompt_id, row_index, repeat_index, status, code, message, latency_ms, passed, failed_checks,
+         answer) in rows:
+        if target not in suites:
+            suites[target] = ET.SubElement(root, "testsuite", name=target)
+            counts[target] = [0, 0, 0, 0.0]
+        seconds = (latency_ms or 0.0) / 1000
+        name = prompt_id + ("" if row_index is None else f"[row {row_index}]")
+        name += f"#{repeat_index}" if repeat_index else ""
+        case = ET.SubElement(suites[target], "testcase", classname=target, name=name, time=f"{seconds:.3f}")
+        count = counts[target]
+        count[0] += 1
+        count[3] += seconds
+        if status != "ok":
+            count[2] += 1
+            error = ET.SubElement(case, "error", type=code or "ERROR", message=message or "")
+            error.text = f"{code}: {message}"
+        elif passed == 0:
+            count[1] += 1
+            failures = json.loads(failed_checks or "[]")
+            reasons = "; ".join(f"{f['check']}: {f['reason']}" for f in failures)
+            failure = ET.SubElement(case, "failure", type="checks", message=reasons)
+            failure.text = reasons + "\n\nanswer:\n" + (answer or "")
+    total = [0, 0, 0, 0.0]
+    for target, suite in suites.items():
+        tests, failures, errors, seconds = counts[target]
+        suite.set("tests", str(int(tests)))
+        suite.set("failures", str(int(failures)))
+        suite.set("errors", str(int(errors)))
+        suite.set("time", f"{seconds:.3f}")
+        total = [a + b for a, b in zip(total, counts[target], strict=True)]
+    for key, value in zip(("tests", "failures", "errors"), total, strict=False):
+        root.set(key, str(int(value)))
+    root.set("time", f"{total[3]:.3f}")
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_junit(db_path: Path, run_id: int, path: Path) -> None:
+    db = sqlite_utils.Database(db_path)
+    try:
+        tree = junit_tree(db, run_id)
+    finally:
+        db.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
