@@ -1,0 +1,56 @@
+"""The results database: migrations, WAL, batched upserts, final counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner.store import ATTEMPT_COLUMNS, RESULT_COLUMNS, RunStore, migrations, open_db
+
+
+def result(run_id: int, key: str, status: str, cost: float | None = None) -> tuple[object, ...]:
+    row = dict.fromkeys(RESULT_COLUMNS)
+    row.update(run_id=run_id, item_key=key, target="echo/echo", provider="echo", model="echo", status=status,
+               attempts=1, cost_usd=cost, repeat_index=0)
+    return tuple(row[c] for c in RESULT_COLUMNS)
+
+
+def attempt(run_id: int, key: str, n: int) -> tuple[object, ...]:
+    row = dict.fromkeys(ATTEMPT_COLUMNS)
+    row.update(run_id=run_id, item_key=key, attempt=n, started_at="2026-01-01T00:00:00Z")
+    return tuple(row[c] for c in ATTEMPT_COLUMNS)
+
+
+def start(db_path: Path) -> RunStore:
+    return RunStore.start(open_db(db_path), job_name="j", job_path="/j.yaml", job_hash="h", items_total=3,
+                          version="0", pid=1, options="{}")
+
+
+def test_migrations_apply_once_and_wal_is_on(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "r.db")
+    assert migrations.pending(db) == []
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+    again = open_db(tmp_path / "r.db")  # reopening applies nothing twice
+    assert migrations.pending(again) == []
+    assert {"runs", "results", "attempts"} <= set(again.table_names())
+
+
+def test_results_are_upserted_by_item_key_and_counted(tmp_path: Path) -> None:
+    store = start(tmp_path / "r.db")
+    store.write([result(store.run_id, "a", "error"), result(store.run_id, "b", "ok", 0.5)],
+                [attempt(store.run_id, "a", 1), attempt(store.run_id, "b", 1)])
+    store.write([result(store.run_id, "a", "ok", 0.25)], [attempt(store.run_id, "a", 2)])  # a resumed item
+    assert store.done_keys() == frozenset({"a", "b"})
+    counts = store.finish("completed")
+    assert counts == {"items": 2, "ok": 2, "failed": 0, "cost_usd": 0.75}
+    db = store.db
+    assert db.execute("SELECT count(*) FROM results").fetchone()[0] == 2
+    assert db.execute("SELECT count(*) FROM attempts").fetchone()[0] == 3
+    assert db.execute("SELECT status, items_ok, cost_usd FROM runs").fetchone() == ("completed", 2, 0.75)
+
+
+def test_reopen_marks_the_run_running_again(tmp_path: Path) -> None:
+    store = start(tmp_path / "r.db")
+    store.finish("interrupted")
+    again = RunStore.reopen(store.db, store.run_id)
+    assert again.db.execute("SELECT status, finished_at FROM runs").fetchone() == ("running", None)
