@@ -208,3 +208,24 @@ def test_crash_report_goes_to_a_log_not_the_terminal(isolated: Path) -> None:
     assert "hanzo-run: internal error: RuntimeError: boom" in done.stderr
     log = done.stderr.split("the full traceback is in ")[1].split(";")[0]
     assert "RuntimeError: boom" in Path(log).read_text()
+
+
+def test_second_ctrl_c_stops_at_once(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
+                                     isolated: Path) -> None:
+    job = job_of(isolated, 30)
+    db = isolated / "runs.db"
+    fake.add_fault("slow", flavor="openai", model="gpt-4o-mini", times=1000, delay=60)
+    proc = start(job, "--providers-dir", fake_providers)
+    deadline = time.monotonic() + 10
+    while fake.count("openai") < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert time.monotonic() - began < 3  # not the 5 s grace, not the 60 s answer
+    assert proc.returncode == 130
+    assert "stopping now" in err
+    assert query(db, "SELECT status FROM runs") == [("interrupted",)]
+    assert query(db, "PRAGMA integrity_check") == [("ok",)]
