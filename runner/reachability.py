@@ -27,7 +27,9 @@ class LocalStatus:
 async def check_local(provider: Provider, key: str | None, *, within: float = PROBE_TIMEOUT,
                       with_models: bool = True, transport: httpx.AsyncBaseTransport | None = None) -> LocalStatus:
     """One GET of the provider's check endpoint, then (``with_models``) of what it has loaded."""
-    path = provider.validate_path or provider.list_path or ""
+    path = provider.validate_path or provider.list_path
+    if not path:  # e.g. echo: nothing runs on the other side, so nothing can be down
+        return LocalStatus(provider.id, True, provider.base_url, "up (offline provider: no server to reach)")
     url = provider.base_url + path
     client = ProviderClient(provider, key, transport=transport)
     try:
