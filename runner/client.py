@@ -22,7 +22,7 @@ from .adapters import Adapter, ChatRequest, Completion, StreamState, adapter_for
 from .errors import ProviderError
 from .keys import redact
 from .providers import Provider
-from .transport import pooled_transport
+from .transport import PooledTransport, pooled_transport
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
 
@@ -52,12 +52,17 @@ class ProviderClient:
         offline = getattr(self.adapter, "transport", None)
         limits = httpx.Limits(max_connections=provider.limits.concurrency,
                               max_keepalive_connections=provider.limits.concurrency)
+        self.timeout = httpx.Timeout(provider.timeout, connect=min(provider.timeout, 15.0))
+        transport = transport or (offline() if offline else pooled_transport(provider.limits.concurrency))
+        # Chat calls skip httpx's Request/Response layer on the real transport (see runner/transport.py).
+        self._direct = transport if isinstance(transport, PooledTransport) else None
+        self._json_headers = {**headers, "content-type": "application/json"}
         self.http = httpx.AsyncClient(
             base_url=provider.base_url if not offline else "http://echo.invalid",
             headers=headers,
-            timeout=httpx.Timeout(provider.timeout, connect=min(provider.timeout, 15.0)),
+            timeout=self.timeout,
             limits=limits,
-            transport=transport or (offline() if offline else pooled_transport(provider.limits.concurrency)),
+            transport=transport,
         )
 
     async def aclose(self) -> None:
@@ -71,12 +76,17 @@ class ProviderClient:
             with anyio.fail_after(self.provider.timeout):
                 if request.stream:
                     return await self._stream(call.method, call.path, call.json, call.query, started)
-                response = await self.http.request(call.method, call.path, json=call.json, params=call.query)
-                status = response.status_code
-                self.observe(status, response.headers)
+                if self._direct is not None:
+                    body = json.dumps(call.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+                    status, headers, content = await self._direct.fetch(
+                        call.method, url, self._json_headers, body.encode(), call.query, self.timeout)
+                else:
+                    response = await self.http.request(call.method, call.path, json=call.json, params=call.query)
+                    status, headers, content = response.status_code, response.headers, response.content
+                self.observe(status, headers)
                 if status >= 400:
-                    raise self.error(status, response.headers, response.content)
-                completion = self.adapter.parse(self._decode(response.content))
+                    raise self.error(status, headers, content)
+                completion = self.adapter.parse(self._decode(content))
                 return Answer(completion, status, _ms_since(started), None)
         except TimeoutError:
             raise self._fail("TIMEOUT", f"no complete answer within {self.provider.timeout:g} s") from None
