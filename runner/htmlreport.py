@@ -27,7 +27,7 @@ table { border-collapse: collapse; font-size: 0.85rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; vertical-align: top; }
 th { background: #f4f4f4; } td.text, th.text { text-align: left; }
 td.answer { max-width: 32rem; white-space: pre-wrap; text-align: left; }
-.charts { display: flex; flex-wrap: wrap; gap: 1rem; } .chart { flex: 1 1 36rem; min-width: 24rem; }
+.chart { max-width: 70rem; }
 .muted { color: #777; }
 """
 
@@ -53,7 +53,7 @@ def render_html(db: sqlite_utils.Database, run_id: int) -> str:
         if stats[2] is None:
             continue
         low, q1, median, q3, high = stats
-        latency.add_trace(go.Box(name=r["target"], q1=[q1], median=[median], q3=[q3], lowerfence=[low],
+        latency.add_trace(go.Box(name=r["target"], x=[r["target"]], q1=[q1], median=[median], q3=[q3], lowerfence=[low],
                                  upperfence=[high], boxpoints=False))
     latency.update_layout(title="Latency per target (ms; box: quartiles, whiskers: min and max)",
                           showlegend=False, yaxis_title="ms", margin={"t": 60})
@@ -65,9 +65,9 @@ def render_html(db: sqlite_utils.Database, run_id: int) -> str:
         text=[r["target"] for r in priced], mode="markers+text", textposition="top center",
         marker={"size": 12}))
     unpriced = [r["target"] for r in rows if r["cost_per_1k_items"] is None]
-    note = f" (unpriced, not shown: {', '.join(unpriced)})" if unpriced else ""
+    note = f"<br><sub>unpriced, not shown: {', '.join(unpriced)}</sub>" if unpriced else ""
     cost.update_layout(title=f"{rate_name.capitalize()} against cost{note}", xaxis_title="USD per 1,000 items",
-                       yaxis_title=rate_name, yaxis_tickformat=".0%", margin={"t": 60})
+                       yaxis_title=rate_name, yaxis_tickformat=".0%", yaxis_range=[0, 1.05], margin={"t": 80})
 
     config = {"displaylogo": False, "responsive": True}
     latency_html = latency.to_html(full_html=False, include_plotlyjs=True, div_id="latency-chart", config=config)

@@ -1,0 +1,60 @@
+"""``report --html`` renders in a real headless Chromium: charts, tables, no console errors, offline."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import hanzo
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)")
+# Without the background-networking flags Chromium's own connections fail when the network is closed.
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+CONSOLE = re.compile(r":CONSOLE[:(]")
+
+
+def render(page: Path) -> tuple[str, list[str]]:
+    """The DOM after scripts ran, and every console message the page produced."""
+    assert CHROMIUM is not None
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+                               "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
+                              capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout, [line for line in done.stderr.splitlines() if CONSOLE.search(line)]
+
+
+def test_the_harness_sees_console_errors(tmp_path: Path) -> None:
+    page = tmp_path / "bad.html"
+    page.write_text("<html><body><script>console.error('boom'); undefinedFunction();</script></body></html>")
+    _, console = render(page)
+    assert len(console) == 2 and '"boom"' in console[0] and "undefinedFunction" in console[1]
+
+
+def test_html_report_renders_offline_without_console_errors(fixed_runs: Path, tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    done = hanzo("report", "1", "--db", fixed_runs, "--html", page)
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", html), "external resource"
+    assert "@import" not in html and "fonts.googleapis" not in html
+
+    dom, console = render(page)
+    assert console == []
+    # Both charts drew their SVG; plotly adds js-plotly-plot to a div once it has plotted it.
+    for chart in ("latency-chart", "cost-chart"):
+        assert re.search(rf'<div id="{chart}" class="[^"]*js-plotly-plot', dom), chart
+    assert dom.count('class="main-svg"') >= 4
+    assert ">openai/a<" in dom and ">local/b<" in dom  # box labels / table cells
+    comparison = dom[dom.index('id="comparison"'):dom.index("</table>", dom.index('id="comparison"'))]
+    assert comparison.count("<tr>") == 3 and "75.0%" in comparison and "unpriced" in comparison
+    failed = dom[dom.index('<table id="failed"'):]
+    assert "MAX_RETRIES_EXCEEDED" in failed and "answer does not contain 'Paris'" in failed
+    assert "unpriced, not shown: local/b" in dom

@@ -1,0 +1,52 @@
+"""``--junit FILE``: one testsuite per target, one testcase per item, errors and check failures."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import sqlite_utils
+
+from runner.junit import write_junit
+from tests.conftest import hanzo, write_job
+
+
+def test_junit_structure(fixed_runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ci" / "junit.xml"
+    write_junit(fixed_runs, 1, out)
+    root = ET.parse(out).getroot()
+    assert root.tag == "testsuites"
+    assert {k: root.get(k) for k in ("name", "tests", "failures", "errors", "time")} == {
+        "name": "hanzo-run fixed run 1", "tests": "6", "failures": "1", "errors": "1", "time": "5.800"}
+    a, b = root.findall("testsuite")
+    assert {k: a.get(k) for k in ("name", "tests", "failures", "errors", "time")} == {
+        "name": "openai/a", "tests": "4", "failures": "1", "errors": "1", "time": "5.600"}
+    assert [(c.get("classname"), c.get("name"), c.get("time")) for c in a.findall("testcase")] == [
+        ("openai/a", "cap[row 0]", "0.100"), ("openai/a", "cap[row 1]", "0.200"),
+        ("openai/a", "cap[row 2]", "0.300"), ("openai/a", "cap[row 3]", "5.000")]
+    ok, failed, _, errored = a.findall("testcase")
+    assert list(ok) == []
+    failure = failed.find("failure")
+    assert failure is not None and failure.get("type") == "checks"
+    assert failure.get("message") == "contains: answer does not contain 'Paris'"
+    assert failure.text == "contains: answer does not contain 'Paris'\n\nanswer:\nanswer 1"
+    error = errored.find("error")
+    assert error is not None
+    assert (error.get("type"), error.get("message")) == ("MAX_RETRIES_EXCEEDED",
+                                                          "gave up after 3 attempts; last: HTTP 503")
+    assert (b.get("name"), b.get("tests"), b.get("failures"), b.get("errors")) == ("local/b", "2", "0", "0")
+
+
+def test_run_writes_junit(isolated: Path) -> None:
+    job = write_job(isolated, {"targets": ["echo/echo"], "prompts": ["say {{city}}"],
+                               "data": [{"city": "Paris"}, {"city": "Rome"}], "checks": [{"contains": "Paris"}],
+                               "output": "out.db"})
+    done = hanzo(job, "-q", "--junit", "report.xml")
+    assert done.returncode == 1
+    root = ET.parse(isolated / "report.xml").getroot()
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("2", "1", "0")
+    cases = root.findall("testsuite/testcase")
+    assert [c.get("name") for c in cases] == ["p1[row 0]", "p1[row 1]"]
+    assert cases[1].find("failure") is not None and cases[0].find("failure") is None
+    db = sqlite_utils.Database(isolated / "out.db")
+    assert [r["passed"] for r in db.query("SELECT passed FROM results ORDER BY row_index")] == [1, 0]
