@@ -13,18 +13,20 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
 
 from .adapters import Adapter, ChatRequest, Completion, StreamState, adapter_for
+from .adapters.base import excerpt, inband_error
 from .errors import ProviderError
 from .keys import redact
 from .providers import Provider
 from .transport import PooledTransport, pooled_transport
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -86,7 +88,7 @@ class ProviderClient:
                 self.observe(status, headers)
                 if status >= 400:
                     raise self.error(status, headers, content)
-                completion = self.adapter.parse(self._decode(content))
+                completion = self._read(self.adapter.parse, self._decode(content))
                 return Answer(completion, status, _ms_since(started), None)
         except TimeoutError:
             raise self._fail("TIMEOUT", f"no complete answer within {self.provider.timeout:g} s") from None
@@ -110,16 +112,26 @@ class ProviderClient:
             self.observe(status, response.headers)
             if status >= 400:
                 raise self.error(status, response.headers, await _read_capped(response))
+            if response.headers.get("content-type", "").startswith(("application/json", "text/html")):
+                # Not a stream at all: LM Studio's 200 {"error": ...}, a proxy's or a portal's page.
+                data = self._decode(await _read_capped(response))
+                if isinstance(data, dict) and data.get("error") is not None:
+                    raise inband_error(self.adapter.error_info(data), "INVALID_RESPONSE")
+                return Answer(self._read(self.adapter.parse, data), status, _ms_since(started), None)
             state = StreamState()
             ttft: float | None = None
+            received = 0
             lines = response.aiter_lines()
             events = _sse_events(lines) if self.adapter.stream_format == "sse" else _ndjson_events(lines)
             async for event, data in events:
                 if data == "[DONE]":
                     state.done = True
                     break
+                received += len(data)
+                if received > MAX_BODY_BYTES:  # the same cap as a whole answer's, or memory grows unbounded
+                    raise _too_large(received)
                 had = len(state.parts)
-                self.adapter.on_event(state, event, self._decode(data))
+                self._read(self.adapter.on_event, state, event, self._decode(data))
                 if ttft is None and len(state.parts) > had:
                     ttft = _ms_since(started)
                 if state.done and self.adapter.stream_format == "ndjson":
@@ -127,7 +139,7 @@ class ProviderClient:
             if not state.done:
                 raise ProviderError("INVALID_RESPONSE", "the stream ended before its end marker "
                                     f"({len(state.parts)} chunks received)", status)
-            return Answer(state.completion(), status, _ms_since(started), ttft)
+            return Answer(self._read(StreamState.completion, state), status, _ms_since(started), ttft)
 
     async def get(self, path: str, query: Mapping[str, str] | None = None, *,
                   within: float | None = None) -> Any:
@@ -166,12 +178,28 @@ class ProviderClient:
 
     def _decode(self, raw: bytes | str) -> Any:
         if len(raw) > MAX_BODY_BYTES:
-            raise ProviderError("INVALID_RESPONSE", f"answer of {len(raw)} bytes is larger than "
-                                f"{MAX_BODY_BYTES // 2**20} MB")
+            raise _too_large(len(raw))
         try:
             return json.loads(raw)
-        except ValueError:
-            raise ProviderError("INVALID_RESPONSE", f"answer is not JSON: {_excerpt(raw)}") from None
+        except ValueError:  # an HTML page keeps its words, not its markup
+            raise ProviderError("INVALID_RESPONSE", f"answer is not JSON: {excerpt(_excerpt(raw, 2000))}") from None
+
+    def _read(self, read: Callable[..., _T], *args: Any) -> _T:
+        """Call an adapter's reader: an answer of the wrong shape is INVALID_RESPONSE, never a crash."""
+        try:
+            result = read(*args)
+        except ProviderError:
+            raise
+        except (LookupError, TypeError, AttributeError, ValueError) as e:
+            shown = "the stream" if isinstance(args[-1], StreamState) else excerpt(args[-1])
+            raise ProviderError("INVALID_RESPONSE", f"answer is not in the {self.provider.protocol} format "
+                                f"({type(e).__name__}: {e}): {shown}") from None
+        if isinstance(result, Completion):
+            if not isinstance(result.text, str):
+                raise ProviderError("INVALID_RESPONSE", f"answer text is not a string: {excerpt(result.text)}")
+            if result.finish_reason is not None and not isinstance(result.finish_reason, str):
+                result.finish_reason = str(result.finish_reason)
+        return result
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
         """Classify an HTTP error answer by status first, then by the provider's own reason."""
@@ -270,6 +298,11 @@ async def _read_capped(response: httpx.Response) -> bytes:
         if size > MAX_BODY_BYTES:
             break
     return b"".join(chunks)
+
+
+def _too_large(size: int) -> ProviderError:
+    return ProviderError("INVALID_RESPONSE", f"answer of {size} bytes or more is larger than the limit of "
+                         f"{MAX_BODY_BYTES // 2**20} MB ({MAX_BODY_BYTES} bytes)")
 
 
 def _ms_since(started: float) -> float:
