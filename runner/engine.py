@@ -34,7 +34,7 @@ from .jobs import Job, WorkItem
 from .limits import ProviderLimits
 from .pricing import REPORTED, PriceBook
 from .providers import Pricing, Provider
-from .retry import RETRYABLE, retrying
+from .retry import RETRYABLE, with_retries
 from .store import RESULT_COLUMNS, RunStore, utcnow
 
 COST_COLUMN = RESULT_COLUMNS.index("cost_usd")
@@ -130,9 +130,8 @@ class Engine:
             if self.budget is not None:
                 pricing = self._pricing(target.provider, target.model)
                 reserved = self.budget.reserve(pricing, input_estimate, max_tokens, lane.provider.id)
-            async for attempt in retrying(lane.provider.retry, self.sleep):
-                with attempt:
-                    answer = await self._attempt(lane, request, item, input_estimate + max_tokens, attempts)
+            answer = await with_retries(lane.provider.retry, self.sleep, lambda: self._attempt(
+                lane, request, item, input_estimate + max_tokens, attempts))
         except ProviderError as error:
             if len(attempts) > 1 and error.code in RETRYABLE:
                 error = ProviderError("MAX_RETRIES_EXCEEDED", f"gave up after {len(attempts)} attempts; "

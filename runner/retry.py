@@ -8,7 +8,9 @@ exponential backoff with jitter from the provider's ``retry`` block; stop after
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -22,6 +24,8 @@ from tenacity.wait import wait_base
 
 from .errors import ProviderError
 from .providers import RetryPolicy
+
+T = TypeVar("T")
 
 # A bad key, a bad request, a missing model or an exhausted quota will fail the same way again.
 RETRYABLE = frozenset({"RATE_LIMIT_EXCEEDED", "SERVER_ERROR", "TIMEOUT", "CONNECTION_FAILED"})
@@ -51,12 +55,37 @@ def backoff(policy: RetryPolicy) -> wait_base:
     )
 
 
-def retrying(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]]) -> AsyncRetrying:
-    """A fresh retrier for one item (tenacity keeps per-call state on it)."""
+def retrying(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]], elapsed: float = 0.0) -> AsyncRetrying:
+    """A fresh retrier for one item (tenacity keeps per-call state on it); ``elapsed``: seconds already spent."""
     return AsyncRetrying(
-        stop=stop_after_attempt(policy.max_retries + 1) | stop_before_delay(policy.max_elapsed),
+        stop=stop_after_attempt(policy.max_retries + 1) | stop_before_delay(policy.max_elapsed - elapsed),
         wait=backoff(policy),
         retry=retry_if_exception(is_retryable),
         sleep=sleep,
         reraise=True,
     )
+
+
+async def with_retries(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]],
+                       attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()`` until it succeeds or ``retrying`` gives up; its error then propagates.
+
+    The first attempt runs bare: a retrier is built only after a retryable failure,
+    and is handed that failure as its own first attempt, so attempt numbers, waits and
+    ``max_elapsed`` are the same as a retrier from the start. On the success path that
+    saves tenacity's per-call machinery (about 4% of hanzo-run's CPU at 0 ms latency).
+    """
+    started = time.monotonic()
+    try:
+        return await attempt()
+    except ProviderError as error:
+        if policy.max_retries == 0 or not is_retryable(error):
+            raise
+        failed: ProviderError | None = error
+    async for retry in retrying(policy, sleep, time.monotonic() - started):
+        with retry:
+            if failed is not None:
+                first, failed = failed, None
+                raise first
+            return await attempt()
+    raise AssertionError("unreachable: the retrier re-raises the last error")
