@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -52,18 +53,89 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
             Problem(shown, line, None, "", f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8")
         ]
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.reader.ReaderError as e:  # a control character: placed by its offset in the text
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        return None, [Problem(shown, line, col, "", f"YAML does not parse: character #x{e.character:04x} is not "
+                              "allowed in YAML text; remove it or write it as an escape in a quoted string")]
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         reason = getattr(e, "problem", None) or str(e).splitlines()[0]
         return None, [Problem(shown, mark.line + 1 if mark else None, mark.column + 1 if mark else None, "",
                               f"YAML does not parse: {reason}")]
+    except RecursionError:
+        return None, [Problem(shown, 1, 1, "", "YAML is nested too deeply to read; flatten the file")]
     doc = Document(path, shown, text, data)
     problems = duplicate_keys(doc)
     if not isinstance(data, dict):
         what = "empty" if data is None else f"a {type_name(data)}"
         problems.append(Problem(shown, 1, 1, "", f"expected a mapping of keys to values, the file is {what}"))
     return doc, problems
+
+
+MAX_NODES = 1_000_000  # values in a file once its aliases are expanded ("billion laughs" stops here)
+
+
+class _Loader(yaml.SafeLoader):
+    """A SafeLoader that turns what it cannot build into YAML errors with a place, never a bare
+    ValueError or a hang: impossible dates, numbers too long to convert, ``.nan`` and ``.inf``,
+    an alias inside its own anchor (a loop), aliases that expand without end."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open: list[str | None] = []  # anchors whose node is being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor} is inside its own anchor "
+                                                  f"&{event.anchor} (a loop)", event.start_mark)  # type: ignore[arg-type]
+            return super().compose_node(parent, index)
+        self._open.append(event.anchor if isinstance(event, yaml.NodeEvent) else None)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.pop()
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise yaml.composer.ComposerError(None, None, f"aliases expand to more than {MAX_NODES:,} values",
+                                              node.start_mark)
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            value = super().construct_object(node, deep)
+        except (ValueError, OverflowError) as e:
+            text = str(node.value)
+            what = node.tag.rsplit(":", 1)[-1]
+            if what == "int":
+                reason = f"number of {len(text)} digits is too large"
+            else:
+                shown = text if len(text) <= 40 else text[:37] + "..."
+                reason = f"{shown!r} is not a valid {what} ({str(e)[:80]}); quote it to keep it as text"
+            raise yaml.constructor.ConstructorError(None, None, reason, node.start_mark) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            # json refuses to send NaN, and an infinite window or delay would wait forever.
+            raise yaml.constructor.ConstructorError(None, None, f"{node.value} is not a finite number; "
+                                                    "write a number", node.start_mark)
+        return value
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for with every alias expanded (shared nodes counted once each use)."""
+    if id(node) not in sizes:
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        sizes[id(node)] = 0  # a loop (rejected earlier) cannot recurse here
+        sizes[id(node)] = min(1 + sum(_expanded_size(c, sizes) for c in children), MAX_NODES + 1)
+    return sizes[id(node)]
 
 
 def check_schema(doc: Document, kind: str) -> list[Problem]:
@@ -123,7 +195,11 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
     if validator == "pattern":
         yield doc.problem(path, f"{error.instance!r} does not match {error.validator_value}")
         return
-    yield doc.problem(path, error.message)
+    message = error.message
+    text = repr(error.instance)
+    if len(text) > 60:  # jsonschema quotes the whole value; a 300-digit number makes an unreadable line
+        message = message.replace(text, f"{text[:40]}... ({len(text)} characters)")
+    yield doc.problem(path, message)
 
 
 def _unexpected_keys(error: ValidationError) -> list[Any]:
@@ -187,6 +263,11 @@ def locate(text: str, path: Sequence[str | int], *, key: bool = False) -> tuple[
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_TAG_NAMES = {"int": "number", "float": "number", "bool": "boolean", "null": "null", "timestamp": "date"}
+
+
 def duplicate_keys(doc: Document) -> list[Problem]:
     """PyYAML keeps the last of two equal keys silently; a misspelt copy must not be ignored."""
     try:
@@ -200,6 +281,12 @@ def duplicate_keys(doc: Document) -> list[Problem]:
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
             for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.tag not in (_STR, _MERGE):
+                    what = _TAG_NAMES.get(k.tag.rsplit(":", 1)[-1], "non-text value")
+                    problems.append(
+                        Problem(doc.display, k.start_mark.line + 1, k.start_mark.column + 1, "",
+                                f"key {k.value or '~'} is read as a {what}, keys must be text; quote it")
+                    )
                 if isinstance(k, yaml.ScalarNode):
                     if k.value in seen:
                         problems.append(

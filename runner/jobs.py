@@ -168,10 +168,15 @@ def check_rows(path: Path, display: str) -> tuple[set[str], list[Problem]]:
                     except json.JSONDecodeError as e:
                         problems.append(Problem(display, line_no, e.colno, "", f"not JSON: {e.msg}"))
                         continue
+                    except ValueError as e:  # a number too long to convert
+                        problems.append(Problem(display, line_no, None, "", f"not usable JSON: {str(e)[:80]}"))
+                        continue
                     if not isinstance(row, dict):
                         problems.append(Problem(display, line_no, 1, "", "each line must be a JSON object"))
                         continue
                     columns = set(row) if columns is None else columns & set(row)
+    except csv.Error as e:  # a NUL byte, a field over csv.field_size_limit()
+        return columns or set(), [Problem(display, reader.line_num or None, None, "", f"CSV does not parse: {e}")]
     except FileNotFoundError:
         return set(), [Problem(display, None, None, "", "data file not found")]
     except UnicodeDecodeError:
