@@ -28,9 +28,10 @@ from aiolimiter import AsyncLimiter
 
 from .providers import Limits
 
-# Spacing a hair wider than the limit, so clock jitter at the server can never
-# put requests + 1 into one of its windows.
+# Spacing a hair wider than the limit, so that scheduling and network jitter (a few
+# ms on a busy machine) can never put requests + 1 into one of the server's windows.
 PACING_MARGIN = 1.005
+WINDOW_SLACK = 0.025  # seconds added to every window
 MAX_HEADER_PAUSE = 60.0  # the headers are advice; a retry's own wait is bounded elsewhere
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -47,7 +48,7 @@ _REMAINING = (
 class ProviderLimits:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self.requests = AsyncLimiter(1, limits.window / limits.requests * PACING_MARGIN)
+        self.requests = AsyncLimiter(1, (limits.window * PACING_MARGIN + WINDOW_SLACK) / limits.requests)
         self.tokens = AsyncLimiter(limits.tokens, limits.window) if limits.tokens else None
         self.slots = anyio.CapacityLimiter(limits.concurrency)
         self.resume_at = 0.0  # time.monotonic() before which no request starts (server said: none left)
