@@ -12,6 +12,7 @@ import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,7 +24,7 @@ from .adapters.base import excerpt, inband_error
 from .errors import ProviderError
 from .keys import redact
 from .providers import Provider
-from .transport import PooledTransport, pooled_transport
+from .transport import PooledTransport, StreamedAnswer, pooled_transport
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
 _T = TypeVar("_T")
@@ -107,7 +108,14 @@ class ProviderClient:
 
     async def _stream(self, method: str, path: str, body: dict[str, Any], query: Mapping[str, str] | None,
                       started: float) -> Answer:
-        async with self.http.stream(method, path, json=body, params=query) as response:
+        opened: AbstractAsyncContextManager[httpx.Response | StreamedAnswer]
+        if self._direct is not None:
+            payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            opened = self._direct.stream(method, self.provider.base_url + path, self._json_headers, payload, query,
+                                         self.timeout)
+        else:
+            opened = self.http.stream(method, path, json=body, params=query)
+        async with opened as response:
             status = response.status_code
             self.observe(status, response.headers)
             if status >= 400:
@@ -289,7 +297,7 @@ async def _ndjson_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str |
             yield None, line
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
+async def _read_capped(response: httpx.Response | StreamedAnswer) -> bytes:
     chunks = []
     size = 0
     async for chunk in response.aiter_bytes():

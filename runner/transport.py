@@ -6,7 +6,8 @@ connections that cost about 2 ms of CPU a request, ten times aiohttp. Measured w
 ``python -m bench --scenarios a`` (5,000 requests, 64 at a time, loopback): 15.2 s of
 CPU with httpcore, 3.5 s with httpx on this transport. Of those 3.5 s, httpx's own
 Request/Response layer above the transport was still about a quarter, so ``fetch``
-sends a chat call straight through the same aiohttp session.
+sends a chat call straight through the same aiohttp session, and ``stream`` opens a
+streamed one the same way.
 
 httpx-aiohttp maps aiohttp's errors to httpx's, but files a refused and a dropped
 connection under ``ConnectTimeout`` and lets a malformed answer through as an aiohttp
@@ -16,8 +17,9 @@ error; here they become the httpx errors the client classifies as such, on both 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import codecs
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 
 import aiohttp
 import httpx
@@ -60,6 +62,48 @@ class PooledTransport(AiohttpTransport):
                                               connect=timeouts.pool),
             ) as response:
                 return response.status, response.headers, await response.read()
+
+
+    @asynccontextmanager
+    async def stream(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
+                     query: Mapping[str, str] | None, timeouts: httpx.Timeout) -> AsyncIterator[StreamedAnswer]:
+        """A request whose answer is read as it arrives (server-sent events, NDJSON)."""
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        with httpx_errors():
+            async with self.client.request(
+                method, url, headers=headers, data=body, params=query, allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect, sock_read=timeouts.read,
+                                              connect=timeouts.pool),
+            ) as response:
+                yield StreamedAnswer(response)
+
+
+class StreamedAnswer:
+    """What the client reads of a streamed httpx.Response, on an aiohttp response."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status_code = response.status
+        self.headers: Mapping[str, str] = response.headers
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        with httpx_errors():
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        pending = ""
+        async for chunk in self.aiter_bytes():
+            pending += decoder.decode(chunk)
+            if "\n" in pending:
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    yield line[:-1] if line.endswith("\r") else line
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            yield pending[:-1] if pending.endswith("\r") else pending
 
 
 def pooled_transport(connections: int) -> PooledTransport:

@@ -83,10 +83,12 @@ def test_sigkill_at_a_random_moment_loses_and_duplicates_nothing(fake: FakeServe
     items = 2500
     job = job_of(isolated, items)
     db = isolated / "runs.db"
+    fake.latency = 0.01  # 8 at a time: ~3 s for the whole run, so the kill lands mid-run
     proc = start(job, "--providers-dir", fake_providers, "--quiet")
     wait_for_results(db, 1)
     time.sleep(random.uniform(0.0, 1.0))
     proc.kill()
+    fake.latency = 0.0
     proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL
     survived = query(db, "SELECT count(*) FROM results")[0][0]
