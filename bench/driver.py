@@ -155,7 +155,8 @@ def _check(sample: Sample, what: str) -> Sample:
 
 def pairs(runs: int, floor: Callable[[], Sample], hanzo: Callable[[], Sample],
           after: Callable[[], None] | None = None) -> tuple[list[Sample], list[Sample]]:
-    fs, hs = [], []
+    fs: list[Sample] = []
+    hs: list[Sample] = []
     for i in range(runs):
         order = [("floor", floor), ("hanzo-run", hanzo)]
         if i % 2:

@@ -21,9 +21,9 @@ import asyncio
 import bisect
 import json
 import math
-import sys
 import time
 from array import array
+from collections.abc import Sequence
 
 OPENAI_BODY = json.dumps({
     "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "bench",
@@ -39,7 +39,7 @@ ANTHROPIC_BODY = json.dumps({
 WORDS = ["Hello", " from", " the", " bench", " server", "."]
 
 
-def _sse(events: list[tuple[str | None, object]]) -> bytes:
+def _sse(events: Sequence[tuple[str | None, object]]) -> bytes:
     out = []
     for name, data in events:
         text = data if isinstance(data, str) else json.dumps(data)
@@ -202,4 +202,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
