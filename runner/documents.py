@@ -52,8 +52,10 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
         return None, [
             Problem(shown, line, None, "", f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8")
         ]
+    loader = None
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+        loader = _Loader(text)  # the reader refuses control characters already here
+        data = loader.get_single_data()
     except yaml.reader.ReaderError as e:  # a control character: placed by its offset in the text
         line = text.count("\n", 0, e.position) + 1
         col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
@@ -66,8 +68,11 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
                               f"YAML does not parse: {reason}")]
     except RecursionError:
         return None, [Problem(shown, 1, 1, "", "YAML is nested too deeply to read; flatten the file")]
+    finally:
+        if loader is not None:
+            loader.dispose()
     doc = Document(path, shown, text, data)
-    problems = duplicate_keys(doc)
+    problems = key_problems(loader.root, shown)
     if not isinstance(data, dict):
         what = "empty" if data is None else f"a {type_name(data)}"
         problems.append(Problem(shown, 1, 1, "", f"expected a mapping of keys to values, the file is {what}"))
@@ -85,6 +90,7 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._open: list[str | None] = []  # anchors whose node is being composed
+        self.root: yaml.Node | None = None  # kept for the key checks, so the text is parsed once
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
@@ -104,6 +110,7 @@ class _Loader(yaml.SafeLoader):
         if node is not None and _expanded_size(node, {}) > MAX_NODES:
             raise yaml.composer.ComposerError(None, None, f"aliases expand to more than {MAX_NODES:,} values",
                                               node.start_mark)
+        self.root = node
         return node
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
@@ -149,9 +156,7 @@ def check_schema(doc: Document, kind: str) -> list[Problem]:
 
 @cache
 def _validator(kind: str) -> Draft202012Validator:
-    schema = load_schema(kind)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(load_schema(kind))  # the schemas themselves are checked by the tests
 
 
 def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
@@ -268,12 +273,9 @@ _MERGE = "tag:yaml.org,2002:merge"
 _TAG_NAMES = {"int": "number", "float": "number", "bool": "boolean", "null": "null", "timestamp": "date"}
 
 
-def duplicate_keys(doc: Document) -> list[Problem]:
-    """PyYAML keeps the last of two equal keys silently; a misspelt copy must not be ignored."""
-    try:
-        root = yaml.compose(doc.text)
-    except yaml.YAMLError:
-        return []
+def key_problems(root: yaml.Node | None, display: str) -> list[Problem]:
+    """Keys that are not text, and duplicate keys: PyYAML keeps the last of two equal keys
+    silently, and a misspelt copy must not be ignored."""
     problems: list[Problem] = []
     stack = [root] if root is not None else []
     while stack:
@@ -284,13 +286,13 @@ def duplicate_keys(doc: Document) -> list[Problem]:
                 if isinstance(k, yaml.ScalarNode) and k.tag not in (_STR, _MERGE):
                     what = _TAG_NAMES.get(k.tag.rsplit(":", 1)[-1], "non-text value")
                     problems.append(
-                        Problem(doc.display, k.start_mark.line + 1, k.start_mark.column + 1, "",
+                        Problem(display, k.start_mark.line + 1, k.start_mark.column + 1, "",
                                 f"key {k.value or '~'} is read as a {what}, keys must be text; quote it")
                     )
                 if isinstance(k, yaml.ScalarNode):
                     if k.value in seen:
                         problems.append(
-                            Problem(doc.display, k.start_mark.line + 1, k.start_mark.column + 1, "",
+                            Problem(display, k.start_mark.line + 1, k.start_mark.column + 1, "",
                                     f"duplicate key '{k.value}'; the earlier one would be ignored")
                         )
                     seen.add(k.value)

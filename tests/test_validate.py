@@ -102,7 +102,8 @@ data:
     code, lines = problems_of(job)
     assert code == 2
     assert lines[0].startswith("job.yaml:3:5: targets[1]: unknown provider 'opneai'; known: anthropic, echo, gemini")
-    assert lines[1] == "job.yaml:6:11: prompts[0].text: {{country}} is not defined by every data row (row variables: city)"
+    assert lines[1] == ("job.yaml:6:11: prompts[0].text: {{country}} is not defined by every data row "
+                        "(row variables: city)")
 
 
 def test_csv_rows_with_missing_columns(isolated: Path) -> None:
@@ -117,3 +118,12 @@ def test_a_run_checks_before_sending(isolated: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == "job.yaml:3:9: repeat: 0 is less than the minimum of 1"
     assert not (isolated / "hanzo-runs.db").exists()
+
+
+@pytest.mark.parametrize("kind", ["provider", "job"])
+def test_the_schemas_are_valid_json_schema(kind: str) -> None:
+    from jsonschema import Draft202012Validator
+
+    from runner.resources import load_schema
+
+    Draft202012Validator.check_schema(load_schema(kind))  # raises SchemaError when not
