@@ -11,8 +11,8 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -75,36 +75,21 @@ class ProviderClient:
         call = self.adapter.build(request)
         url = self.provider.base_url + call.path
         started = time.perf_counter()
-        try:
-            with anyio.fail_after(self.provider.timeout):
-                if request.stream:
-                    return await self._stream(call.method, call.path, call.json, call.query, started)
-                if self._direct is not None:
-                    body = json.dumps(call.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-                    status, headers, content = await self._direct.fetch(
-                        call.method, url, self._json_headers, body.encode(), call.query, self.timeout)
-                else:
-                    response = await self.http.request(call.method, call.path, json=call.json, params=call.query)
-                    status, headers, content = response.status_code, response.headers, response.content
-                self.observe(status, headers)
-                if status >= 400:
-                    raise self.error(status, headers, content)
-                completion = self._read(self.adapter.parse, self._decode(content))
-                return Answer(completion, status, _ms_since(started), None)
-        except TimeoutError:
-            raise self._fail("TIMEOUT", f"no complete answer within {self.provider.timeout:g} s") from None
-        except httpx.TimeoutException:
-            raise self._fail("TIMEOUT", f"no answer within {self.provider.timeout:g} s from {url}") from None
-        except httpx.ConnectError as e:
-            raise self._fail("CONNECTION_FAILED", f"cannot connect to {url}: {_reason(e)}") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-            raise self._fail("CONNECTION_FAILED", f"connection to {url} dropped: {_reason(e)}") from None
-        except httpx.HTTPError as e:
-            raise self._fail("REQUEST_FAILED", f"{type(e).__name__}: {_reason(e)}") from None
-        except ProviderError as e:
-            e.provider = self.provider.id
-            e.message = redact(e.message, self._secrets)
-            raise
+        with self._translated(url, self.provider.timeout), anyio.fail_after(self.provider.timeout):
+            if request.stream:
+                return await self._stream(call.method, call.path, call.json, call.query, started)
+            if self._direct is not None:
+                body = json.dumps(call.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+                status, headers, content = await self._direct.fetch(
+                    call.method, url, self._json_headers, body.encode(), call.query, self.timeout)
+            else:
+                response = await self.http.request(call.method, call.path, json=call.json, params=call.query)
+                status, headers, content = response.status_code, response.headers, response.content
+            self.observe(status, headers)
+            if status >= 400:
+                raise self.error(status, headers, content)
+            completion = self._read(self.adapter.parse, self._decode(content))
+            return Answer(completion, status, _ms_since(started), None)
 
     async def _stream(self, method: str, path: str, body: dict[str, Any], query: Mapping[str, str] | None,
                       started: float) -> Answer:
@@ -162,7 +147,7 @@ class ProviderClient:
         """
         url = path if "://" in path else self.provider.base_url + path
         limit = within or self.provider.timeout
-        try:
+        with self._translated(url, limit):
             response = await self.http.request(method, url, params=query, json=body,
                                                timeout=httpx.Timeout(limit, connect=min(limit, 15.0)))
             if response.status_code >= 400:
@@ -171,6 +156,14 @@ class ProviderClient:
             if isinstance(data, dict) and "error" in data and len(data) == 1:
                 raise self.error(response.status_code, response.headers, response.content)
             return data
+
+    @contextmanager
+    def _translated(self, url: str, limit: float) -> Iterator[None]:
+        """Every way a request to ``url`` can fail, as a ProviderError naming this provider, key redacted."""
+        try:
+            yield
+        except TimeoutError:  # anyio.fail_after: the whole attempt took too long
+            raise self._fail("TIMEOUT", f"no complete answer within {limit:g} s from {url}") from None
         except httpx.TimeoutException:
             raise self._fail("TIMEOUT", f"no answer within {limit:g} s from {url}") from None
         except httpx.ConnectError as e:

@@ -149,6 +149,7 @@ class Engine:
         async with lane.limits.slots:
             await lane.limits.admit(weight)  # rate waits hold the provider's slot, not a global one
             async with self.in_flight:
+                await lane.limits.requests.start()
                 started_at = utcnow()
                 started = time.perf_counter()
                 try:

@@ -2,14 +2,17 @@
 learned from the provider's own answers.
 
 Requests are paced evenly: each takes the next start slot, ``window / requests``
-seconds after the one before. That keeps every window of ``window`` seconds at or
-under ``requests``, and it is how providers enforce per-minute limits in practice:
-in short sub-windows. A token bucket of size ``requests`` (aiolimiter's) cannot keep
-that promise: it lets up to twice the limit through across a window boundary. One
-of size one paces, but every late wake-up pushes all later requests back (2.5% of
-the wall time at 50 requests/s, measured with ``python -m bench --scenarios c``);
-slots fixed in advance do not drift. Tokens use aiolimiter's bucket of ``tokens``,
-refilled continuously, the way providers count them.
+seconds after the one before, which is how providers enforce per-minute limits in
+practice (in short sub-windows). And the moment a request really starts is logged:
+it may not start until the one ``requests`` starts before it is a whole window old.
+So no window of ``window`` seconds ever holds more than ``requests``, even when a
+busy event loop wakes some requests late and others on time.
+
+aiolimiter is not used for this. Its bucket of size ``requests`` lets up to twice
+the limit through across a window boundary; one of size one paces, but every late
+wake-up pushes all later requests back (2.5% of the wall time at 50 requests/s,
+measured with ``python -m bench --scenarios c``). Tokens use aiolimiter's bucket of
+``tokens``, refilled continuously, the way providers count them.
 
 On top of that, never above the declared limits:
 - rate-limit headers (``x-ratelimit-*`` from OpenAI and Groq,
@@ -24,6 +27,7 @@ from __future__ import annotations
 import datetime
 import re
 import time
+from collections import deque
 from collections.abc import Mapping
 
 import anyio
@@ -47,25 +51,40 @@ _REMAINING = (
 )
 
 
-class Pacer:
-    """Start slots ``period`` seconds apart, handed out in order; a slot not used in time is lost."""
+class RequestLimiter:
+    """At most ``count`` request starts in any ``window`` seconds, spread evenly."""
 
-    def __init__(self, period: float) -> None:
-        self.period = period
-        self._next = 0.0
+    def __init__(self, count: int, window: float) -> None:
+        self.count = count
+        self.window = window + WINDOW_SLACK
+        self.period = self.window / count
+        self._next_slot = 0.0
+        self._starts: deque[float] = deque()  # real starts within the last window, oldest first
+        self._lock = anyio.Lock()
 
-    async def acquire(self) -> None:
+    async def pace(self) -> None:
+        """Wait for this request's slot; slots are handed out in order, one ``period`` apart."""
         now = time.monotonic()
-        slot = max(self._next, now)
-        self._next = slot + self.period
+        slot = max(self._next_slot, now)
+        self._next_slot = slot + self.period
         if slot > now:
             await anyio.sleep(slot - now)
+
+    async def start(self) -> None:
+        """Call right before sending: waits only if the last window already holds ``count`` starts."""
+        async with self._lock:
+            now = time.monotonic()
+            while self._starts and self._starts[0] <= now - self.window:
+                self._starts.popleft()
+            if len(self._starts) >= self.count:
+                await anyio.sleep(self._starts.popleft() + self.window - now)
+            self._starts.append(time.monotonic())
 
 
 class ProviderLimits:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self.requests = Pacer((limits.window + WINDOW_SLACK) / limits.requests)
+        self.requests = RequestLimiter(limits.requests, limits.window)
         self.tokens = AsyncLimiter(limits.tokens, limits.window) if limits.tokens else None
         self.slots = anyio.CapacityLimiter(limits.concurrency)
         self.resume_at = 0.0  # time.monotonic() before which no request starts (server said: none left)
@@ -80,7 +99,7 @@ class ProviderLimits:
             # aiolimiter refuses an acquire larger than the bucket: a request that big
             # waits for a whole empty window instead.
             await self.tokens.acquire(min(tokens, self.tokens.max_rate))
-        await self.requests.acquire()
+        await self.requests.pace()
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn from one answer's status and rate-limit headers."""
