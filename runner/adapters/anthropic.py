@@ -11,11 +11,13 @@ from .base import (
     ErrorInfo,
     HttpCall,
     StreamState,
+    answer_object,
     as_int,
     copy_params,
     excerpt,
     inband_error,
     invalid_response,
+    merge_extra,
 )
 
 # The API rejects a request without max_tokens; jobs may leave it unset.
@@ -47,16 +49,11 @@ class AnthropicAdapter:
         copy_params(params, _PARAMS, body)
         if request.stream:
             body["stream"] = True
-        extra = params.get("extra")
-        if extra:
-            body.update(extra)
+        merge_extra(body, params)
         return HttpCall("/v1/messages", body)
 
     def parse(self, body: Any) -> Completion:
-        if not isinstance(body, dict):
-            raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
-        if body.get("type") == "error" or body.get("error") is not None:
-            raise inband_error(self.error_info(body), "INVALID_RESPONSE")
+        body = answer_object(body, self)
         content = body.get("content")
         if not isinstance(content, list):
             raise invalid_response(f"answer has no content: {excerpt(body)}")

@@ -166,3 +166,19 @@ def inband_error(info: ErrorInfo, default: str) -> ProviderError:
     else:
         code = default
     return ProviderError(code, info.message, retry_after=info.retry_after)
+
+
+def merge_extra(body: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """The job's ``params.extra``, sent as-is over the mapped fields (provider-specific options)."""
+    extra = params.get("extra")
+    if extra:
+        body.update(extra)
+
+
+def answer_object(body: Any, adapter: Adapter) -> dict[str, Any]:
+    """A 2xx answer as a JSON object; an error inside it (LM Studio's 200 ``{"error": ...}``) raised."""
+    if not isinstance(body, dict):
+        raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
+    if body.get("error") is not None or body.get("type") == "error":
+        raise inband_error(adapter.error_info(body), "INVALID_RESPONSE")
+    return body

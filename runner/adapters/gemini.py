@@ -12,11 +12,13 @@ from .base import (
     ErrorInfo,
     HttpCall,
     StreamState,
+    answer_object,
     as_int,
     copy_params,
     excerpt,
     inband_error,
     invalid_response,
+    merge_extra,
 )
 
 _CONFIG = {"temperature": "temperature", "max_tokens": "maxOutputTokens", "top_p": "topP",
@@ -44,9 +46,7 @@ class GeminiAdapter:
         config = copy_params(request.params, _CONFIG, {})
         if config:
             body["generationConfig"] = config
-        extra = request.params.get("extra")
-        if extra:
-            body.update(extra)
+        merge_extra(body, request.params)
         # Model listings name models "models/x"; the path adds that prefix itself.
         model = request.model.removeprefix("models/")
         if request.stream:
@@ -54,10 +54,7 @@ class GeminiAdapter:
         return HttpCall(f"/models/{model}:generateContent", body)
 
     def parse(self, body: Any) -> Completion:
-        if not isinstance(body, dict):
-            raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
-        if body.get("error") is not None:
-            raise inband_error(self.error_info(body), "INVALID_RESPONSE")
+        body = answer_object(body, self)
         completion = Completion("")
         _read_usage(completion, body.get("usageMetadata"))
         candidates = body.get("candidates")

@@ -10,11 +10,13 @@ from .base import (
     ErrorInfo,
     HttpCall,
     StreamState,
+    answer_object,
     as_int,
     copy_params,
     excerpt,
     inband_error,
     invalid_response,
+    merge_extra,
 )
 
 _OPTIONS = {"temperature": "temperature", "max_tokens": "num_predict", "top_p": "top_p",
@@ -31,16 +33,11 @@ class OllamaAdapter:
         options = copy_params(request.params, _OPTIONS, {})
         if options:
             body["options"] = options
-        extra = request.params.get("extra")
-        if extra:
-            body.update(extra)
+        merge_extra(body, request.params)
         return HttpCall("/api/chat", body)
 
     def parse(self, body: Any) -> Completion:
-        if not isinstance(body, dict):
-            raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
-        if body.get("error") is not None:
-            raise inband_error(self.error_info(body), "INVALID_RESPONSE")
+        body = answer_object(body, self)
         message = body.get("message")
         if not isinstance(message, dict):
             raise invalid_response(f"answer has no message: {excerpt(body)}")

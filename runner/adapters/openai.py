@@ -11,11 +11,13 @@ from .base import (
     ErrorInfo,
     HttpCall,
     StreamState,
+    answer_object,
     as_int,
     copy_params,
     excerpt,
     inband_error,
     invalid_response,
+    merge_extra,
 )
 
 # ``max_tokens`` rather than ``max_completion_tokens``: every compatible server accepts it;
@@ -34,17 +36,11 @@ class OpenAIAdapter:
             # Without include_usage most servers send no token counts in a stream.
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
-        extra = request.params.get("extra")
-        if extra:
-            body.update(extra)
+        merge_extra(body, request.params)
         return HttpCall("/chat/completions", body)
 
     def parse(self, body: Any) -> Completion:
-        if not isinstance(body, dict):
-            raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
-        if body.get("error") is not None:
-            # LM Studio answers an unknown endpoint with 200 and {"error": "..."}.
-            raise inband_error(self.error_info(body), "INVALID_RESPONSE")
+        body = answer_object(body, self)  # LM Studio answers an unknown endpoint with 200 + error
         choices = body.get("choices")
         if not choices or not isinstance(choices, list):
             raise invalid_response(f"answer has no choices: {excerpt(body)}")
