@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from .errors import Problem, UsageError
+from .errors import HanzoError, Problem, UsageError
 from .keycheck import KeyCheck, check_key, check_keys
 from .keys import KeyLookup, find_key
 from .keystore import KeyStore, StoredKey, host_of, read_private_json, write_private_json
@@ -28,8 +28,8 @@ from .settings import Settings, load_settings, save_settings
 Dirs = Iterable[str | Path]
 
 
-class KeyRejectedError(UsageError):
-    """A key failed its check and was not saved."""
+class KeyRejectedError(HanzoError):
+    """A key failed its check and was not saved (the command ran; exit 1, not a usage error)."""
 
     def __init__(self, check: KeyCheck) -> None:
         self.check = check

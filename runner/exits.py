@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .errors import UsageError
+from .errors import HanzoError, UsageError
 
 
 class ExitCode(Exception):
@@ -35,6 +35,9 @@ def run_main(cli: click.Group, argv: list[str] | None) -> Any:
     except UsageError as e:
         click.echo(str(e), err=True)
         code = 2
+    except HanzoError as e:  # the command ran and said no, e.g. a key that failed its check
+        click.echo(str(e), err=True)
+        code = 1
     except click.exceptions.Abort:
         click.echo("hanzo-run: aborted", err=True)
         code = 130

@@ -31,7 +31,7 @@ def test_set_reads_a_piped_key_checks_it_and_stores_it_for_its_host(fake: FakeSe
 
 def test_set_refuses_a_key_the_provider_refuses(fake: FakeServer, providers_env: Path) -> None:
     done = hanzo("keys", "set", "anthropic", "--value", "sk-ant-wrong-000000")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert done.stderr == (
         "anthropic: key not saved: the key was refused: INVALID_API_KEY: HTTP 401: invalid x-api-key "
         f"(GET {fake.base_url('anthropic')}/v1/models)\n")
@@ -44,7 +44,7 @@ def test_set_refuses_when_the_key_cannot_be_checked_but_no_validate_saves_it(iso
     data["base_url"] = f"http://127.0.0.1:{closed_port}/v1"
     write_providers(isolated / "providers.d", {"openai": data})
     done = hanzo("keys", "set", "openai", "--value", "sk-unchecked-0000001")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert done.stderr.startswith("openai: key not saved: cannot connect; the key was not checked: "
                                   f"CONNECTION_FAILED: cannot connect to http://127.0.0.1:{closed_port}/v1/models")
     assert "refused" not in done.stderr
