@@ -60,6 +60,9 @@ class ProviderClient:
         # Chat calls skip httpx's Request/Response layer on the real transport (see runner/transport.py).
         self._direct = transport if isinstance(transport, PooledTransport) else None
         self._json_headers = {**headers, "content-type": "application/json"}
+        # The provider's own name for the output-token cap (OpenAI: max_completion_tokens), when it differs.
+        renamed = provider.protocol == "openai" and provider.max_tokens_field != "max_tokens"
+        self._max_tokens_field = provider.max_tokens_field if renamed else None
         self.http = httpx.AsyncClient(
             base_url=provider.base_url if not offline else "http://echo.invalid",
             headers=headers,
@@ -73,6 +76,8 @@ class ProviderClient:
 
     async def send(self, request: ChatRequest) -> Answer:
         call = self.adapter.build(request)
+        if self._max_tokens_field and "max_tokens" in call.json:
+            call.json[self._max_tokens_field] = call.json.pop("max_tokens")
         url = self.provider.base_url + call.path
         started = time.perf_counter()
         with self._translated(url, self.provider.timeout), anyio.fail_after(self.provider.timeout):

@@ -82,6 +82,7 @@ class Provider:
     known: Mapping[str, ModelInfo]
     validate_path: str | None
     docs_url: str | None
+    max_tokens_field: str
     source: Path = field(compare=False)
 
     @classmethod
@@ -117,6 +118,7 @@ class Provider:
             known=MappingProxyType(known),
             validate_path=data["validate_path"] or models["list_path"],
             docs_url=data["docs_url"],
+            max_tokens_field=data["max_tokens_field"],
             source=source,
         )
 

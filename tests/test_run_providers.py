@@ -84,6 +84,9 @@ def test_requests_carry_each_providers_auth_and_format(fake, fake_providers: Pat
     assert hanzo(job, "--providers-dir", fake_providers, "--limit", "1").returncode == 0
     seen = {r.flavor: r for r in fake.requests}
     assert seen["openai"].headers["authorization"] == f"Bearer {keys['openai']}"
+    # OpenAI's reasoning models refuse max_tokens; the provider file names the field it takes.
+    assert seen["openai"].json["max_completion_tokens"] == 50 and "max_tokens" not in seen["openai"].json
+    assert seen["groq"].json["max_tokens"] == 50
     assert seen["anthropic"].headers["x-api-key"] == keys["anthropic"]
     assert seen["anthropic"].headers["anthropic-version"] == "2023-06-01"
     assert seen["anthropic"].json["system"] == SYSTEM
