@@ -19,11 +19,12 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .adapters import ChatRequest
 from .budget import Budget
@@ -79,7 +80,11 @@ class Engine:
         self.handle_signals = handle_signals
         self.skip = skip  # item keys already done (resume)
         self.budget = budget
-        self.in_flight = anyio.CapacityLimiter(concurrency)
+        # The global cap matters only when the lanes' workers together could pass it; an
+        # uncontended CapacityLimiter still costs two checkpoints per attempt.
+        workers = sum(min(lane.provider.limits.concurrency, concurrency) for lane in lanes)
+        self.in_flight: AbstractAsyncContextManager[Any] = (
+            anyio.CapacityLimiter(concurrency) if workers > concurrency else nullcontext())
         self.concurrency = concurrency
         self.stopping = False  # set on the first Ctrl-C / SIGTERM: take no new items
         self.interrupted = False
@@ -102,7 +107,7 @@ class Engine:
                 control.cancel_scope.cancel()
         return "interrupted" if self.interrupted else "completed"
 
-    async def _worker(self, lane: Lane, send: ObjectSendStream[Any]) -> None:
+    async def _worker(self, lane: Lane, send: MemoryObjectSendStream[Any]) -> None:
         while not self.stopping:
             item = next(lane.items, None)
             if item is None:
@@ -110,8 +115,11 @@ class Engine:
             if item.item_key in self.skip:
                 continue
             row = await self.execute(lane, item)
-            with anyio.CancelScope(shield=True):  # a finished result is never dropped
-                await send.send(row)
+            try:
+                send.send_nowait(row)  # the writer usually has room: no cancel scope per row
+            except anyio.WouldBlock:
+                with anyio.CancelScope(shield=True):  # a finished result is never dropped
+                    await send.send(row)
 
     async def execute(self, lane: Lane, item: WorkItem) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
         """Send one item with retries; its result row and its attempt rows."""
@@ -188,7 +196,7 @@ class Engine:
                 return self.prices.get(lane.provider, model)
         return None
 
-    async def _writer(self, receive: ObjectReceiveStream[Any]) -> None:
+    async def _writer(self, receive: MemoryObjectReceiveStream[Any]) -> None:
         """The only task that writes: batches rows, one transaction per batch, at most FLUSH_SECONDS apart."""
         results: list[tuple[Any, ...]] = []
         attempts: list[tuple[Any, ...]] = []
@@ -206,23 +214,31 @@ class Engine:
         async with receive:
             deadline = math.inf
             while True:
-                with anyio.move_on_after(max(deadline - time.monotonic(), 0)):
-                    try:
-                        row, rows = await receive.receive()
-                    except anyio.EndOfStream:
-                        break
-                    results.append(row)
-                    attempts.extend(rows)
-                    if row[STATUS_COLUMN] == "ok":
-                        ok += 1
-                    else:
-                        failed += 1
-                    if deadline == math.inf:
-                        deadline = time.monotonic() + FLUSH_SECONDS
-                    if len(results) < FLUSH_ROWS:
+                try:
+                    row, rows = receive.receive_nowait()  # drain what is there without a cancel scope per row
+                except anyio.WouldBlock:
+                    with anyio.move_on_after(max(deadline - time.monotonic(), 0)) as waiting:
+                        try:
+                            row, rows = await receive.receive()
+                        except anyio.EndOfStream:
+                            break
+                    if waiting.cancelled_caught:
+                        flush()
+                        deadline = math.inf
                         continue
-                flush()
-                deadline = math.inf
+                except anyio.EndOfStream:
+                    break
+                results.append(row)
+                attempts.extend(rows)
+                if row[STATUS_COLUMN] == "ok":
+                    ok += 1
+                else:
+                    failed += 1
+                if deadline == math.inf:
+                    deadline = time.monotonic() + FLUSH_SECONDS
+                if len(results) >= FLUSH_ROWS or time.monotonic() >= deadline:
+                    flush()
+                    deadline = math.inf
             flush()
 
     async def _watch_signals(self) -> None:

@@ -72,13 +72,22 @@ class RequestLimiter:
 
     async def start(self) -> None:
         """Call right before sending: waits only if the last window already holds ``count`` starts."""
+        if not self._lock.locked() and self._try_start(time.monotonic()):
+            return  # nobody waits ahead of us: no lock, so no checkpoint
         async with self._lock:
             now = time.monotonic()
-            while self._starts and self._starts[0] <= now - self.window:
-                self._starts.popleft()
-            if len(self._starts) >= self.count:
+            if not self._try_start(now):
                 await anyio.sleep(self._starts.popleft() + self.window - now)
-            self._starts.append(time.monotonic())
+                self._starts.append(time.monotonic())
+
+    def _try_start(self, now: float) -> bool:
+        """Log a start at ``now`` if the last window has room; no await, so nothing interleaves."""
+        while self._starts and self._starts[0] <= now - self.window:
+            self._starts.popleft()
+        if len(self._starts) >= self.count:
+            return False
+        self._starts.append(now)
+        return True
 
 
 class ProviderLimits:
