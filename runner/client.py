@@ -12,7 +12,7 @@ import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -80,13 +80,17 @@ class ProviderClient:
             call.json[self._max_tokens_field] = call.json.pop("max_tokens")
         url = self.provider.base_url + call.path
         started = time.perf_counter()
-        with self._translated(url, self.provider.timeout), anyio.fail_after(self.provider.timeout):
+        # On the direct path aiohttp's own total timeout bounds the attempt, reading included;
+        # an anyio.fail_after per attempt cost a cancel scope (about 5% of the CPU at 0 ms latency).
+        bound = nullcontext() if self._direct is not None else anyio.fail_after(self.provider.timeout)
+        with self._translated(url, self.provider.timeout), bound:
             if request.stream:
                 return await self._stream(call.method, call.path, call.json, call.query, started)
             if self._direct is not None:
                 body = json.dumps(call.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
                 status, headers, content = await self._direct.fetch(
-                    call.method, url, self._json_headers, body.encode(), call.query, self.timeout)
+                    call.method, url, self._json_headers, body.encode(), call.query, self.timeout,
+                    self.provider.timeout)
             else:
                 response = await self.http.request(call.method, call.path, json=call.json, params=call.query)
                 status, headers, content = response.status_code, response.headers, response.content
@@ -102,7 +106,7 @@ class ProviderClient:
         if self._direct is not None:
             payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
             opened = self._direct.stream(method, self.provider.base_url + path, self._json_headers, payload, query,
-                                         self.timeout)
+                                         self.timeout, self.provider.timeout)
         else:
             opened = self.http.stream(method, path, json=body, params=query)
         async with opened as response:
@@ -167,7 +171,7 @@ class ProviderClient:
         """Every way a request to ``url`` can fail, as a ProviderError naming this provider, key redacted."""
         try:
             yield
-        except TimeoutError:  # anyio.fail_after: the whole attempt took too long
+        except TimeoutError:  # anyio.fail_after or aiohttp's total: the whole attempt took too long
             raise self._fail("TIMEOUT", f"no complete answer within {limit:g} s from {url}") from None
         except httpx.TimeoutException:
             raise self._fail("TIMEOUT", f"no answer within {limit:g} s from {url}") from None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 
@@ -51,30 +52,33 @@ class PooledTransport(AiohttpTransport):
             return await super().handle_async_request(request)
 
     async def fetch(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
-                    query: Mapping[str, str] | None, timeouts: httpx.Timeout) -> tuple[int, Mapping[str, str], bytes]:
-        """One request read in full, without httpx's Request and Response objects: status, headers, body."""
+                    query: Mapping[str, str] | None, timeouts: httpx.Timeout,
+                    total: float) -> tuple[int, Mapping[str, str], bytes]:
+        """One request read in full, without httpx's Request and Response objects: status, headers, body.
+
+        ``total`` bounds the whole request, reading the answer included (aiohttp raises TimeoutError).
+        """
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         with httpx_errors():
             async with self.client.request(
                 method, url, headers=headers, data=body, params=query, allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect, sock_read=timeouts.read,
-                                              connect=timeouts.pool),
+                timeout=_client_timeout(timeouts.connect, timeouts.read, timeouts.pool, total),
             ) as response:
                 return response.status, response.headers, await response.read()
 
 
     @asynccontextmanager
     async def stream(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
-                     query: Mapping[str, str] | None, timeouts: httpx.Timeout) -> AsyncIterator[StreamedAnswer]:
-        """A request whose answer is read as it arrives (server-sent events, NDJSON)."""
+                     query: Mapping[str, str] | None, timeouts: httpx.Timeout,
+                     total: float) -> AsyncIterator[StreamedAnswer]:
+        """A request whose answer is read as it arrives (server-sent events, NDJSON); ``total`` as in ``fetch``."""
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         with httpx_errors():
             async with self.client.request(
                 method, url, headers=headers, data=body, params=query, allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect, sock_read=timeouts.read,
-                                              connect=timeouts.pool),
+                timeout=_client_timeout(timeouts.connect, timeouts.read, timeouts.pool, total),
             ) as response:
                 yield StreamedAnswer(response)
 
@@ -104,6 +108,12 @@ class StreamedAnswer:
         pending += decoder.decode(b"", final=True)
         if pending:
             yield pending[:-1] if pending.endswith("\r") else pending
+
+
+@functools.cache
+def _client_timeout(connect: float | None, read: float | None, pool: float | None,
+                    total: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read, connect=pool)
 
 
 def pooled_transport(connections: int) -> PooledTransport:
