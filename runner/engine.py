@@ -32,7 +32,7 @@ from .checks import Checks
 from .client import Answer, ProviderClient
 from .errors import ProviderError
 from .jobs import Job, WorkItem
-from .limits import ProviderLimits
+from .limits import Holding, ProviderLimits
 from .pricing import REPORTED, PriceBook
 from .providers import Pricing, Provider
 from .retry import RETRYABLE, with_retries
@@ -84,7 +84,7 @@ class Engine:
         # uncontended CapacityLimiter still costs two checkpoints per attempt.
         workers = sum(min(lane.provider.limits.concurrency, concurrency) for lane in lanes)
         self.in_flight: AbstractAsyncContextManager[Any] = (
-            anyio.CapacityLimiter(concurrency) if workers > concurrency else nullcontext())
+            Holding(anyio.CapacityLimiter(concurrency)) if workers > concurrency else nullcontext())
         self.concurrency = concurrency
         self.stopping = False  # set on the first Ctrl-C / SIGTERM: take no new items
         self.interrupted = False
@@ -154,7 +154,7 @@ class Engine:
     async def _attempt(self, lane: Lane, request: ChatRequest, item: WorkItem, weight: int,
                        attempts: list[tuple[Any, ...]]) -> Answer:
         assert lane.client is not None
-        async with lane.limits.slots:
+        async with lane.limits.slot:
             await lane.limits.admit(weight)  # rate waits hold the provider's slot, not a global one
             async with self.in_flight:
                 await lane.limits.requests.start()

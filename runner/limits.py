@@ -90,12 +90,33 @@ class RequestLimiter:
         return True
 
 
+class Holding:
+    """``async with`` one of a CapacityLimiter's tokens; a free token is taken without a checkpoint.
+
+    anyio's own ``async with limiter`` yields to the event loop even when a token is free:
+    a whole loop round trip per attempt. ``acquire_nowait`` still queues behind waiters.
+    """
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self.limiter = limiter
+
+    async def __aenter__(self) -> None:
+        try:
+            self.limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await self.limiter.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.limiter.release()
+
+
 class ProviderLimits:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.requests = RequestLimiter(limits.requests, limits.window)
         self.tokens = AsyncLimiter(limits.tokens, limits.window) if limits.tokens else None
         self.slots = anyio.CapacityLimiter(limits.concurrency)
+        self.slot = Holding(self.slots)
         self.resume_at = 0.0  # time.monotonic() before which no request starts (server said: none left)
         self._successes = 0
 
