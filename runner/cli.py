@@ -5,6 +5,7 @@ Heavy modules are imported inside the commands so ``--help`` and ``validate`` st
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,9 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
         from .render import BarProgress
 
         progress = BarProgress(None if limit else prepared.count_items())
+    # What is loaded by now (modules, schemas, providers) lives for the whole run: keep it out of
+    # the collector, which otherwise walks it all each time the oldest generation fills.
+    gc.freeze()
     try:
         outcome = execute(prepared, registry, options, progress=progress)
     finally:
