@@ -20,7 +20,7 @@ import asyncio
 import codecs
 import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 
 import aiohttp
 import httpx
@@ -58,13 +58,8 @@ class PooledTransport(AiohttpTransport):
 
         ``total`` bounds the whole request, reading the answer included (aiohttp raises TimeoutError).
         """
-        if not isinstance(self.client, aiohttp.ClientSession):
-            self.client = self.get_client()
         with httpx_errors():
-            async with self.client.request(
-                method, url, headers=headers, data=body, params=query, allow_redirects=False,
-                timeout=_client_timeout(timeouts.connect, timeouts.read, timeouts.pool, total),
-            ) as response:
+            async with self._request(method, url, headers, body, query, timeouts, total) as response:
                 return response.status, response.headers, await response.read()
 
 
@@ -73,14 +68,17 @@ class PooledTransport(AiohttpTransport):
                      query: Mapping[str, str] | None, timeouts: httpx.Timeout,
                      total: float) -> AsyncIterator[StreamedAnswer]:
         """A request whose answer is read as it arrives (server-sent events, NDJSON); ``total`` as in ``fetch``."""
+        with httpx_errors():
+            async with self._request(method, url, headers, body, query, timeouts, total) as response:
+                yield StreamedAnswer(response)
+
+    def _request(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
+                 query: Mapping[str, str] | None, timeouts: httpx.Timeout,
+                 total: float) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
-        with httpx_errors():
-            async with self.client.request(
-                method, url, headers=headers, data=body, params=query, allow_redirects=False,
-                timeout=_client_timeout(timeouts.connect, timeouts.read, timeouts.pool, total),
-            ) as response:
-                yield StreamedAnswer(response)
+        return self.client.request(method, url, headers=headers, data=body, params=query, allow_redirects=False,
+                                   timeout=_client_timeout(timeouts.connect, timeouts.read, timeouts.pool, total))
 
 
 class StreamedAnswer:
