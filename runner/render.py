@@ -33,6 +33,10 @@ class BarProgress(EngineProgress):
         self.bar.stop()
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
@@ -59,7 +63,9 @@ def render_outcome(outcome: RunOutcome, *, quiet: bool, as_json: bool) -> None:
     if outcome.failed:
         for row in rows:
             for code, count in row["error_codes"].items():
-                err.print(f"  {row['target']}: {count} x {code}")
+                example = _shorten(row["error_examples"][code] or "", 200)
+                err.print(f"  {row['target']}: {count} x {code}: {example}", markup=False, highlight=False,
+                          soft_wrap=True)
 
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
@@ -67,7 +73,7 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
     for name in ("target", "ok", "errors", "p50 ms", "p95 ms", "p50 ttft ms", "tokens in", "tokens out", "cost $"):
         table.add_column(name, justify="left" if name == "target" else "right")
     for r in rows:
-        cost = "unpriced" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
+        cost = "-" if not r["ok"] else "unpriced" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
         table.add_row(r["target"], str(r["ok"]), f"[red]{r['errors']}[/]" if r["errors"] else "0",
                       _ms(r["p50_latency_ms"]), _ms(r["p95_latency_ms"]), _ms(r["p50_ttft_ms"]),
                       f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", cost)

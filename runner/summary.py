@@ -43,9 +43,11 @@ def target_summary(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any
     for values in rows:
         row = dict(zip(SUMMARY_COLUMNS, values, strict=True))
         target = row["target"]
-        row["error_codes"] = dict(db.execute(
-            "SELECT error_code, count(*) FROM results WHERE run_id = ? AND target = ? AND status != 'ok'"
-            " GROUP BY error_code ORDER BY count(*) DESC", [run_id, target]).fetchall())
+        errors = db.execute(
+            "SELECT error_code, count(*), min(error_message) FROM results WHERE run_id = ? AND target = ?"
+            " AND status != 'ok' GROUP BY error_code ORDER BY count(*) DESC", [run_id, target]).fetchall()
+        row["error_codes"] = {code: count for code, count, _ in errors}
+        row["error_examples"] = {code: example for code, _, example in errors}  # one message per code
         row["p50_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.5)
         row["p95_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.95)
         row["p50_ttft_ms"] = percentile(db, run_id, target, "ttft_ms", 0.5)

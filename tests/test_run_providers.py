@@ -111,7 +111,9 @@ def test_missing_key_fails_only_that_target(fake_providers: Path, keys: dict[str
     groq = by_provider["groq"]
     assert (groq["status"], groq["error_code"], groq["attempts"]) == ("error", "API_KEY_REQUIRED", 0)
     assert "HANZO_API_KEY_GROQ or GROQ_API_KEY" in groq["error_message"]
-    assert "groq/openai/gpt-oss-20b: 1 x API_KEY_REQUIRED" in done.stderr
+    # The end of the run says what to do, not just the code.
+    assert "groq/openai/gpt-oss-20b: 1 x API_KEY_REQUIRED: no API key for groq: set HANZO_API_KEY_GROQ or " \
+           "GROQ_API_KEY or run: hanzo-run keys set groq" in done.stderr
 
 
 def test_hello_job_runs_offline_with_no_key(isolated: Path) -> None:
