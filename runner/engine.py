@@ -252,8 +252,7 @@ class Engine:
                 self.stopping = True
                 print(f"hanzo-run: interrupted; finishing requests in flight (up to {GRACE_SECONDS:g} s). "
                       "Press Ctrl-C again to stop now.", file=sys.stderr)
-                self._grace = anyio.current_time() + GRACE_SECONDS
-                self._workers.deadline = self._grace
+                self._workers.deadline = anyio.current_time() + GRACE_SECONDS
 
 
 def estimate_tokens(messages: tuple[Any, ...]) -> int:
