@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
@@ -27,6 +28,7 @@ from .providers import Provider
 from .transport import PooledTransport, StreamedAnswer, pooled_transport
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 _T = TypeVar("_T")
 
 
@@ -56,7 +58,11 @@ class ProviderClient:
         limits = httpx.Limits(max_connections=provider.limits.concurrency,
                               max_keepalive_connections=provider.limits.concurrency)
         self.timeout = httpx.Timeout(provider.timeout, connect=min(provider.timeout, 15.0))
-        transport = transport or (offline() if offline else pooled_transport(provider.limits.concurrency))
+        if transport is None and offline:
+            transport = offline()
+        elif transport is None and not proxy_configured():
+            transport = pooled_transport(provider.limits.concurrency)
+        # else httpx's own transport, which routes through HTTP(S)_PROXY / ALL_PROXY and honours NO_PROXY.
         # Chat calls skip httpx's Request/Response layer on the real transport (see runner/transport.py).
         self._direct = transport if isinstance(transport, PooledTransport) else None
         self._json_headers = {**headers, "content-type": "application/json"}
@@ -227,6 +233,12 @@ class ProviderClient:
 
     def _fail(self, code: str, message: str) -> ProviderError:
         return ProviderError(code, redact(message, self._secrets), None, self.provider.id)
+
+
+def proxy_configured() -> bool:
+    """Whether the environment names a proxy. The fast aiohttp path does not read these variables
+    (doing so per request costs a netrc lookup), so a proxied run uses httpx's transport instead."""
+    return any(os.environ.get(name) for name in PROXY_VARIABLES)
 
 
 def classify(status: int, reason: str, message: str) -> str:

@@ -63,6 +63,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.endswith(("_API_KEY", "_API_TOKEN")) or name.startswith("HANZO_API_KEY_"):
             monkeypatch.delenv(name)
+        if name.lower() in ("http_proxy", "https_proxy", "all_proxy"):  # the fake server is on loopback
+            monkeypatch.delenv(name)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -153,3 +153,21 @@ def test_bad_answers_become_error_rows(fault: str, stream: bool, code: str, fake
     fake.add_fault(fault, flavor="lmstudio")
     [result] = run_job(isolated, fake_providers, {"targets": ["lmstudio/m"], "prompts": ["hi"], "stream": stream})
     assert (result["status"], result["error_code"]) == ("error", code)
+
+
+def test_a_proxy_in_the_environment_is_used(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
+                                            isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast aiohttp path ignores HTTP(S)_PROXY, so a proxied run must go through httpx, which honours it."""
+    import socket
+
+    with socket.socket() as closed:  # a proxy address where nothing listens
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    [result] = run_job(isolated, fake_providers, {"targets": ["openai/m"], "prompts": ["hi"]})
+    assert (result["status"], result["error_code"]) == ("error", "MAX_RETRIES_EXCEEDED")
+    assert fake.count("openai") == 0  # it went to the (dead) proxy, not straight to the server
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    (isolated / "again").mkdir()
+    [result] = run_job(isolated / "again", fake_providers, {"targets": ["openai/m"], "prompts": ["hi"]})
+    assert result["status"] == "ok"
