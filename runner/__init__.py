@@ -29,10 +29,10 @@ if TYPE_CHECKING:
         validate_all_keys,
         validate_api_key,
     )
+    from .config.providers import ModelInfo, Pricing, Provider
     from .errors import ProviderError, UsageError
-    from .keycheck import KeyCheck
-    from .providers import ModelInfo, Pricing, Provider
-    from .reachability import LocalStatus
+    from .probes.keycheck import KeyCheck
+    from .probes.local import LocalStatus
 
 __all__ = [
     "KeyCheck",
@@ -60,11 +60,11 @@ __all__ = [
 ]
 
 _HOMES = {
-    "KeyCheck": "keycheck",
-    "LocalStatus": "reachability",
-    "ModelInfo": "providers",
-    "Pricing": "providers",
-    "Provider": "providers",
+    "KeyCheck": "probes.keycheck",
+    "LocalStatus": "probes.local",
+    "ModelInfo": "config.providers",
+    "Pricing": "config.providers",
+    "Provider": "config.providers",
     "ProviderError": "errors",
     "UsageError": "errors",
 }

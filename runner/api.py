@@ -17,13 +17,13 @@ from typing import Any
 
 import anyio
 
+from .config.providers import ModelInfo, Provider, ProviderRegistry, provider_dirs
+from .config.settings import Settings, load_settings, save_settings
 from .errors import HanzoError, Problem, UsageError
-from .keycheck import KeyCheck, check_key, check_keys
-from .keys import KeyLookup, find_key
-from .keystore import KeyStore, StoredKey, host_of, read_private_json, write_private_json
-from .providers import ModelInfo, Provider, ProviderRegistry, provider_dirs
-from .reachability import LocalStatus, check_local
-from .settings import Settings, load_settings, save_settings
+from .keys.lookup import KeyLookup, find_key
+from .keys.store import KeyStore, StoredKey, host_of, read_private_json, write_private_json
+from .probes.keycheck import KeyCheck, check_key, check_keys
+from .probes.local import LocalStatus, check_local
 
 Dirs = Iterable[str | Path]
 
@@ -124,7 +124,7 @@ def validate_all_keys(providers_dirs: Dirs = ()) -> list[KeyCheck]:
 
 def fetch_models(provider_id: str, *, refresh: bool = False, providers_dirs: Dirs = ()) -> list[ModelInfo]:
     """The provider's models (cached 24 h); ProviderError FETCH_MODELS_FAILED on failure."""
-    from .discovery import fetch_models as fetch
+    from .probes.models import fetch_models as fetch
 
     provider, lookup = find_provider_key(provider_id, providers_dirs)
 
@@ -136,7 +136,7 @@ def fetch_models(provider_id: str, *, refresh: bool = False, providers_dirs: Dir
 
 def cached_models(provider: Provider | str, providers_dirs: Dirs = ()) -> dict[str, ModelInfo]:
     """Models (with learned prices) from the last discovery, read without network."""
-    from .discovery import cached_models as cached
+    from .probes.models import cached_models as cached
 
     return cached(provider if isinstance(provider, Provider) else get_provider(provider, providers_dirs))
 
@@ -156,7 +156,7 @@ test_local_connection.__test__ = False  # type: ignore[attr-defined]  # not a py
 
 def use(provider_id: str, model: str | None = None, providers_dirs: Dirs = ()) -> Settings:
     """Make the provider the default and, when given, ``model`` its selected model."""
-    from .settings import select
+    from .config.settings import select
 
     get_provider(provider_id, providers_dirs)
     return select(provider_id, model)

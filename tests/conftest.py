@@ -183,7 +183,7 @@ def fixed_runs(tmp_path: Path) -> Path:
     Run 1: openai/a has 3 ok answers (100/200/300 ms, one failing its check) and 1 error;
     local/b has 2 ok, unpriced answers. Run 2: openai/a has 2 ok, passing answers.
     """
-    from runner.store import open_db
+    from runner.store.database import open_db
 
     path = tmp_path / "fixed.db"
     db = open_db(path)

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from runner.adapters import anthropic, gemini, ollama, openai
-from runner.adapters.base import (
+from runner.errors import ProviderError
+from runner.protocols import anthropic, gemini, ollama, openai
+from runner.protocols.base import (
     ChatRequest,
     Completion,
     ErrorInfo,
@@ -15,7 +16,6 @@ from runner.adapters.base import (
     StreamState,
     excerpt,
 )
-from runner.errors import ProviderError
 
 SYSTEM = {"role": "system", "content": "Be terse."}
 USER = {"role": "user", "content": "Say hi"}
@@ -47,7 +47,7 @@ def run_stream(adapter: Any, events: list[tuple[str | None, Any]]) -> StreamStat
 
 
 def test_every_adapter_is_registered() -> None:
-    from runner.adapters import adapter_for
+    from runner.protocols import adapter_for
 
     for name, module in [("openai", openai), ("anthropic", anthropic), ("gemini", gemini),
                          ("ollama", ollama)]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import runner
-from runner.keystore import host_of
+from runner.keys.store import host_of
 from tests.fakeserver import FakeServer
 
 pytestmark = pytest.mark.usefixtures("providers_env")

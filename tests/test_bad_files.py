@@ -18,10 +18,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from runner.config.jobs import load_job
+from runner.config.providers import ProviderRegistry, load_provider_file, provider_dirs
+from runner.config.validation import validate_files
 from runner.errors import ConfigError, Problem
-from runner.jobs import load_job
-from runner.providers import ProviderRegistry, load_provider_file, provider_dirs
-from runner.validate import validate_files
 from tests.conftest import hanzo
 
 # Fixed and derandomized so CI sees the same examples every run; modest so the file takes seconds.

@@ -16,13 +16,13 @@ import anyio
 import httpx
 import pytest
 
-import runner.client
-from runner.adapters import ChatRequest
-from runner.client import Answer, ProviderClient
+import runner.http.client
+from runner.config.providers import load_provider_file
+from runner.engine.launch import RunOptions, execute, prepare
 from runner.errors import ProviderError
-from runner.providers import load_provider_file
+from runner.http.client import Answer, ProviderClient
+from runner.protocols import ChatRequest
 from runner.resources import builtin_providers_dir
-from runner.run import RunOptions, execute, prepare
 from tests.conftest import FLAVORS, point_at, write_job, write_providers
 from tests.fakeserver import FakeServer
 
@@ -125,7 +125,7 @@ def test_a_huge_answer_is_recorded_in_full(provider: str, stream: bool, fake: Fa
 def test_an_answer_over_the_cap_is_refused(provider: str, stream: bool, fake: FakeServer, no_retry_providers: Path,
                                            keys: dict[str, str], isolated: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner.client, "MAX_BODY_BYTES", 1_000_000)
+    monkeypatch.setattr(runner.http.client, "MAX_BODY_BYTES", 1_000_000)
     result = one_result(fake, no_retry_providers, isolated, provider, stream, "huge", size=3_000_000)
     assert (result["status"], result["error_code"]) == ("error", "INVALID_RESPONSE")
     assert "larger than" in result["error_message"]

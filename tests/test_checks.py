@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from runner.adapters import Completion
-from runner.checks import Checks
+from runner.config.checks import Checks
+from runner.config.jobs import load_job
+from runner.config.providers import ProviderRegistry, provider_dirs
 from runner.errors import ConfigError
-from runner.jobs import load_job
-from runner.providers import ProviderRegistry, provider_dirs
+from runner.protocols import Completion
 from tests.conftest import hanzo, write_job
 
 ROW = {"city": "Paris", "country": "France", "n": "5", "limit": "250", "key": "capital"}

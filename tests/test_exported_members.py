@@ -17,6 +17,6 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
 
 
 def test_importing_runner_loads_no_network_stack() -> None:
-    code = "import sys, runner, runner.cli; print('httpx' in sys.modules, 'anyio' in sys.modules)"
+    code = "import sys, runner, runner.cli.main; print('httpx' in sys.modules, 'anyio' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "False False\n"

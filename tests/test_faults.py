@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runner.run import RunOptions, execute, prepare
+from runner.engine.launch import RunOptions, execute, prepare
 from tests.conftest import FLAVORS, point_at, write_job, write_providers
 from tests.fakeserver import FakeServer
 

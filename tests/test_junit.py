@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from runner.junit import write_junit
+from runner.reports.junit import write_junit
 from tests.conftest import hanzo, write_job
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from runner import validate_api_key
-from runner.keystore import KeyStore, host_of
+from runner.keys.store import KeyStore, host_of
 from runner.resources import builtin_providers_dir
 from tests.conftest import hanzo, write_providers
 from tests.fakeserver import GEMINI_BAD_KEY, FakeServer, _error_body

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from runner.config.providers import ProviderRegistry, provider_dirs
+from runner.config.settings import load_settings, select, settings_path
 from runner.errors import UsageError
-from runner.keys import find_key
-from runner.keystore import KeyStore, host_of, keys_path
-from runner.providers import ProviderRegistry, provider_dirs
-from runner.settings import load_settings, select, settings_path
+from runner.keys.lookup import find_key
+from runner.keys.store import KeyStore, host_of, keys_path
 from tests.conftest import hanzo, point_at, write_job, write_providers
 from tests.fakeserver import FakeServer
 

@@ -8,8 +8,8 @@ import time
 import anyio
 import pytest
 
-from runner.limits import ProviderLimits, exhausted_for, parse_reset
-from runner.providers import Limits
+from runner.config.providers import Limits
+from runner.engine.limits import ProviderLimits, exhausted_for, parse_reset
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("1s", 1.0), ("6m0s", 360.0), ("12ms", 0.012),

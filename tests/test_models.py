@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from runner import ProviderError, cached_models, discovery, fetch_models
-from runner.providers import Pricing
+from runner import ProviderError, cached_models, fetch_models
+from runner.config.providers import Pricing
+from runner.probes import models as discovery
 from tests.conftest import hanzo, point_at, write_providers
 from tests.fakeserver import FakeServer
 

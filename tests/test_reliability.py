@@ -201,9 +201,9 @@ def test_a_dead_provider_does_not_stall_the_others(fake: FakeServer, tmp_path: P
 def test_crash_report_goes_to_a_log_not_the_terminal(isolated: Path) -> None:
     env = {"PYTHONPATH": str(isolated)}
     (isolated / "sitecustomize.py").write_text(
-        "import runner.validate\n"
+        "import runner.config.validation\n"
         "def boom(*a, **k):\n    raise RuntimeError('boom')\n"
-        "runner.validate.validate_files = boom\n")
+        "runner.config.validation.validate_files = boom\n")
     done = hanzo("validate", env={**os.environ, **env})
     assert done.returncode == 3
     assert "Traceback" not in done.stderr

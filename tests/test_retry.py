@@ -5,9 +5,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from runner.config.providers import RetryPolicy
+from runner.engine.retry import is_retryable, retrying
 from runner.errors import ProviderError
-from runner.providers import RetryPolicy
-from runner.retry import is_retryable, retrying
 
 POLICY = RetryPolicy(max_retries=4, initial_delay=1.0, max_delay=5.0, multiplier=2.0, max_elapsed=300)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.store import ATTEMPT_COLUMNS, RESULT_COLUMNS, RunStore, migrations, open_db
+from runner.store.database import ATTEMPT_COLUMNS, RESULT_COLUMNS, RunStore, migrations, open_db
 
 
 def result(run_id: int, key: str, status: str, cost: float | None = None) -> tuple[object, ...]:

@@ -1,0 +1,112 @@
+"""``hanzo-run models``, ``ping`` and ``use``: what a provider offers, whether it
+works now, and which one (and which model) to use by default."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .exits import ExitCode
+
+
+def _provider_or_default(provider: str | None) -> str:
+    if provider:
+        return provider
+    from ..config.settings import load_settings
+    from ..errors import UsageError
+
+    chosen = load_settings().default_provider
+    if not chosen:
+        raise UsageError("hanzo-run: name a PROVIDER (or choose a default with: hanzo-run use PROVIDER)")
+    return chosen
+
+
+@click.command("models")
+@click.argument("provider", required=False)
+@click.option("--refresh", is_flag=True, help="Ask the provider again instead of using the 24 h cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def models(provider: str | None, refresh: bool, as_json: bool) -> None:
+    """List PROVIDER's models from its own API: context length, price per 1M tokens,
+    capabilities. Prices set in the provider file win over discovered ones.
+
+    \b
+    Example:
+        hanzo-run models openrouter --refresh
+    """
+    import json
+
+    from ..api import fetch_models
+    from ..errors import ProviderError
+
+    provider = _provider_or_default(provider)
+    try:
+        found = fetch_models(provider, refresh=refresh)
+    except ProviderError as e:
+        click.echo(f"hanzo-run: {e}", err=True)
+        raise ExitCode(1) from None
+    if as_json:
+        click.echo(json.dumps([{
+            "id": m.id, "context_length": m.context_length, "max_output_tokens": m.max_output_tokens,
+            "pricing": {"input": m.pricing.input, "output": m.pricing.output, "source": m.pricing.source}
+            if m.pricing else None, "capabilities": list(m.capabilities)} for m in found], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("model", "context", "max output", "input $/1M", "output $/1M", "capabilities",
+                  title=f"{provider}: {len(found)} model(s)", box=None)
+    for m in found:
+        table.add_row(m.id, _num(m.context_length), _num(m.max_output_tokens),
+                      f"{m.pricing.input:g}" if m.pricing else "", f"{m.pricing.output:g}" if m.pricing else "",
+                      ", ".join(m.capabilities))
+    Console(width=None if sys.stdout.isatty() else 250).print(table)
+
+
+def _num(value: int | None) -> str:
+    return f"{value:,}" if value else ""
+
+
+@click.command("ping")
+@click.argument("provider", required=False)
+def ping(provider: str | None) -> None:
+    """Is PROVIDER usable now? A local server: is it up, which models are loaded.
+    A cloud provider: does the key work. Exit 0 when usable, 1 when not.
+
+    \b
+    Example:
+        hanzo-run ping ollama
+    """
+    from ..api import get_provider, test_local_connection, validate_api_key
+
+    provider = _provider_or_default(provider)
+    if get_provider(provider).kind == "local":
+        status = test_local_connection(provider)
+        if not status.up:
+            click.echo(f"{provider}: down: {status.detail}")
+            raise ExitCode(1)
+        loaded = ", ".join(status.loaded) or "none"
+        click.echo(f"{provider}: {status.detail}; models loaded: {loaded}")
+        return
+    check = validate_api_key(provider)
+    click.echo(f"{provider}: {check.status}: {check.detail}")
+    if not check.ok and check.status != "no_check":
+        raise ExitCode(1)
+
+
+@click.command("use")
+@click.argument("target", metavar="PROVIDER[/MODEL]")
+def use(target: str) -> None:
+    """Make PROVIDER the default and, with /MODEL, the model a job target naming only
+    PROVIDER runs (else the provider file's default).
+
+    \b
+    Example:
+        hanzo-run use openrouter/meta-llama/llama-3.3-70b-instruct
+    """
+    from ..api import use as select
+
+    provider, _, model = target.partition("/")
+    settings = select(provider, model or None)
+    chosen = settings.models.get(provider)
+    click.echo(f"default provider: {provider}" + (f"; model: {chosen}" if chosen else ""), err=True)

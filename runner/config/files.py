@@ -1,0 +1,322 @@
+"""Read a YAML file and check it against its JSON Schema, reporting every problem
+compiler-style with the line and column taken from the YAML.
+
+Line numbers come from ``yaml.compose`` nodes and are looked up only on the error
+path, so valid files pay for one parse.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from ..errors import Problem
+from ..resources import load_schema
+
+
+@dataclass
+class Document:
+    """A parsed YAML file: its data (with schema defaults filled in) and its text for locating errors."""
+
+    path: Path
+    display: str
+    text: str
+    data: Any
+
+    def problem(self, json_path: Sequence[str | int], message: str, *, key: bool = False) -> Problem:
+        line, col = locate(self.text, json_path, key=key)
+        return Problem(self.display, line, col, format_path(json_path), message)
+
+
+def read_document(path: Path, display: str | None = None) -> tuple[Document | None, list[Problem]]:
+    """Parse ``path`` as YAML; return the document or the problems that stop it from parsing."""
+    shown = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        return None, [Problem(shown, None, None, "", f"cannot read file: {e.strerror or e}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        return None, [
+            Problem(shown, line, None, "", f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8")
+        ]
+    loader = None
+    try:
+        loader = _Loader(text)  # the reader refuses control characters already here
+        data = loader.get_single_data()
+    except yaml.reader.ReaderError as e:  # a control character: placed by its offset in the text
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        return None, [Problem(shown, line, col, "", f"YAML does not parse: character #x{e.character:04x} is not "
+                              "allowed in YAML text; remove it or write it as an escape in a quoted string")]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        reason = getattr(e, "problem", None) or str(e).splitlines()[0]
+        return None, [Problem(shown, mark.line + 1 if mark else None, mark.column + 1 if mark else None, "",
+                              f"YAML does not parse: {reason}")]
+    except RecursionError:
+        return None, [Problem(shown, 1, 1, "", "YAML is nested too deeply to read; flatten the file")]
+    finally:
+        if loader is not None:
+            loader.dispose()
+    doc = Document(path, shown, text, data)
+    problems = key_problems(loader.root, shown)
+    if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type_name(data)}"
+        problems.append(Problem(shown, 1, 1, "", f"expected a mapping of keys to values, the file is {what}"))
+    return doc, problems
+
+
+MAX_NODES = 1_000_000  # values in a file once its aliases are expanded ("billion laughs" stops here)
+
+
+class _Loader(yaml.SafeLoader):
+    """A SafeLoader that turns what it cannot build into YAML errors with a place, never a bare
+    ValueError or a hang: impossible dates, numbers too long to convert, ``.nan`` and ``.inf``,
+    an alias inside its own anchor (a loop), aliases that expand without end."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open: list[str | None] = []  # anchors whose node is being composed
+        self.root: yaml.Node | None = None  # kept for the key checks, so the text is parsed once
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor} is inside its own anchor "
+                                                  f"&{event.anchor} (a loop)", event.start_mark)  # type: ignore[arg-type]
+            return super().compose_node(parent, index)
+        self._open.append(event.anchor if isinstance(event, yaml.NodeEvent) else None)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.pop()
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise yaml.composer.ComposerError(None, None, f"aliases expand to more than {MAX_NODES:,} values",
+                                              node.start_mark)
+        self.root = node
+        return node
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            value = super().construct_object(node, deep)
+        except (ValueError, OverflowError) as e:
+            text = str(node.value)
+            what = node.tag.rsplit(":", 1)[-1]
+            if what == "int":
+                reason = f"number of {len(text)} digits is too large"
+            else:
+                shown = text if len(text) <= 40 else text[:37] + "..."
+                reason = f"{shown!r} is not a valid {what} ({str(e)[:80]}); quote it to keep it as text"
+            raise yaml.constructor.ConstructorError(None, None, reason, node.start_mark) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            # json refuses to send NaN, and an infinite window or delay would wait forever.
+            raise yaml.constructor.ConstructorError(None, None, f"{node.value} is not a finite number; "
+                                                    "write a number", node.start_mark)
+        return value
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for with every alias expanded (shared nodes counted once each use)."""
+    if id(node) not in sizes:
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        sizes[id(node)] = 0  # a loop (rejected earlier) cannot recurse here
+        sizes[id(node)] = min(1 + sum(_expanded_size(c, sizes) for c in children), MAX_NODES + 1)
+    return sizes[id(node)]
+
+
+def check_schema(doc: Document, kind: str) -> list[Problem]:
+    """Every schema violation in ``doc``; fills schema defaults into ``doc.data`` when there are none."""
+    errors = sorted(_validator(kind).iter_errors(doc.data), key=lambda e: list(map(str, e.absolute_path)))
+    problems = sorted((p for e in errors for p in _explain(doc, e)), key=lambda p: (p.line or 0, p.col or 0))
+    if not problems:
+        fill_defaults(load_schema(kind), doc.data, load_schema(kind))
+    return problems
+
+
+@cache
+def _validator(kind: str) -> Draft202012Validator:
+    return Draft202012Validator(load_schema(kind))  # the schemas themselves are checked by the tests
+
+
+def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
+    path = list(error.absolute_path)
+    validator = error.validator
+    if validator in ("oneOf", "anyOf") and "errorMessage" in error.schema:
+        # The schema words the rule itself (e.g. "exactly one check key") better than its branches can.
+        yield doc.problem(path, error.schema["errorMessage"])
+        return
+    if validator in ("oneOf", "anyOf") and error.context:
+        # Report the branch that matches the value's type, not "is not valid under any".
+        same_type = [e for e in error.context if e.validator != "type"]
+        if same_type:
+            deepest = max(len(e.absolute_path) for e in same_type)
+            for sub in same_type:
+                if len(sub.absolute_path) == deepest:
+                    yield from _explain(doc, sub)
+            return
+        allowed = sorted({t for e in error.context for t in _as_list(e.validator_value)})
+        yield doc.problem(path, f"expected {' or '.join(allowed)}, got {describe(error.instance)}")
+        return
+    if validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        for key in _unexpected_keys(error):
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            fix = f"did you mean '{hint[0]}'?" if hint else f"allowed keys: {', '.join(allowed)}"
+            yield doc.problem([*path, key], f"unknown key '{key}'; {fix}", key=True)
+        return
+    if validator == "type":
+        expected = " or ".join(_as_list(error.validator_value))
+        yield doc.problem(path, f"expected {expected}, got {describe(error.instance)}")
+        return
+    if validator == "required":
+        yield doc.problem(path, error.message.replace("is a required property", "is required but missing"))
+        return
+    if validator == "enum":
+        choices = ", ".join(repr(c) for c in error.validator_value)
+        value = repr(error.instance) if isinstance(error.instance, str) else describe(error.instance)
+        yield doc.problem(path, f"{value} is not one of {choices}")
+        return
+    if validator == "pattern":
+        yield doc.problem(path, f"{error.instance!r} does not match {error.validator_value}")
+        return
+    message = error.message
+    text = repr(error.instance)
+    if len(text) > 60:  # jsonschema quotes the whole value; a 300-digit number makes an unreadable line
+        message = message.replace(text, f"{text[:40]}... ({len(text)} characters)")
+    yield doc.problem(path, message)
+
+
+def _unexpected_keys(error: ValidationError) -> list[Any]:
+    known = error.schema.get("properties", {})
+    return [k for k in error.instance if k not in known]
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, datetime.date):
+        return "date"
+    return {dict: "mapping", list: "list", str: "string", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def describe(value: Any) -> str:
+    """A value as a person reads it, with a hint for what YAML did to it."""
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()} (YAML reads yes/no/on/off as booleans; quote it)"
+    if isinstance(value, datetime.date):
+        return f"date {value.isoformat()} (YAML reads bare dates; quote it)"
+    if isinstance(value, dict | list):
+        return type_name(value)
+    text = repr(value)
+    return f"{type_name(value)} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def locate(text: str, path: Sequence[str | int], *, key: bool = False) -> tuple[int | None, int | None]:
+    """Line and column (1-based) of the node at ``path``; the deepest existing parent when it is missing."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None, None
+    if node is None:
+        return 1, 1
+    for i, part in enumerate(path):
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    child = k if key and i == len(path) - 1 else v
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_TAG_NAMES = {"int": "number", "float": "number", "bool": "boolean", "null": "null", "timestamp": "date"}
+
+
+def key_problems(root: yaml.Node | None, display: str) -> list[Problem]:
+    """Keys that are not text, and duplicate keys: PyYAML keeps the last of two equal keys
+    silently, and a misspelt copy must not be ignored."""
+    problems: list[Problem] = []
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.tag not in (_STR, _MERGE):
+                    what = _TAG_NAMES.get(k.tag.rsplit(":", 1)[-1], "non-text value")
+                    problems.append(
+                        Problem(display, k.start_mark.line + 1, k.start_mark.column + 1, "",
+                                f"key {k.value or '~'} is read as a {what}, keys must be text; quote it")
+                    )
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in seen:
+                        problems.append(
+                            Problem(display, k.start_mark.line + 1, k.start_mark.column + 1, "",
+                                    f"duplicate key '{k.value}'; the earlier one would be ignored")
+                        )
+                    seen.add(k.value)
+                stack.append(v)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return problems
+
+
+def fill_defaults(schema: dict[str, Any], data: Any, root: dict[str, Any]) -> None:
+    """Put the schema's ``default`` values into ``data`` (the schema is the one source of defaults)."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = root["$defs"][name]
+    if isinstance(data, dict):
+        for key, sub in schema.get("properties", {}).items():
+            if key not in data and "default" in sub:
+                data[key] = _copy(sub["default"])
+            if key in data:
+                fill_defaults(sub, data[key], root)
+    elif isinstance(data, list) and isinstance(schema.get("items"), dict):
+        for item in data:
+            fill_defaults(schema["items"], item, root)
+
+
+def _copy(value: Any) -> Any:
+    return {} if value == {} else [] if value == [] else value

@@ -1,0 +1,324 @@
+"""Job files: loading and checking them, and expanding them lazily into work items.
+
+Work items = targets x prompts x data rows x repeat. Each has a stable ``item_key``
+(a hash of target, rendered messages, params and repeat index): the unit of resume.
+Items are produced one at a time per target, never all held in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import ConfigError, Problem
+from .files import Document, check_schema, read_document
+from .providers import ProviderRegistry, display_path
+
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    provider: str
+    model: str
+    params: Mapping[str, Any]  # job params with the target's own on top
+    label: str
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    messages: tuple[Mapping[str, str], ...]  # templates, system first when set
+    checks: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    target: Target
+    prompt: Prompt
+    row_index: int | None
+    repeat_index: int
+    messages: tuple[Mapping[str, str], ...]  # rendered
+    item_key: str
+    row: Row
+
+    @property
+    def prompt_text(self) -> str:
+        """The last user message: what the results table shows as the prompt."""
+        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    path: Path
+    targets: tuple[Target, ...]
+    prompts: tuple[Prompt, ...]
+    data: tuple[Row, ...] | Path | None
+    repeat: int
+    stream: bool
+    concurrency: int
+    checks: tuple[Mapping[str, Any], ...]
+    budget_usd: float | None
+    output: Path
+    hash: str  # of what makes the items (targets, prompts, data, repeat): resume refuses when it changed
+
+    def rows(self) -> Iterator[tuple[int | None, Row]]:
+        """Data rows, read lazily from their file; one empty row when the job has no data."""
+        if self.data is None:
+            yield None, {}
+        elif isinstance(self.data, tuple):
+            yield from enumerate(self.data)
+        else:
+            yield from enumerate(read_rows(self.data))
+
+    def items_for(self, target: Target) -> Iterator[WorkItem]:
+        for prompt in self.prompts:
+            for row_index, row in self.rows():
+                messages = tuple({"role": m["role"], "content": render(m["content"], row)} for m in prompt.messages)
+                for r in range(self.repeat):
+                    key = item_key(target, prompt.id, row_index, messages, r)
+                    yield WorkItem(target, prompt, row_index, r, messages, key, row)
+
+    def count_rows(self) -> int:
+        return sum(1 for _ in self.rows())
+
+    def count_items(self) -> int:
+        return len(self.targets) * len(self.prompts) * self.count_rows() * self.repeat
+
+
+def items_hash(targets: list[Target], prompts: list[Prompt], rows: tuple[Row, ...] | Path | None,
+               repeat: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([[(t.provider, t.model, dict(t.params)) for t in targets],
+                         [(p.id, p.messages) for p in prompts], repeat,
+                         rows if not isinstance(rows, Path) else None], sort_keys=True, default=str).encode())
+    if isinstance(rows, Path):
+        with rows.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def render(template: str, row: Row) -> str:
+    if "{{" not in template:
+        return template
+    return VARIABLE.sub(lambda m: _text(row.get(m.group(1), "")), template)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value)
+
+
+def item_key(target: Target, prompt_id: str, row_index: int | None, messages: tuple[Mapping[str, str], ...],
+             repeat_index: int) -> str:
+    """Stable across runs of the same job: the same item always gets the same key."""
+    blob = json.dumps([target.provider, target.model, prompt_id, row_index, messages, target.params, repeat_index],
+                      sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    """Rows of a .csv (header line first) or .jsonl file, one at a time."""
+    with path.open(encoding="utf-8", newline="") as f:
+        if path.suffix == ".csv":
+            yield from csv.DictReader(f)
+        else:
+            for line in f:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def check_rows(path: Path, display: str) -> tuple[set[str], list[Problem]]:
+    """Every variable the rows define (all rows must define the same), and what is wrong with them."""
+    problems: list[Problem] = []
+    columns: set[str] | None = None
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            if path.suffix == ".csv":
+                reader = csv.reader(f)
+                header = next(reader, None)
+                if not header:
+                    empty = "CSV file is empty; the first line must name the columns"
+                    return set(), [Problem(display, 1, None, "", empty)]
+                columns = set(header)
+                for line_no, fields in enumerate(reader, start=2):
+                    if fields and len(fields) != len(header):
+                        problems.append(Problem(display, line_no, None, "",
+                                                f"row has {len(fields)} columns, the header has {len(header)}"))
+            else:
+                for line_no, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        problems.append(Problem(display, line_no, e.colno, "", f"not JSON: {e.msg}"))
+                        continue
+                    except ValueError as e:  # a number too long to convert
+                        problems.append(Problem(display, line_no, None, "", f"not usable JSON: {str(e)[:80]}"))
+                        continue
+                    if not isinstance(row, dict):
+                        problems.append(Problem(display, line_no, 1, "", "each line must be a JSON object"))
+                        continue
+                    columns = set(row) if columns is None else columns & set(row)
+    except csv.Error as e:  # a NUL byte, a field over csv.field_size_limit()
+        return columns or set(), [Problem(display, reader.line_num or None, None, "", f"CSV does not parse: {e}")]
+    except FileNotFoundError:
+        return set(), [Problem(display, None, None, "", "data file not found")]
+    except UnicodeDecodeError:
+        return set(), [Problem(display, None, None, "", "data file is not UTF-8 text; save it as UTF-8")]
+    except OSError as e:
+        return set(), [Problem(display, None, None, "", f"cannot read data file: {e.strerror or e}")]
+    return columns or set(), problems
+
+
+def parse_target(spec: str | Mapping[str, Any], job_params: Mapping[str, Any],
+                 default_model: Callable[[str], str | None]) -> Target | str:
+    """A Target, or the reason it is not one."""
+    if isinstance(spec, str):
+        provider, _, model = spec.partition("/")
+        params: Mapping[str, Any] = {}
+        label = None
+    else:
+        provider, model = spec["provider"], spec.get("model", "")
+        params, label = spec.get("params", {}), spec.get("label")
+    if not model:
+        model = default_model(provider) or ""
+        if not model:
+            return f"no model given and provider '{provider}' has no default; write {provider}/MODEL"
+    merged = {**job_params, **params}
+    if isinstance(merged.get("stop"), str):
+        merged["stop"] = [merged["stop"]]
+    return Target(provider, model, MappingProxyType(merged), label or f"{provider}/{model}")
+
+
+def load_job(path: Path, registry: ProviderRegistry, *,
+             selected_model: Callable[[str], str | None] = lambda _: None) -> Job:
+    """Load and check a job file and every provider it uses; ConfigError lists every problem."""
+    doc, problems = read_document(path, display_path(path))
+    if doc is None or problems:
+        raise ConfigError(problems)
+    problems = check_schema(doc, "job")
+    if problems:
+        raise ConfigError(problems)
+    job, problems = _build(doc, registry, selected_model)
+    if problems or job is None:
+        raise ConfigError(problems)
+    return job
+
+
+def _build(doc: Document, registry: ProviderRegistry,
+           selected_model: Callable[[str], str | None]) -> tuple[Job | None, list[Problem]]:
+    data: dict[str, Any] = doc.data
+    problems: list[Problem] = []
+    base = doc.path.parent
+
+    def default_model(provider_id: str) -> str | None:
+        if provider_id not in registry:
+            return None
+        provider, _ = registry.load(provider_id)
+        return selected_model(provider_id) or (provider.default_model if provider else None)
+
+    targets: list[Target] = []
+    for i, spec in enumerate(data["targets"]):
+        provider_id = spec if isinstance(spec, str) else spec["provider"]
+        provider_id = provider_id.partition("/")[0]
+        if provider_id not in registry:
+            known = ", ".join(registry.ids())
+            problems.append(doc.problem(["targets", i], f"unknown provider '{provider_id}'; known: {known} "
+                                        f"(or add providers.d/{provider_id}.yaml)"))
+            continue
+        _, provider_problems = registry.load(provider_id)
+        if provider_problems:
+            problems.extend(provider_problems)
+            problems.append(doc.problem(["targets", i], f"provider '{provider_id}' has an invalid file (see above)"))
+            continue
+        target = parse_target(spec, data.get("params", {}), default_model)
+        if isinstance(target, str):
+            problems.append(doc.problem(["targets", i], target))
+        elif any(t.label == target.label for t in targets):
+            problems.append(doc.problem(["targets", i], f"target '{target.label}' is listed twice; give one a "
+                                        "different label"))
+        else:
+            targets.append(target)
+
+    system = data.get("system")
+    prompts: list[Prompt] = []
+    for i, spec in enumerate(data["prompts"]):
+        if isinstance(spec, str):
+            spec = {"text": spec}
+        pid = spec.get("id") or f"p{i + 1}"
+        if "messages" in spec:
+            messages = tuple(spec["messages"])
+        else:
+            own_system = spec.get("system", system)
+            messages = ({"role": "system", "content": own_system},) if own_system else ()
+            messages += ({"role": "user", "content": spec["text"]},)
+        if any(p.id == pid for p in prompts):
+            problems.append(doc.problem(["prompts", i, "id"], f"prompt id '{pid}' is used twice"))
+        prompts.append(Prompt(pid, messages, tuple(spec.get("checks", ()))))
+
+    rows: tuple[Row, ...] | Path | None = None
+    variables: set[str] = set()
+    source = data.get("data")
+    if isinstance(source, str):
+        rows = (base / source).resolve()
+        variables, row_problems = check_rows(rows, display_path(rows))
+        problems.extend(Problem(p.file, p.line, p.col, p.path, f"{p.message} (data of {doc.display})")
+                        for p in row_problems)
+    elif isinstance(source, list):
+        rows = tuple(source)
+        variables = set.intersection(*(set(r) for r in rows)) if rows else set()
+
+    # Every {{var}} must be defined by the data rows (all of them).
+    for i, prompt in enumerate(prompts):
+        for j, message in enumerate(prompt.messages):
+            for name in VARIABLE.findall(message["content"]):
+                if name not in variables:
+                    where: list[str | int] = ["prompts", i]
+                    spec = data["prompts"][i]
+                    if isinstance(spec, dict) and "messages" in spec:
+                        where += ["messages", j, "content"]
+                    elif isinstance(spec, dict) and message["role"] == "user":
+                        where += ["text"]
+                    elif message["role"] == "system":
+                        where = ["system"]
+                    have = ", ".join(sorted(variables)) or "none"
+                    problems.append(doc.problem(where, f"{{{{{name}}}}} is not defined by every data row "
+                                                f"(row variables: {have})"))
+    from .checks import check_problems  # checks.py builds on this module, so it is imported late
+
+    problems.extend(check_problems(doc, variables))
+
+    if problems:
+        return None, problems
+    digest = items_hash(targets, prompts, rows, data["repeat"])
+    job = Job(
+        name=data.get("name") or doc.path.stem,
+        path=doc.path,
+        targets=tuple(targets),
+        prompts=tuple(prompts),
+        data=rows,
+        repeat=data["repeat"],
+        stream=data["stream"],
+        concurrency=data["concurrency"],
+        checks=tuple(data.get("checks", ())),
+        budget_usd=data.get("budget_usd"),
+        output=base / data["output"],
+        hash=digest,
+    )
+    return job, []

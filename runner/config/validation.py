@@ -1,0 +1,45 @@
+"""``hanzo-run validate``: check provider and job files, collecting every problem."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError, Problem
+from .files import read_document
+from .jobs import load_job
+from .providers import ProviderRegistry, display_path, load_provider_file, provider_dirs
+
+
+def default_files(registry_dirs: Sequence[Path]) -> list[Path]:
+    files = [p for d in registry_dirs if d.is_dir() for p in sorted(d.glob("*.y*ml"))]
+    jobs = Path("jobs")
+    return files + (sorted(jobs.glob("*.y*ml")) if jobs.is_dir() else [])
+
+
+def is_provider_file(path: Path) -> bool:
+    if path.parent.name == "providers.d":
+        return True
+    doc, _ = read_document(path)
+    return doc is not None and isinstance(doc.data, dict) and "protocol" in doc.data and "targets" not in doc.data
+
+
+def validate_files(files: list[Path], providers_dirs: Sequence[str]) -> tuple[list[Problem], int]:
+    dirs = provider_dirs(providers_dirs)
+    registry = ProviderRegistry(dirs)
+    files = files or default_files(dirs)
+    problems: list[Problem] = []
+    seen_ids: dict[tuple[Path, str], Path] = {}
+    for path in files:
+        if is_provider_file(path):
+            twin = seen_ids.setdefault((path.parent.resolve(), path.stem), path)
+            if twin != path:
+                problems.append(Problem(display_path(path), None, None, "",
+                                        f"provider id '{path.stem}' is also defined by {display_path(twin)}"))
+            problems.extend(load_provider_file(path)[1])
+        else:
+            try:
+                load_job(path, registry)
+            except ConfigError as e:
+                problems.extend(p for p in e.problems if p not in problems)
+    return problems, len(files)

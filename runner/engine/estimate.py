@@ -1,0 +1,106 @@
+"""``--dry-run``: what a job would send and what it could cost, without sending anything.
+
+Approximations (no tokenizer is downloaded):
+  * input tokens: ``runner.engine.estimate_tokens``, about four characters a token plus
+    four per message (English prose; code and other scripts run higher);
+  * worst case: every answer uses all of ``max_tokens`` (else the model's known
+    ``max_output_tokens``; with neither, the worst case is unbounded and shown as such);
+  * typical: answers of TYPICAL_OUTPUT_TOKENS tokens (a paragraph), at most ``max_tokens``.
+Prices come from runner/pricing.py (provider file, then discovery's cache); a model
+without one is "unpriced" and left out of the totals, which say so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..config.jobs import Job, Target
+from ..config.providers import ProviderRegistry
+from .pricing import PriceBook
+from .scheduler import estimate_tokens, price
+
+TYPICAL_OUTPUT_TOKENS = 150
+
+
+@dataclass(frozen=True)
+class TargetEstimate:
+    target: str
+    items: int
+    input_tokens: int
+    max_output_tokens: int | None  # per item; None when nothing bounds it
+    typical_output_tokens: int  # per item
+    price_source: str | None
+    typical_cost_usd: float | None
+    worst_cost_usd: float | None  # None when unpriced or unbounded
+
+
+def estimate_job(job: Job, registry: ProviderRegistry, limit: int | None = None) -> list[TargetEstimate]:
+    prices = PriceBook()
+    return [_estimate(job, t, registry, prices, limit) for t in job.targets]
+
+
+def _estimate(job: Job, target: Target, registry: ProviderRegistry, prices: PriceBook,
+              limit: int | None) -> TargetEstimate:
+    items = input_tokens = 0
+    for item in itertools.islice(job.items_for(target), limit):
+        items += 1
+        input_tokens += estimate_tokens(item.messages)
+    provider = registry.get(target.provider)
+    known = provider.known.get(target.model)
+    max_tokens: int | None = target.params.get("max_tokens") or (known.max_output_tokens if known else None)
+    typical = min(TYPICAL_OUTPUT_TOKENS, max_tokens) if max_tokens else TYPICAL_OUTPUT_TOKENS
+    pricing = prices.get(provider, target.model)
+    worst = price(pricing, input_tokens, max_tokens * items) if max_tokens is not None else None
+    return TargetEstimate(target.label, items, input_tokens, max_tokens, typical,
+                          pricing.source if pricing else None, price(pricing, input_tokens, typical * items), worst)
+
+
+def totals(estimates: list[TargetEstimate]) -> dict[str, Any]:
+    """Sums over the targets; costs over the priced ones only, which ``unpriced`` names."""
+    return {
+        "items": sum(e.items for e in estimates),
+        "input_tokens": sum(e.input_tokens for e in estimates),
+        "typical_cost_usd": sum(e.typical_cost_usd or 0.0 for e in estimates),
+        "worst_cost_usd": None if any(e.max_output_tokens is None for e in estimates)
+        else sum(e.worst_cost_usd or 0.0 for e in estimates),
+        "unpriced": [e.target for e in estimates if e.typical_cost_usd is None],
+        "unbounded": [e.target for e in estimates if e.max_output_tokens is None],
+    }
+
+
+def render_estimate(estimates: list[TargetEstimate], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"targets": [asdict(e) for e in estimates], "totals": totals(estimates)}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_edge=False, header_style="bold", title="dry run: nothing was sent", title_justify="left")
+    for name in ("target", "items", "input tokens (est.)", "max out/item", "typical $", "worst case $", "price from"):
+        table.add_column(name, justify="left" if name in ("target", "price from") else "right")
+    for e in estimates:
+        table.add_row(e.target, f"{e.items:,}", f"{e.input_tokens:,}",
+                      "unbounded" if e.max_output_tokens is None else f"{e.max_output_tokens:,}",
+                      _usd(e.typical_cost_usd), _usd(e.worst_cost_usd, e.max_output_tokens is None),
+                      e.price_source or "-")
+    t = totals(estimates)
+    table.add_section()
+    table.add_row("total", f"{t['items']:,}", f"{t['input_tokens']:,}", "", _usd(t["typical_cost_usd"]),
+                  _usd(t["worst_cost_usd"], bool(t["unbounded"])), "")
+    Console(width=200).print(table)
+    err = Console(stderr=True)
+    if t["unpriced"]:
+        err.print(f"unpriced (not in the totals): {', '.join(t['unpriced'])}")
+    if t["unbounded"]:
+        err.print(f"no max_tokens, worst case unbounded: {', '.join(t['unbounded'])}")
+    err.print(f"estimates: input tokens ~ characters / 4 + 4 per message; typical answer "
+              f"{TYPICAL_OUTPUT_TOKENS} tokens (at most max_tokens); worst case max_tokens per item")
+
+
+def _usd(value: float | None, unbounded: bool = False) -> str:
+    if value is None:
+        return "unbounded" if unbounded else "unpriced"
+    return f"{value:.4f}"

@@ -1,0 +1,158 @@
+"""The composition root of a run: load and check everything, wire the real HTTP
+clients, database, clock and signals into the engine, and close it all after.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from sqlite_utils import Database
+
+from .. import __version__
+from ..config.jobs import Job, Target, WorkItem, load_job
+from ..config.providers import ProviderRegistry, provider_dirs
+from ..config.settings import selected_model
+from ..errors import ConfigError, UsageError
+from ..http.client import ProviderClient
+from ..keys.lookup import find_key
+from ..store.database import RunStore, find_run, open_db
+from .budget import Budget
+from .limits import ProviderLimits
+from .lock import RunLock
+from .scheduler import Engine, Lane, Progress
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    db: Path | None = None
+    providers_dirs: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    limit: int | None = None
+    concurrency: int | None = None
+    resume: str | None = None  # "latest" or a run id: continue that run, skipping its ok items
+    retry_errors: str | None = None  # "latest" or a run id: re-send only its failed items
+    force: bool = False  # resume even though the job's items changed
+    wait: bool = False  # queue behind a running instance of the same job instead of exiting
+    max_cost: float | None = None  # overrides the job's budget_usd
+    allow_unpriced: bool = False
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    db_path: Path
+    status: str
+    items: int
+    ok: int
+    failed: int
+    cost_usd: float | None
+
+
+def prepare(job_path: Path, options: RunOptions) -> tuple[Job, ProviderRegistry]:
+    """Load the job and every provider it uses; ConfigError before anything is sent."""
+    registry = ProviderRegistry(provider_dirs(options.providers_dirs))
+    job = load_job(job_path, registry, selected_model=selected_model)
+    if options.only:
+        chosen = tuple(t for t in job.targets if _matches(t, options.only))
+        if not chosen:
+            names = ", ".join(t.label for t in job.targets)
+            raise UsageError(f"--only {' '.join(options.only)} matches no target of {job_path}; targets: {names}")
+        job = _with_targets(job, chosen)
+    return job, registry
+
+
+def _matches(target: Target, patterns: Sequence[str]) -> bool:
+    return any(p in (target.label, target.provider, f"{target.provider}/{target.model}") for p in patterns)
+
+
+def _with_targets(job: Job, targets: tuple[Target, ...]) -> Job:
+    from dataclasses import replace
+
+    return replace(job, targets=targets)
+
+
+def lane_items(job: Job, targets: Sequence[Target], limit: int | None) -> Iterator[WorkItem]:
+    """One provider's items, its targets interleaved so each model progresses evenly."""
+    streams = [itertools.islice(job.items_for(t), limit) for t in targets]
+    for group in itertools.zip_longest(*streams):
+        yield from (item for item in group if item is not None)
+
+
+def execute(job: Job, registry: ProviderRegistry, options: RunOptions, *, progress: Progress | None = None,
+            handle_signals: bool = True) -> RunOutcome:
+    db_path = options.db or job.output
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    with RunLock(db_path, job.path).acquire(wait=options.wait):
+        db = open_db(db_path)
+        try:
+            store = open_run(db, job, options)
+            limit = options.max_cost if options.max_cost is not None else job.budget_usd
+            budget = Budget(limit, allow_unpriced=options.allow_unpriced, spent_usd=store.spent()) if limit else None
+            try:
+                status = anyio.run(_run, job, registry, options, store, progress, handle_signals, budget,
+                                   backend="asyncio")
+            except BaseException:
+                store.finish("failed")
+                raise
+            counts = store.finish(status)
+        finally:
+            db.close()
+    return RunOutcome(store.run_id, db_path, status, counts["items"], counts["ok"], counts["failed"],
+                      counts["cost_usd"])
+
+
+def open_run(db: Database, job: Job, options: RunOptions) -> RunStore:
+    """A new run, or the earlier one that --resume / --retry-errors continues."""
+    which = options.resume or options.retry_errors
+    if which is None:
+        return RunStore.start(db, job_name=job.name, job_path=str(job.path.resolve()), job_hash=job.hash,
+                              items_total=job.count_items() if options.limit is None else None,
+                              version=__version__, pid=os.getpid(),
+                              options=json.dumps({"only": options.only, "limit": options.limit}))
+    flag = "--resume" if options.resume else "--retry-errors"
+    run_id = None if which == "latest" else _run_id(which, flag)
+    run = find_run(db, str(job.path.resolve()), run_id, unfinished=options.resume is not None)
+    if run is None:
+        unfinished = "unfinished " if options.resume else ""
+        raise UsageError(f"{flag}: there is no run {run_id} in this database" if run_id is not None else
+                         f"{flag}: there is no {unfinished}run of {job.path} in this database")
+    if run["job_hash"] != job.hash and not options.force:
+        raise UsageError(f"{flag}: {job.path} changed since run {run['id']} (its targets, prompts, data or repeat), "
+                         "so its items differ; pass --force to continue anyway, or start a new run")
+    return RunStore.reopen(db, run["id"])
+
+
+def _run_id(value: str, flag: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError(f"{flag} takes a run id (a number), not {value!r}") from None
+
+
+async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store: RunStore,
+               progress: Progress | None, handle_signals: bool, budget: Budget | None) -> str:
+    lanes: list[Lane] = []
+    try:
+        for provider_id in dict.fromkeys(t.provider for t in job.targets):
+            provider = registry.get(provider_id)
+            targets = [t for t in job.targets if t.provider == provider_id]
+            lookup = find_key(provider)
+            limits = ProviderLimits(provider.limits)
+            client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
+            lanes.append(Lane(provider, limits, client, lane_items(job, targets, options.limit), lookup.problem))
+        engine = Engine(job, lanes, store, concurrency=options.concurrency or job.concurrency,
+                        progress=progress, handle_signals=handle_signals, skip=store.done_keys(), budget=budget)
+        return await engine.run()
+    finally:
+        for lane in lanes:
+            if lane.client:
+                await lane.client.aclose()
+
+
+__all__ = ["ConfigError", "RunOptions", "RunOutcome", "execute", "prepare"]
