@@ -21,7 +21,8 @@ from .config.providers import ModelInfo, Provider, ProviderRegistry, provider_di
 from .config.settings import Settings, load_settings, save_settings
 from .errors import HanzoError, Problem, UsageError
 from .keys.lookup import KeyLookup, find_key
-from .keys.store import KeyStore, StoredKey, host_of, read_private_json, write_private_json
+from .keys.store import KeyStore, StoredKey, host_of
+from .private_files import read_private_json, write_private_json
 from .probes.keycheck import KeyCheck, check_key, check_keys
 from .probes.local import LocalStatus, check_local
 

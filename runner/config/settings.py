@@ -9,8 +9,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..keys.store import read_private_json, write_private_json
 from ..paths import config_dir
+from ..private_files import read_private_json, write_private_json
 
 SETTINGS_FILE = "settings.json"
 

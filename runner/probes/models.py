@@ -21,8 +21,9 @@ import httpx
 from ..config.providers import ModelInfo, Pricing, Provider
 from ..errors import ProviderError, UsageError
 from ..http.client import ProviderClient
-from ..keys.store import host_of, read_private_json, write_private_json
+from ..keys.store import host_of
 from ..paths import config_dir
+from ..private_files import read_private_json, write_private_json
 
 CACHE_TTL = 24 * 3600.0  # seconds a listing is reused before it is fetched again
 PAGE_SIZE = 1000  # the largest page Anthropic and Gemini serve
