@@ -127,3 +127,54 @@ def test_the_schemas_are_valid_json_schema(kind: str) -> None:
     from runner.resources import load_schema
 
     Draft202012Validator.check_schema(load_schema(kind))  # raises SchemaError when not
+
+
+def test_one_pass_reports_schema_and_cross_file_problems_together(isolated: Path) -> None:
+    """Schema problems no longer hide the unknown provider, the undefined variable and the data errors."""
+    write(isolated, "rows.jsonl", '{"city": "Paris", "country": "France"}\n{"city": "Rome"}\n')
+    job = write(isolated, "job.yaml", """\
+targets:
+  - echo/echo
+  - nosuch/model
+repeat: "two"
+data: rows.jsonl
+prompts:
+  - "Capital of {{country}}? ({{city}})"
+  - "{{planet}}"
+""")
+    code, lines = problems_of(job)
+    assert code == 2
+    assert lines[0] == "job.yaml:4:9: repeat: expected integer, got string 'two'"
+    assert lines[1].startswith("job.yaml:3:5: targets[1]: unknown provider 'nosuch'")
+    assert lines[2] == ("job.yaml:7:5: prompts[0]: {{country}} is not defined by every data row "
+                        "(row variables: city; rows.jsonl:2 has no 'country')")
+    assert lines[3] == ("job.yaml:8:5: prompts[1]: {{planet}} is not defined by every data row "
+                        "(row variables: city)")
+
+
+def test_inline_data_errors_name_the_row(isolated: Path) -> None:
+    job = write(isolated, "job.yaml", """\
+targets: [echo/echo]
+data: [{a: 1, b: 2}, {a: 3}]
+prompts: ["{{a}} {{b}}"]
+""")
+    assert problems_of(job) == (2, ["job.yaml:3:11: prompts[0]: {{b}} is not defined by every data row "
+                                    "(row variables: a; data[1] has no 'b')"])
+
+
+def test_a_lone_surrogate_is_a_validation_error_not_a_crash(isolated: Path) -> None:
+    """A prompt or a data row holding half a UTF-16 pair can be neither sent nor stored: refused with its place."""
+    write(isolated, "rows.jsonl", '{"city": "Paris"}\n{"city": "Ro\\ud800me"}\n')
+    job = write(isolated, "job.yaml", """\
+targets: [echo/echo]
+data: rows.jsonl
+prompts:
+  - "{{city}}"
+""")
+    assert problems_of(job) == (2, ["rows.jsonl:2: \\ud800 is half of a UTF-16 pair, not a character; remove it "
+                                    "(data of job.yaml)"])
+    bad_prompt = write(isolated, "prompt.yaml", 'targets: [echo/echo]\nprompts:\n  - "half \\ud800 pair"\n')
+    assert problems_of(bad_prompt) == (2, ["prompt.yaml:3:5: YAML does not parse: \\ud800 is half of a UTF-16 "
+                                           "pair, not a character; remove it"])
+    run = hanzo(bad_prompt, "--db", isolated / "r.db")
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "\\ud800" in run.stderr

@@ -125,11 +125,39 @@ class _Loader(yaml.SafeLoader):
                 shown = text if len(text) <= 40 else text[:37] + "..."
                 reason = f"{shown!r} is not a valid {what} ({str(e)[:80]}); quote it to keep it as text"
             raise yaml.constructor.ConstructorError(None, None, reason, node.start_mark) from None
+        if isinstance(value, str) and not _is_unicode(value):
+            # A lone surrogate ("\ud800") parses but can be neither sent as JSON text nor stored.
+            raise yaml.constructor.ConstructorError(None, None, f"{_surrogate(value)} is half of a UTF-16 pair, "
+                                                    "not a character; remove it", node.start_mark)
         if isinstance(value, float) and not math.isfinite(value):
             # json refuses to send NaN, and an infinite window or delay would wait forever.
             raise yaml.constructor.ConstructorError(None, None, f"{node.value} is not a finite number; "
                                                     "write a number", node.start_mark)
         return value
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate(text: str) -> str:
+    """The first lone surrogate in ``text``, written as its escape."""
+    return next(f"\\u{ord(c):04x}" for c in text if 0xD800 <= ord(c) <= 0xDFFF)
+
+
+def unicode_problem(value: Any) -> str | None:
+    """Why a JSON value from a data file cannot be sent (a lone surrogate in a string), or None."""
+    if isinstance(value, str):
+        return None if _is_unicode(value) else f"{_surrogate(value)} is half of a UTF-16 pair, not a character"
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        return next((p for p in map(unicode_problem, value) if p), None)
+    return None
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ConfigError, Problem
-from .files import Document, check_schema, read_document
+from .files import Document, check_schema, read_document, unicode_problem
 from .providers import ProviderRegistry, display_path
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
@@ -142,10 +142,15 @@ def read_rows(path: Path) -> Iterator[Row]:
                     yield json.loads(line)
 
 
-def check_rows(path: Path, display: str) -> tuple[set[str], list[Problem]]:
-    """Every variable the rows define (all rows must define the same), and what is wrong with them."""
+def check_rows(path: Path, display: str, missing_at: dict[str, str] | None = None) -> tuple[set[str], list[Problem]]:
+    """Every variable the rows define (all rows must define the same), and what is wrong with them.
+
+    ``missing_at`` is filled with the first row (``rows.jsonl:17``) lacking each variable some rows have.
+    """
     problems: list[Problem] = []
     columns: set[str] | None = None
+    missing_at = {} if missing_at is None else missing_at
+    first_line = ""
     try:
         with path.open(encoding="utf-8", newline="") as f:
             if path.suffix == ".csv":
@@ -174,6 +179,13 @@ def check_rows(path: Path, display: str) -> tuple[set[str], list[Problem]]:
                     if not isinstance(row, dict):
                         problems.append(Problem(display, line_no, 1, "", "each line must be a JSON object"))
                         continue
+                    unusable = unicode_problem(row)
+                    if unusable:
+                        problems.append(Problem(display, line_no, None, "", f"{unusable}; remove it"))
+                    for name in set(row) ^ (columns if columns is not None else set(row)):
+                        missing_at.setdefault(name, f"{display}:{line_no}" if name not in row else first_line)
+                    if columns is None:
+                        first_line = f"{display}:{line_no}"
                     columns = set(row) if columns is None else columns & set(row)
     except csv.Error as e:  # a NUL byte, a field over csv.field_size_limit()
         return columns or set(), [Problem(display, reader.line_num or None, None, "", f"CSV does not parse: {e}")]
@@ -210,12 +222,20 @@ def load_job(path: Path, registry: ProviderRegistry, *,
              selected_model: Callable[[str], str | None] = lambda _: None) -> Job:
     """Load and check a job file and every provider it uses; ConfigError lists every problem."""
     doc, problems = read_document(path, display_path(path))
-    if doc is None or problems:
+    if doc is None or not isinstance(doc.data, dict):
         raise ConfigError(problems)
-    problems = check_schema(doc, "job")
-    if problems:
-        raise ConfigError(problems)
-    job, problems = _build(doc, registry, selected_model)
+    problems += check_schema(doc, "job")
+    if not problems:
+        job, build_problems = _build(doc, registry, selected_model)
+    else:
+        # The cross-file checks (providers, {{var}}, data files) run even when the file has other problems,
+        # so one pass shows everything. On a document of the wrong shape they may fail: the problems
+        # already found are then the report.
+        try:
+            job, build_problems = _build(doc, registry, selected_model)
+        except Exception:
+            job, build_problems = None, []
+    problems += [p for p in build_problems if p not in problems]
     if problems or job is None:
         raise ConfigError(problems)
     return job
@@ -274,15 +294,19 @@ def _build(doc: Document, registry: ProviderRegistry,
 
     rows: tuple[Row, ...] | Path | None = None
     variables: set[str] = set()
+    missing_at: dict[str, str] = {}  # variable -> the first row without it, for the message
     source = data.get("data")
     if isinstance(source, str):
         rows = (base / source).resolve()
-        variables, row_problems = check_rows(rows, display_path(rows))
+        variables, row_problems = check_rows(rows, display_path(rows), missing_at)
         problems.extend(Problem(p.file, p.line, p.col, p.path, f"{p.message} (data of {doc.display})")
                         for p in row_problems)
     elif isinstance(source, list):
         rows = tuple(source)
         variables = set.intersection(*(set(r) for r in rows)) if rows else set()
+        for index, row in enumerate(rows):
+            for name in set().union(*map(set, rows)) - set(row):
+                missing_at.setdefault(name, f"data[{index}]")
 
     # Every {{var}} must be defined by the data rows (all of them).
     for i, prompt in enumerate(prompts):
@@ -298,8 +322,9 @@ def _build(doc: Document, registry: ProviderRegistry,
                     elif message["role"] == "system":
                         where = ["system"]
                     have = ", ".join(sorted(variables)) or "none"
+                    lacking = f"; {missing_at[name]} has no {name!r}" if name in missing_at else ""
                     problems.append(doc.problem(where, f"{{{{{name}}}}} is not defined by every data row "
-                                                f"(row variables: {have})"))
+                                                f"(row variables: {have}{lacking})"))
     from .checks import check_problems  # checks.py builds on this module, so it is imported late
 
     problems.extend(check_problems(doc, variables))
