@@ -37,7 +37,7 @@ REAL_ENV = dict(os.environ)
 
 @pytest.fixture
 def anyio_backend() -> str:
-    return "asyncio"  # aiolimiter works only on asyncio
+    return "asyncio"  # hanzo-run runs anyio on its asyncio backend
 
 
 @pytest.fixture(autouse=True)

@@ -53,14 +53,15 @@ def test_token_limit_weighs_max_tokens(fake: FakeServer, tmp_path: Path, keys: d
                                        isolated: Path) -> None:
     limits = {"requests": 1000, "window": 1, "tokens": 400, "concurrency": 8}
     providers = write_providers(tmp_path / "p", {"openai": point_at(fake, "openai", limits=limits)})
-    # Each request weighs 104 tokens (max_tokens 100 + the input estimate). The token bucket
-    # refills continuously, as providers' own token limits do: 400 at once, then 400 a second.
+    # Each request weighs 104 tokens (max_tokens 100 + the input estimate), so at most three
+    # (312 tokens) may start in any one-second window: 8 requests take two whole windows.
     results = run_job(isolated, providers, {"targets": ["openai/m"], "prompts": ["hi"], "repeat": 8,
                                             "params": {"max_tokens": 100}})
     assert all(r["status"] == "ok" for r in results)
+    assert fake.max_in_window("openai", 1.0) == 3
     times = sorted(r.time for r in fake.requests)
-    assert times[2] - times[0] < 0.2  # the first three fit in the full bucket
-    assert 0.95 < times[-1] - times[0] < 1.6  # the rest wait for (8 * 104 - 400) / 400 = 1.08 s of refill
+    assert times[2] - times[0] < 0.2  # the first three start at once
+    assert 1.95 < times[-1] - times[0] < 2.6
 
 
 def test_retry_after_is_honoured(fake: FakeServer, fake_providers: Path, keys: dict[str, str],

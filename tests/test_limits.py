@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from runner.config.providers import Limits
-from runner.engine.limits import ProviderLimits, exhausted_for, parse_reset
+from runner.engine.limits import ProviderLimits, TokenLimiter, exhausted_for, parse_reset
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("1s", 1.0), ("6m0s", 360.0), ("12ms", 0.012),
@@ -54,3 +54,28 @@ def test_admit_waits_for_the_servers_reset() -> None:
         return time.monotonic() - began
 
     assert 0.28 < anyio.run(admit, backend="asyncio") < 0.6
+
+
+def test_token_windows_hold_no_more_than_declared_by_weight() -> None:
+    """Requests of uneven weight, started as fast as allowed: no window of the log exceeds the limit,
+    and a reservation whose request never starts is given back."""
+    limiter = TokenLimiter(100, 0.2)
+    starts: list[tuple[float, int]] = []
+
+    async def one(weight: int) -> None:
+        entry = await limiter.reserve(weight)
+        starts.append((time.monotonic(), min(weight, 100)))
+        limiter.started(entry)
+
+    async def main() -> None:
+        dropped = await limiter.reserve(60)
+        limiter.cancel(dropped)
+        async with anyio.create_task_group() as tg:
+            for weight in (40, 70, 30, 90, 10, 150, 20):
+                tg.start_soon(one, weight)
+
+    anyio.run(main, backend="asyncio")
+    window = limiter.window
+    for t, _ in starts:
+        assert sum(w for s, w in starts if t <= s < t + window) <= 100
+    assert len(starts) == 7

@@ -11,8 +11,11 @@ busy event loop wakes some requests late and others on time.
 aiolimiter is not used for this. Its bucket of size ``requests`` lets up to twice
 the limit through across a window boundary; one of size one paces, but every late
 wake-up pushes all later requests back (2.5% of the wall time at 50 requests/s,
-measured with ``python -m bench --scenarios c``). Tokens use aiolimiter's bucket of
-``tokens``, refilled continuously, the way providers count them.
+measured with ``python -m bench --scenarios c``). Tokens are logged the same way,
+by each request's weight (its input estimate plus its ``max_tokens``): a request
+reserves its weight before it starts and may start only when the last window's
+weights plus its own stay within ``tokens``. (aiolimiter's bucket starts full and
+refills while it drains, so it let about twice ``tokens`` into one window.)
 
 On top of that, never above the declared limits:
 - rate-limit headers (``x-ratelimit-*`` from OpenAI and Groq,
@@ -31,7 +34,6 @@ from collections import deque
 from collections.abc import Mapping
 
 import anyio
-from aiolimiter import AsyncLimiter
 
 from ..config.providers import Limits
 
@@ -90,6 +92,60 @@ class RequestLimiter:
         return True
 
 
+class TokenLimiter:
+    """At most ``capacity`` tokens, by weight, in requests started within any ``window`` seconds.
+
+    A reservation counts from the moment it is made until its request has started and a
+    whole window has passed since; waiters are served in order.
+    """
+
+    PENDING = float("inf")  # a reservation whose request has not started yet
+
+    def __init__(self, capacity: int, window: float) -> None:
+        self.capacity = capacity
+        self.window = window + WINDOW_SLACK
+        self._log: deque[list[float]] = deque()  # [start time or PENDING, weight]
+        self._total = 0.0
+        self._lock = anyio.Lock()
+
+    async def reserve(self, weight: int) -> list[float]:
+        """Wait until ``weight`` fits (a request heavier than the whole limit waits for an empty window)."""
+        entry = [self.PENDING, float(min(weight, self.capacity))]
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._expire(now)
+                if self._total + entry[1] <= self.capacity:
+                    self._log.append(entry)
+                    self._total += entry[1]
+                    return entry
+                await anyio.sleep(self._room_at(entry[1]) - now)
+
+    def started(self, entry: list[float]) -> None:
+        entry[0] = time.monotonic()
+
+    def cancel(self, entry: list[float]) -> None:
+        """Give back the reservation of a request that will not start."""
+        if any(e is entry for e in self._log):
+            self._log = deque(e for e in self._log if e is not entry)
+            self._total -= entry[1]
+
+    def _expire(self, now: float) -> None:
+        if self._log and min(e[0] for e in self._log) <= now - self.window:
+            kept = deque(e for e in self._log if e[0] > now - self.window)
+            self._total = sum(e[1] for e in kept)
+            self._log = kept
+
+    def _room_at(self, weight: float) -> float:
+        """When enough started entries will have expired for ``weight`` to fit."""
+        freed = self._total + weight - self.capacity
+        for start, size in sorted(e for e in self._log if e[0] != self.PENDING):
+            freed -= size
+            if freed <= 0:
+                return start + self.window
+        return time.monotonic() + self.window / 10  # waiting on requests that have not started yet
+
+
 class Holding:
     """``async with`` one of a CapacityLimiter's tokens; a free token is taken without a checkpoint.
 
@@ -114,22 +170,34 @@ class ProviderLimits:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.requests = RequestLimiter(limits.requests, limits.window)
-        self.tokens = AsyncLimiter(limits.tokens, limits.window) if limits.tokens else None
+        self.tokens = TokenLimiter(limits.tokens, limits.window) if limits.tokens else None
         self.slots = anyio.CapacityLimiter(limits.concurrency)
         self.slot = Holding(self.slots)
         self.resume_at = 0.0  # time.monotonic() before which no request starts (server said: none left)
         self._successes = 0
 
-    async def admit(self, tokens: int) -> None:
-        """Wait until one request weighing ``tokens`` may start (caller holds a slot)."""
+    async def admit(self, tokens: int) -> list[float] | None:
+        """Wait until one request weighing ``tokens`` may start (caller holds a slot); its token
+        reservation, to hand to ``start``."""
         wait = self.resume_at - time.monotonic()
         if wait > 0:
             await anyio.sleep(wait)
-        if self.tokens is not None:
-            # aiolimiter refuses an acquire larger than the bucket: a request that big
-            # waits for a whole empty window instead.
-            await self.tokens.acquire(min(tokens, self.tokens.max_rate))
+        reservation = await self.tokens.reserve(tokens) if self.tokens is not None else None
         await self.requests.pace()
+        return reservation
+
+    async def start(self, reservation: list[float] | None) -> None:
+        """Call right before sending: logs the start for the request and token windows."""
+        if reservation is None:
+            await self.requests.start()
+            return
+        assert self.tokens is not None
+        try:
+            await self.requests.start()
+        except BaseException:
+            self.tokens.cancel(reservation)
+            raise
+        self.tokens.started(reservation)
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn from one answer's status and rate-limit headers."""

@@ -155,9 +155,9 @@ class Engine:
                        attempts: list[tuple[Any, ...]]) -> Answer:
         assert lane.client is not None
         async with lane.limits.slot:
-            await lane.limits.admit(weight)  # rate waits hold the provider's slot, not a global one
+            reservation = await lane.limits.admit(weight)  # rate waits hold the provider's slot, not a global one
             async with self.in_flight:
-                await lane.limits.requests.start()
+                await lane.limits.start(reservation)
                 started_at = utcnow()
                 started = time.perf_counter()
                 try:
