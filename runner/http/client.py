@@ -21,7 +21,7 @@ import anyio
 import httpx
 
 from ..config.providers import Provider
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 from ..keys.lookup import redact
 from ..protocols import Adapter, ChatRequest, Completion, StreamState, adapter_for
 from ..protocols.base import excerpt, inband_error
@@ -124,7 +124,7 @@ class ProviderClient:
                 # Not a stream at all: LM Studio's 200 {"error": ...}, a proxy's or a portal's page.
                 data = self._decode(await _read_capped(response))
                 if isinstance(data, dict) and data.get("error") is not None:
-                    raise inband_error(self.adapter.error_info(data), "INVALID_RESPONSE")
+                    raise inband_error(self.adapter.error_info(data), ErrorCode.INVALID_RESPONSE)
                 return Answer(self._read(self.adapter.parse, data), status, _ms_since(started), None)
             state = StreamState()
             ttft: float | None = None
@@ -145,7 +145,7 @@ class ProviderClient:
                 if state.done and self.adapter.stream_format == "ndjson":
                     break
             if not state.done:
-                raise ProviderError("INVALID_RESPONSE", "the stream ended before its end marker "
+                raise ProviderError(ErrorCode.INVALID_RESPONSE, "the stream ended before its end marker "
                                     f"({len(state.parts)} chunks received)", status)
             return Answer(self._read(StreamState.completion, state), status, _ms_since(started), ttft)
 
@@ -178,15 +178,15 @@ class ProviderClient:
         try:
             yield
         except TimeoutError:  # anyio.fail_after or aiohttp's total: the whole attempt took too long
-            raise self._fail("TIMEOUT", f"no complete answer within {limit:g} s from {url}") from None
+            raise self._fail(ErrorCode.TIMEOUT, f"no complete answer within {limit:g} s from {url}") from None
         except httpx.TimeoutException:
-            raise self._fail("TIMEOUT", f"no answer within {limit:g} s from {url}") from None
+            raise self._fail(ErrorCode.TIMEOUT, f"no answer within {limit:g} s from {url}") from None
         except httpx.ConnectError as e:
-            raise self._fail("CONNECTION_FAILED", f"cannot connect to {url}: {_reason(e)}") from None
+            raise self._fail(ErrorCode.CONNECTION_FAILED, f"cannot connect to {url}: {_reason(e)}") from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-            raise self._fail("CONNECTION_FAILED", f"connection to {url} dropped: {_reason(e)}") from None
+            raise self._fail(ErrorCode.CONNECTION_FAILED, f"connection to {url} dropped: {_reason(e)}") from None
         except httpx.HTTPError as e:
-            raise self._fail("REQUEST_FAILED", f"{type(e).__name__}: {_reason(e)}") from None
+            raise self._fail(ErrorCode.REQUEST_FAILED, f"{type(e).__name__}: {_reason(e)}") from None
         except ProviderError as e:
             e.provider = self.provider.id
             e.message = redact(e.message, self._secrets)
@@ -198,7 +198,8 @@ class ProviderClient:
         try:
             return json.loads(raw)
         except ValueError:  # an HTML page keeps its words, not its markup
-            raise ProviderError("INVALID_RESPONSE", f"answer is not JSON: {excerpt(_excerpt(raw, 2000))}") from None
+            raise ProviderError(ErrorCode.INVALID_RESPONSE,
+                                f"answer is not JSON: {excerpt(_excerpt(raw, 2000))}") from None
 
     def _read(self, read: Callable[..., _T], *args: Any) -> _T:
         """Call an adapter's reader: an answer of the wrong shape is INVALID_RESPONSE, never a crash."""
@@ -208,11 +209,11 @@ class ProviderClient:
             raise
         except (LookupError, TypeError, AttributeError, ValueError) as e:
             shown = "the stream" if isinstance(args[-1], StreamState) else excerpt(args[-1])
-            raise ProviderError("INVALID_RESPONSE", f"answer is not in the {self.provider.protocol} format "
+            raise ProviderError(ErrorCode.INVALID_RESPONSE, f"answer is not in the {self.provider.protocol} format "
                                 f"({type(e).__name__}: {e}): {shown}") from None
         if isinstance(result, Completion):
             if not isinstance(result.text, str):
-                raise ProviderError("INVALID_RESPONSE", f"answer text is not a string: {excerpt(result.text)}")
+                raise ProviderError(ErrorCode.INVALID_RESPONSE, f"answer text is not a string: {excerpt(result.text)}")
             if result.finish_reason is not None and not isinstance(result.finish_reason, str):
                 result.finish_reason = str(result.finish_reason)
         return result
@@ -231,7 +232,7 @@ class ProviderClient:
         code = classify(status, info.reason, message)
         return ProviderError(code, f"HTTP {status}: {message}", status, self.provider.id, retry_after)
 
-    def _fail(self, code: str, message: str) -> ProviderError:
+    def _fail(self, code: ErrorCode, message: str) -> ProviderError:
         return ProviderError(code, redact(message, self._secrets), None, self.provider.id)
 
 
@@ -241,25 +242,25 @@ def proxy_configured() -> bool:
     return any(os.environ.get(name) for name in PROXY_VARIABLES)
 
 
-def classify(status: int, reason: str, message: str) -> str:
+def classify(status: int, reason: str, message: str) -> ErrorCode:
     """The design's error code for an HTTP error answer."""
     r = f"{reason} {message}".lower()
     if status == 402 or any(s in r for s in ("insufficient_quota", "spend_limit", "billing", "perday",
                                              "per_day", "credit")):
-        return "QUOTA_EXHAUSTED"
+        return ErrorCode.QUOTA_EXHAUSTED
     if status == 401 or any(s in r for s in ("api_key_invalid", "invalid_api_key", "authentication_error")):
-        return "INVALID_API_KEY"
+        return ErrorCode.INVALID_API_KEY
     if status == 403:
-        return "CLIENT_ERROR" if any(s in r for s in ("moderation", "flagged")) else "INVALID_API_KEY"
+        return ErrorCode.CLIENT_ERROR if any(s in r for s in ("moderation", "flagged")) else ErrorCode.INVALID_API_KEY
     if status in (404, 410):
-        return "MODEL_NOT_FOUND" if "model" in r or "not_found" in r else "CLIENT_ERROR"
+        return ErrorCode.MODEL_NOT_FOUND if "model" in r or "not_found" in r else ErrorCode.CLIENT_ERROR
     if status == 408:
-        return "TIMEOUT"
+        return ErrorCode.TIMEOUT
     if status in (429, 498):
-        return "RATE_LIMIT_EXCEEDED"
+        return ErrorCode.RATE_LIMIT_EXCEEDED
     if status >= 500:
-        return "SERVER_ERROR"
-    return "CLIENT_ERROR"
+        return ErrorCode.SERVER_ERROR
+    return ErrorCode.CLIENT_ERROR
 
 
 def retry_after_from(headers: Mapping[str, str]) -> float | None:
@@ -323,7 +324,7 @@ async def _read_capped(response: httpx.Response | StreamedAnswer) -> bytes:
 
 
 def _too_large(size: int) -> ProviderError:
-    return ProviderError("INVALID_RESPONSE", f"answer of {size} bytes or more is larger than the limit of "
+    return ProviderError(ErrorCode.INVALID_RESPONSE, f"answer of {size} bytes or more is larger than the limit of "
                          f"{MAX_BODY_BYTES // 2**20} MB ({MAX_BODY_BYTES} bytes)")
 
 

@@ -15,7 +15,7 @@ import anyio
 import httpx
 
 from ..config.providers import Provider
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 from ..http.client import ProviderClient
 
 # The smallest page where the check is a model list, so a valid key costs one tiny answer.
@@ -23,12 +23,12 @@ SMALLEST_PAGE = {"gemini": {"pageSize": "1"}, "anthropic": {"limit": "1"}}
 
 # ProviderError code -> (status, what it means for the key)
 VERDICTS = {
-    "INVALID_API_KEY": ("invalid", "the key was refused"),
-    "RATE_LIMIT_EXCEEDED": ("rate_limited", "rate-limited; the key may be fine, try again later"),
-    "QUOTA_EXHAUSTED": ("quota", "the key is out of quota or credit"),
-    "SERVER_ERROR": ("server_error", "the provider had a server error; the key was not checked"),
-    "CONNECTION_FAILED": ("unreachable", "cannot connect; the key was not checked"),
-    "TIMEOUT": ("unreachable", "no answer in time; the key was not checked"),
+    ErrorCode.INVALID_API_KEY: ("invalid", "the key was refused"),
+    ErrorCode.RATE_LIMIT_EXCEEDED: ("rate_limited", "rate-limited; the key may be fine, try again later"),
+    ErrorCode.QUOTA_EXHAUSTED: ("quota", "the key is out of quota or credit"),
+    ErrorCode.SERVER_ERROR: ("server_error", "the provider had a server error; the key was not checked"),
+    ErrorCode.CONNECTION_FAILED: ("unreachable", "cannot connect; the key was not checked"),
+    ErrorCode.TIMEOUT: ("unreachable", "no answer in time; the key was not checked"),
 }
 
 

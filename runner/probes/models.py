@@ -19,7 +19,7 @@ import anyio
 import httpx
 
 from ..config.providers import ModelInfo, Pricing, Provider
-from ..errors import ProviderError, UsageError
+from ..errors import ErrorCode, ProviderError, UsageError
 from ..http.client import ProviderClient
 from ..keys.store import host_of, read_private_json, write_private_json
 from ..paths import config_dir
@@ -53,8 +53,8 @@ async def fetch_models(provider: Provider, key: str | None, *, refresh: bool = F
     try:
         found = await LISTERS[_style(provider)](client, provider)
     except ProviderError as e:
-        hint = f" ({key_hint})" if key_hint and e.code == "INVALID_API_KEY" else ""
-        raise ProviderError("FETCH_MODELS_FAILED", f"cannot list the models of {provider.id} "
+        hint = f" ({key_hint})" if key_hint and e.code == ErrorCode.INVALID_API_KEY else ""
+        raise ProviderError(ErrorCode.FETCH_MODELS_FAILED, f"cannot list the models of {provider.id} "
                             f"({provider.base_url}{provider.list_path}): {e.code}: {e.message}{hint}",
                             e.status, provider.id) from None
     finally:
@@ -217,7 +217,7 @@ def _flags(value: Any) -> tuple[str, ...]:
 def _entries(body: Any, key: str) -> list[dict[str, Any]]:
     items = body.get(key) if isinstance(body, dict) else None
     if not isinstance(items, list):
-        raise ProviderError("INVALID_RESPONSE", f"the model list has no '{key}' array")
+        raise ProviderError(ErrorCode.INVALID_RESPONSE, f"the model list has no '{key}' array")
     return [i for i in items if isinstance(i, dict)]
 
 

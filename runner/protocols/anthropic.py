@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ..errors import ErrorCode
 from .base import (
     ChatRequest,
     Completion,
@@ -88,7 +89,7 @@ class AnthropicAdapter:
         elif kind == "message_stop":
             state.done = True
         elif kind == "error":
-            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
         # ping, content_block_start/stop and event types added later need nothing.
 
     def error_info(self, body: Any) -> ErrorInfo:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,7 @@ class Adapter(Protocol):
 
 
 def invalid_response(message: str) -> ProviderError:
-    return ProviderError("INVALID_RESPONSE", message)
+    return ProviderError(ErrorCode.INVALID_RESPONSE, message)
 
 
 def as_int(value: Any) -> int | None:
@@ -155,14 +155,14 @@ _RATE_REASONS = frozenset(
     {"rate_limit_error", "rate_limit_exceeded", "resource_exhausted", "429"})
 
 
-def inband_error(info: ErrorInfo, default: str) -> ProviderError:
+def inband_error(info: ErrorInfo, default: ErrorCode) -> ProviderError:
     """The ProviderError for an error the provider sent inside a successful HTTP answer."""
     words = info.reason.lower().split()
     server = any(w in _SERVER_REASONS or (w.isdigit() and 500 <= int(w) <= 599) for w in words)
     if server or "overload" in info.message.lower():
-        code = "SERVER_ERROR"
+        code = ErrorCode.SERVER_ERROR
     elif any(w in _RATE_REASONS for w in words):
-        code = "RATE_LIMIT_EXCEEDED"
+        code = ErrorCode.RATE_LIMIT_EXCEEDED
     else:
         code = default
     return ProviderError(code, info.message, retry_after=info.retry_after)
@@ -180,5 +180,5 @@ def answer_object(body: Any, adapter: Adapter) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
     if body.get("error") is not None or body.get("type") == "error":
-        raise inband_error(adapter.error_info(body), "INVALID_RESPONSE")
+        raise inband_error(adapter.error_info(body), ErrorCode.INVALID_RESPONSE)
     return body

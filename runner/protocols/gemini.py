@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ..errors import ErrorCode
 from .base import (
     ChatRequest,
     Completion,
@@ -76,7 +77,7 @@ class GeminiAdapter:
         if not isinstance(data, dict):
             raise invalid_response(f"unexpected stream chunk: {excerpt(data)}")
         if data.get("error") is not None:
-            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
         _read_usage(state, data.get("usageMetadata"))  # each chunk's is the total so far
         candidates = data.get("candidates")
         if candidates:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from ..errors import ErrorCode
 from .base import (
     ChatRequest,
     Completion,
@@ -48,7 +49,7 @@ class OllamaAdapter:
         if not isinstance(data, dict):
             raise invalid_response(f"unexpected stream line: {excerpt(data)}")
         if data.get("error") is not None:  # mid-stream failure; the HTTP status stays 200
-            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
         message = data.get("message")
         if message:
             text = message.get("content")

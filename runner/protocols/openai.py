@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 from .base import (
     ChatRequest,
     Completion,
@@ -61,7 +61,7 @@ class OpenAIAdapter:
             raise invalid_response(f"unexpected stream chunk: {excerpt(data)}")
         if data.get("error") is not None:
             # OpenRouter reports failures after the 200 this way.
-            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
         choices = data.get("choices")
         if choices:  # the usage chunk has choices: []
             choice = choices[0]
@@ -77,7 +77,7 @@ class OpenAIAdapter:
         groq = data.get("x_groq")
         if groq:
             if groq.get("error"):  # Groq stopped the stream early
-                raise ProviderError("REQUEST_FAILED", str(groq["error"]))
+                raise ProviderError(ErrorCode.REQUEST_FAILED, str(groq["error"]))
             usage = usage or groq.get("usage")
         if usage:
             state.input_tokens = as_int(usage.get("prompt_tokens"))
