@@ -2,8 +2,8 @@
 provider's ``validate_path`` (a model list, or OpenRouter's ``/key``).
 
 The answer says what went wrong in the terms a user acts on. A network failure or a
-server error is never reported as a bad key. Failures are classified by
-``runner.client`` (``ProviderClient.error`` / ``classify``), not here.
+server error is never reported as a bad key. Failures are classified by the
+provider's protocol (``Adapter.classify``, through ``ProviderClient.error``), not here.
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ import httpx
 from ..config.providers import Provider
 from ..errors import ErrorCode, ProviderError
 from ..http.client import ProviderClient
-
-# The smallest page where the check is a model list, so a valid key costs one tiny answer.
-SMALLEST_PAGE = {"gemini": {"pageSize": "1"}, "anthropic": {"limit": "1"}}
 
 # ProviderError code -> (status, what it means for the key)
 VERDICTS = {
@@ -59,7 +56,8 @@ async def check_key(provider: Provider, key: str | None, *,
     url = provider.base_url + path
     client = ProviderClient(provider, key, transport=transport)
     try:
-        await client.get(path, SMALLEST_PAGE.get(provider.protocol))
+        # The smallest page where the check is a model list, so a valid key costs one tiny answer.
+        await client.get(path, client.adapter.key_check_query)
     except ProviderError as e:
         status, meaning = VERDICTS.get(e.code, ("error", "the check failed; the key was not judged"))
         where = "" if url in e.message else f" (GET {url})"
