@@ -59,7 +59,7 @@ class ProviderClient:
                               max_keepalive_connections=provider.limits.concurrency)
         self.timeout = httpx.Timeout(provider.timeout, connect=min(provider.timeout, 15.0))
         transport = choose_transport(transport, offline, provider.limits.concurrency)
-        # Chat calls skip httpx's Request/Response layer on the real transport (see runner/transport.py).
+        # Chat calls skip httpx's Request/Response layer on the real transport (see transport.py).
         self._direct = transport if isinstance(transport, PooledTransport) else None
         self._json_headers = {**headers, "content-type": "application/json"}
         # The provider's own name for the output-token cap (OpenAI: max_completion_tokens), when it differs.
