@@ -12,27 +12,31 @@ boundary where they happen and never escape to the user as tracebacks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-# The design's error codes. Retryable ones are decided in runner/retry.py.
-ERROR_CODES = frozenset(
-    {
-        "API_KEY_REQUIRED",
-        "INVALID_API_KEY",
-        "RATE_LIMIT_EXCEEDED",
-        "QUOTA_EXHAUSTED",
-        "CLIENT_ERROR",
-        "MODEL_NOT_FOUND",
-        "SERVER_ERROR",
-        "TIMEOUT",
-        "CONNECTION_FAILED",
-        "INVALID_RESPONSE",
-        "FETCH_MODELS_FAILED",
-        "REQUEST_FAILED",
-        "MAX_RETRIES_EXCEEDED",
-        "BUDGET_EXCEEDED",
-        "CANCELLED",
-    }
-)
+
+class ErrorCode(StrEnum):
+    """The design's error codes. Retryable ones are decided in runner/engine/retry.py.
+
+    A ``StrEnum``: each member is its plain string (``str(ErrorCode.TIMEOUT) == "TIMEOUT"``),
+    which is what the database stores and what users see.
+    """
+
+    API_KEY_REQUIRED = "API_KEY_REQUIRED"
+    INVALID_API_KEY = "INVALID_API_KEY"
+    RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
+    QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
+    CLIENT_ERROR = "CLIENT_ERROR"
+    MODEL_NOT_FOUND = "MODEL_NOT_FOUND"
+    SERVER_ERROR = "SERVER_ERROR"
+    TIMEOUT = "TIMEOUT"
+    CONNECTION_FAILED = "CONNECTION_FAILED"
+    INVALID_RESPONSE = "INVALID_RESPONSE"
+    FETCH_MODELS_FAILED = "FETCH_MODELS_FAILED"
+    REQUEST_FAILED = "REQUEST_FAILED"
+    MAX_RETRIES_EXCEEDED = "MAX_RETRIES_EXCEEDED"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"
+    CANCELLED = "CANCELLED"
 
 
 class HanzoError(Exception):
@@ -75,7 +79,7 @@ class ConfigError(UsageError):
 class ProviderError(HanzoError):
     """A request to a provider failed. Recorded as the item's error, never raised to the user."""
 
-    code: str
+    code: ErrorCode
     message: str
     status: int | None = None
     provider: str | None = None
@@ -84,7 +88,7 @@ class ProviderError(HanzoError):
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
-        assert self.code in ERROR_CODES, self.code
+        self.code = ErrorCode(self.code)  # a plain string from outside runner/ must still be a design code
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

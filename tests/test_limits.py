@@ -9,7 +9,9 @@ import anyio
 import pytest
 
 from runner.config.providers import Limits
-from runner.engine.limits import ProviderLimits, TokenLimiter, exhausted_for, parse_reset
+from runner.engine.limits import ProviderLimits, TokenLimiter
+from runner.protocols import anthropic, openai
+from runner.protocols.ratelimit import parse_reset
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("1s", 1.0), ("6m0s", 360.0), ("12ms", 0.012),
@@ -24,9 +26,11 @@ def test_reset_as_a_timestamp() -> None:
 
 
 def test_headers_pause_only_when_nothing_is_left() -> None:
+    exhausted_for = openai.ADAPTER.rate_limit_pause  # each protocol reads its own headers
     assert exhausted_for({"x-ratelimit-remaining-requests": "3", "x-ratelimit-reset-requests": "1s"}) is None
     assert exhausted_for({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s",
                           "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}) == 360.0
+    exhausted_for = anthropic.ADAPTER.rate_limit_pause
     later = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=5)).isoformat()
     assert 4 < (exhausted_for({"anthropic-ratelimit-requests-remaining": "0",
                                "anthropic-ratelimit-requests-reset": later}) or 0) <= 5
@@ -45,7 +49,8 @@ def test_429_halves_concurrency_and_successes_grow_it_back_to_the_declared_cap()
 
 
 def test_admit_waits_for_the_servers_reset() -> None:
-    limits = ProviderLimits(Limits(requests=1000, window=1, tokens=None, concurrency=8))
+    limits = ProviderLimits(Limits(requests=1000, window=1, tokens=None, concurrency=8),
+                            openai.ADAPTER.rate_limit_pause)
     limits.observe(200, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "300ms"})
 
     async def admit() -> float:

@@ -12,6 +12,7 @@ import pytest
 from runner import ProviderError, cached_models, fetch_models
 from runner.config.providers import Pricing
 from runner.probes import models as discovery
+from runner.protocols import listing
 from tests.conftest import hanzo, point_at, write_providers
 from tests.fakeserver import FakeServer
 
@@ -53,7 +54,7 @@ def test_groq_context_window(fake: FakeServer, keys: dict[str, str]) -> None:
 
 def test_anthropic_follows_after_id_while_has_more(fake: FakeServer, keys: dict[str, str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discovery, "PAGE_SIZE", 2)
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
     fake.models["anthropic"] = [f"claude-test-{i}" for i in range(5)]
     try:
         found = fetch_models("anthropic", refresh=True)
@@ -68,7 +69,7 @@ def test_anthropic_follows_after_id_while_has_more(fake: FakeServer, keys: dict[
 
 def test_gemini_follows_next_page_token_and_keeps_generate_content_models(fake: FakeServer, keys: dict[str, str],
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discovery, "PAGE_SIZE", 3)
+    monkeypatch.setattr(listing, "PAGE_SIZE", 3)
     found = fetch_models("gemini")
     assert [m.id for m in found] == ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash-lite"]
     assert [r.query for r in fake.requests if r.path == "/gemini/v1beta/models"] == [

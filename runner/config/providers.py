@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ConfigError, Problem
 from ..paths import config_dir
@@ -65,12 +65,16 @@ class ModelInfo:
     capabilities: tuple[str, ...] = ()
 
 
+#: The wire protocols a provider file may name; runner/protocols registers one adapter for each.
+ProtocolName = Literal["openai", "anthropic", "gemini", "ollama", "echo"]
+
+
 @dataclass(frozen=True)
 class Provider:
     id: str
     name: str
     kind: str
-    protocol: str
+    protocol: ProtocolName
     base_url: str
     auth: Auth | None
     headers: Mapping[str, str]

@@ -9,7 +9,7 @@ be bounded, so it is refused under a budget unless unpriced items are allowed.
 from __future__ import annotations
 
 from ..config.providers import Pricing
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 
 
 class Budget:
@@ -24,11 +24,11 @@ class Budget:
         if pricing is None:
             if self.allow_unpriced:
                 return 0.0
-            raise ProviderError("BUDGET_EXCEEDED", "the model has no known price, so a budget cannot bound it; "
+            raise ProviderError(ErrorCode.BUDGET_EXCEEDED, "the model has no known price, so a budget cannot bound it; "
                                 "add its pricing to the provider file or pass --allow-unpriced", None, provider)
         worst = (input_tokens * pricing.input + max_tokens * pricing.output) / 1_000_000
         if self.spent + self.reserved + worst > self.limit:
-            raise ProviderError("BUDGET_EXCEEDED", f"not sent: its worst case ${worst:.6f} on top of "
+            raise ProviderError(ErrorCode.BUDGET_EXCEEDED, f"not sent: its worst case ${worst:.6f} on top of "
                                 f"${self.spent + self.reserved:.6f} spent or reserved would pass the budget "
                                 f"of ${self.limit:g}", None, provider)
         self.reserved += worst

@@ -21,6 +21,7 @@ from ..config.settings import selected_model
 from ..errors import ConfigError, UsageError
 from ..http.client import ProviderClient
 from ..keys.lookup import find_key
+from ..protocols import adapter_for
 from ..store.database import RunStore, find_run, open_db
 from .budget import Budget
 from .limits import ProviderLimits
@@ -143,7 +144,7 @@ async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store:
             provider = registry.get(provider_id)
             targets = [t for t in job.targets if t.provider == provider_id]
             lookup = find_key(provider)
-            limits = ProviderLimits(provider.limits)
+            limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
             client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
             lanes.append(Lane(provider, limits, client, lane_items(job, targets, options.limit), lookup.problem))
         engine = Engine(job, lanes, store, concurrency=options.concurrency or job.concurrency,

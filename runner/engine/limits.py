@@ -19,19 +19,18 @@ refills while it drains, so it let about twice ``tokens`` into one window.)
 
 On top of that, never above the declared limits:
 - rate-limit headers (``x-ratelimit-*`` from OpenAI and Groq,
-  ``anthropic-ratelimit-*``): when the server says nothing is left, new requests
-  wait for its reset instead of collecting a 429;
+  ``anthropic-ratelimit-*``, each read by its protocol's ``rate_limit_pause``): when
+  the server says nothing is left, new requests wait for its reset instead of
+  collecting a 429;
 - a 429 halves the concurrency, and each run of successes as long as the current
   concurrency grows it back by one (additive increase, multiplicative decrease).
 """
 
 from __future__ import annotations
 
-import datetime
-import re
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import anyio
 
@@ -42,15 +41,12 @@ from ..config.providers import Limits
 WINDOW_SLACK = 0.015
 MAX_HEADER_PAUSE = 60.0  # the headers are advice; a retry's own wait is bounded elsewhere
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_REMAINING = (
-    ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
-    ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
-    ("anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"),
-    ("anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"),
-    ("anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset"),
-    ("anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset"),
-)
+#: Reads one answer's rate-limit headers: seconds until the server's reset when nothing is left, else None.
+PauseReader = Callable[[Mapping[str, str]], float | None]
+
+
+def _never(headers: Mapping[str, str]) -> float | None:
+    return None
 
 
 class RequestLimiter:
@@ -167,8 +163,10 @@ class Holding:
 
 
 class ProviderLimits:
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, pause_for: PauseReader = _never) -> None:
+        """``pause_for`` is the provider's protocol's header reader (``Adapter.rate_limit_pause``)."""
         self.limits = limits
+        self.pause_for = pause_for
         self.requests = RequestLimiter(limits.requests, limits.window)
         self.tokens = TokenLimiter(limits.tokens, limits.window) if limits.tokens else None
         self.slots = anyio.CapacityLimiter(limits.concurrency)
@@ -210,47 +208,10 @@ class ProviderLimits:
             if self._successes >= current and current < self.limits.concurrency:
                 self.slots.total_tokens = current + 1
                 self._successes = 0
-        pause = exhausted_for(headers)
+        pause = self.pause_for(headers)
         if pause:
             self.resume_at = max(self.resume_at, time.monotonic() + min(pause, MAX_HEADER_PAUSE))
 
     @property
     def concurrency(self) -> int:
         return int(self.slots.total_tokens)
-
-
-def exhausted_for(headers: Mapping[str, str]) -> float | None:
-    """Seconds until the server's reset, when its headers say nothing is left; else None."""
-    longest = None
-    for remaining_name, reset_name in _REMAINING:
-        remaining = headers.get(remaining_name)
-        if remaining is None:
-            continue
-        try:
-            if float(remaining) > 0:
-                continue
-        except ValueError:
-            continue
-        reset = parse_reset(headers.get(reset_name, ""))
-        if reset is not None:
-            longest = reset if longest is None else max(longest, reset)
-    return longest
-
-
-def parse_reset(value: str) -> float | None:
-    """A reset as seconds from now: Go-style durations (``6m0s``, ``12ms``) or RFC 3339 times."""
-    value = value.strip()
-    if not value:
-        return None
-    parts = _DURATION.findall(value)
-    if parts and "".join(n + u for n, u in parts) == value:
-        scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-        return sum(float(n) * scale[u] for n, u in parts)
-    try:
-        when = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return max((when - datetime.datetime.now(datetime.UTC)).total_seconds(), 0.0)

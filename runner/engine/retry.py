@@ -23,12 +23,13 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from ..config.providers import RetryPolicy
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 
 T = TypeVar("T")
 
 # A bad key, a bad request, a missing model or an exhausted quota will fail the same way again.
-RETRYABLE = frozenset({"RATE_LIMIT_EXCEEDED", "SERVER_ERROR", "TIMEOUT", "CONNECTION_FAILED"})
+RETRYABLE = frozenset(
+    {ErrorCode.RATE_LIMIT_EXCEEDED, ErrorCode.SERVER_ERROR, ErrorCode.TIMEOUT, ErrorCode.CONNECTION_FAILED})
 
 
 def is_retryable(error: BaseException) -> bool:

@@ -29,7 +29,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ..config.checks import Checks
 from ..config.jobs import Job, WorkItem
 from ..config.providers import Pricing, Provider
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 from ..http.client import Answer, ProviderClient
 from ..protocols import ChatRequest
 from ..store.database import RESULT_COLUMNS, RunStore, utcnow
@@ -126,7 +126,7 @@ class Engine:
         started_at = utcnow()
         attempts: list[tuple[Any, ...]] = []
         if lane.client is None:
-            error = ProviderError("API_KEY_REQUIRED", lane.key_problem or "no API key", None, lane.provider.id)
+            error = ProviderError(ErrorCode.API_KEY_REQUIRED, lane.key_problem or "no API key", None, lane.provider.id)
             return self._row(item, started_at, None, error, 0), attempts
         target = item.target
         request = ChatRequest(target.model, item.messages, target.params, self.job.stream)
@@ -142,7 +142,7 @@ class Engine:
                 lane, request, item, input_estimate + max_tokens, attempts))
         except ProviderError as error:
             if len(attempts) > 1 and error.code in RETRYABLE:
-                error = ProviderError("MAX_RETRIES_EXCEEDED", f"gave up after {len(attempts)} attempts; "
+                error = ProviderError(ErrorCode.MAX_RETRIES_EXCEEDED, f"gave up after {len(attempts)} attempts; "
                                       f"last: {error}", error.status, error.provider)
             row = self._row(item, started_at, None, error, len(attempts))
         else:

@@ -2,17 +2,16 @@
 ``ProviderError`` with the design's code.
 
 httpx exceptions stop here; nothing above this module sees them. The adapter
-translates the wire format; this module does I/O, timing, stream framing and the
-classification of failures by HTTP status and the provider's own error reason.
+translates the wire format and classifies an error answer; this module does the I/O,
+the timing and the translation of transport failures. Stream framing is
+``streams.py``, Retry-After ``retry_after.py``, the choice of transport ``transport.py``.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,14 +20,15 @@ import anyio
 import httpx
 
 from ..config.providers import Provider
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 from ..keys.lookup import redact
 from ..protocols import Adapter, ChatRequest, Completion, StreamState, adapter_for
 from ..protocols.base import excerpt, inband_error
-from .transport import PooledTransport, StreamedAnswer, pooled_transport
+from .retry_after import retry_after_from
+from .streams import ndjson_events, read_capped, sse_events
+from .transport import PooledTransport, StreamedAnswer, choose_transport
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
-PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 _T = TypeVar("_T")
 
 
@@ -54,23 +54,18 @@ class ProviderClient:
         headers = dict(provider.headers)
         if key and provider.auth:
             headers[provider.auth.header] = provider.auth.header_value(key)
-        offline = getattr(self.adapter, "transport", None)
+        offline = self.adapter.transport()
         limits = httpx.Limits(max_connections=provider.limits.concurrency,
                               max_keepalive_connections=provider.limits.concurrency)
         self.timeout = httpx.Timeout(provider.timeout, connect=min(provider.timeout, 15.0))
-        if transport is None and offline:
-            transport = offline()
-        elif transport is None and not proxy_configured():
-            transport = pooled_transport(provider.limits.concurrency)
-        # else httpx's own transport, which routes through HTTP(S)_PROXY / ALL_PROXY and honours NO_PROXY.
-        # Chat calls skip httpx's Request/Response layer on the real transport (see runner/transport.py).
+        transport = choose_transport(transport, offline, provider.limits.concurrency)
+        # Chat calls skip httpx's Request/Response layer on the real transport (see transport.py).
         self._direct = transport if isinstance(transport, PooledTransport) else None
         self._json_headers = {**headers, "content-type": "application/json"}
         # The provider's own name for the output-token cap (OpenAI: max_completion_tokens), when it differs.
-        renamed = provider.protocol == "openai" and provider.max_tokens_field != "max_tokens"
-        self._max_tokens_field = provider.max_tokens_field if renamed else None
+        self._max_tokens_field = self.adapter.output_cap_field(provider)
         self.http = httpx.AsyncClient(
-            base_url=provider.base_url if not offline else "http://echo.invalid",
+            base_url=provider.base_url if offline is None else "http://echo.invalid",
             headers=headers,
             timeout=self.timeout,
             limits=limits,
@@ -119,18 +114,18 @@ class ProviderClient:
             status = response.status_code
             self.observe(status, response.headers)
             if status >= 400:
-                raise self.error(status, response.headers, await _read_capped(response))
+                raise self.error(status, response.headers, await read_capped(response, MAX_BODY_BYTES))
             if response.headers.get("content-type", "").startswith(("application/json", "text/html")):
                 # Not a stream at all: LM Studio's 200 {"error": ...}, a proxy's or a portal's page.
-                data = self._decode(await _read_capped(response))
+                data = self._decode(await read_capped(response, MAX_BODY_BYTES))
                 if isinstance(data, dict) and data.get("error") is not None:
-                    raise inband_error(self.adapter.error_info(data), "INVALID_RESPONSE")
+                    raise inband_error(self.adapter.error_info(data), ErrorCode.INVALID_RESPONSE)
                 return Answer(self._read(self.adapter.parse, data), status, _ms_since(started), None)
             state = StreamState()
             ttft: float | None = None
             received = 0
             lines = response.aiter_lines()
-            events = _sse_events(lines) if self.adapter.stream_format == "sse" else _ndjson_events(lines)
+            events = sse_events(lines) if self.adapter.stream_format == "sse" else ndjson_events(lines)
             async for event, data in events:
                 if data == "[DONE]":
                     state.done = True
@@ -145,7 +140,7 @@ class ProviderClient:
                 if state.done and self.adapter.stream_format == "ndjson":
                     break
             if not state.done:
-                raise ProviderError("INVALID_RESPONSE", "the stream ended before its end marker "
+                raise ProviderError(ErrorCode.INVALID_RESPONSE, "the stream ended before its end marker "
                                     f"({len(state.parts)} chunks received)", status)
             return Answer(self._read(StreamState.completion, state), status, _ms_since(started), ttft)
 
@@ -178,15 +173,15 @@ class ProviderClient:
         try:
             yield
         except TimeoutError:  # anyio.fail_after or aiohttp's total: the whole attempt took too long
-            raise self._fail("TIMEOUT", f"no complete answer within {limit:g} s from {url}") from None
+            raise self._fail(ErrorCode.TIMEOUT, f"no complete answer within {limit:g} s from {url}") from None
         except httpx.TimeoutException:
-            raise self._fail("TIMEOUT", f"no answer within {limit:g} s from {url}") from None
+            raise self._fail(ErrorCode.TIMEOUT, f"no answer within {limit:g} s from {url}") from None
         except httpx.ConnectError as e:
-            raise self._fail("CONNECTION_FAILED", f"cannot connect to {url}: {_reason(e)}") from None
+            raise self._fail(ErrorCode.CONNECTION_FAILED, f"cannot connect to {url}: {_reason(e)}") from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-            raise self._fail("CONNECTION_FAILED", f"connection to {url} dropped: {_reason(e)}") from None
+            raise self._fail(ErrorCode.CONNECTION_FAILED, f"connection to {url} dropped: {_reason(e)}") from None
         except httpx.HTTPError as e:
-            raise self._fail("REQUEST_FAILED", f"{type(e).__name__}: {_reason(e)}") from None
+            raise self._fail(ErrorCode.REQUEST_FAILED, f"{type(e).__name__}: {_reason(e)}") from None
         except ProviderError as e:
             e.provider = self.provider.id
             e.message = redact(e.message, self._secrets)
@@ -198,7 +193,8 @@ class ProviderClient:
         try:
             return json.loads(raw)
         except ValueError:  # an HTML page keeps its words, not its markup
-            raise ProviderError("INVALID_RESPONSE", f"answer is not JSON: {excerpt(_excerpt(raw, 2000))}") from None
+            raise ProviderError(ErrorCode.INVALID_RESPONSE,
+                                f"answer is not JSON: {excerpt(_excerpt(raw, 2000))}") from None
 
     def _read(self, read: Callable[..., _T], *args: Any) -> _T:
         """Call an adapter's reader: an answer of the wrong shape is INVALID_RESPONSE, never a crash."""
@@ -208,17 +204,17 @@ class ProviderClient:
             raise
         except (LookupError, TypeError, AttributeError, ValueError) as e:
             shown = "the stream" if isinstance(args[-1], StreamState) else excerpt(args[-1])
-            raise ProviderError("INVALID_RESPONSE", f"answer is not in the {self.provider.protocol} format "
+            raise ProviderError(ErrorCode.INVALID_RESPONSE, f"answer is not in the {self.provider.protocol} format "
                                 f"({type(e).__name__}: {e}): {shown}") from None
         if isinstance(result, Completion):
             if not isinstance(result.text, str):
-                raise ProviderError("INVALID_RESPONSE", f"answer text is not a string: {excerpt(result.text)}")
+                raise ProviderError(ErrorCode.INVALID_RESPONSE, f"answer text is not a string: {excerpt(result.text)}")
             if result.finish_reason is not None and not isinstance(result.finish_reason, str):
                 result.finish_reason = str(result.finish_reason)
         return result
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
-        """Classify an HTTP error answer by status first, then by the provider's own reason."""
+        """An HTTP error answer as a ProviderError, classified by the provider's protocol."""
         try:
             body: Any = json.loads(raw)
         except ValueError:
@@ -228,102 +224,15 @@ class ProviderClient:
         if retry_after is None:
             retry_after = info.retry_after
         message = info.message or f"HTTP {status}"
-        code = classify(status, info.reason, message)
+        code = self.adapter.classify(status, info)
         return ProviderError(code, f"HTTP {status}: {message}", status, self.provider.id, retry_after)
 
-    def _fail(self, code: str, message: str) -> ProviderError:
+    def _fail(self, code: ErrorCode, message: str) -> ProviderError:
         return ProviderError(code, redact(message, self._secrets), None, self.provider.id)
 
 
-def proxy_configured() -> bool:
-    """Whether the environment names a proxy. The fast aiohttp path does not read these variables
-    (doing so per request costs a netrc lookup), so a proxied run uses httpx's transport instead."""
-    return any(os.environ.get(name) for name in PROXY_VARIABLES)
-
-
-def classify(status: int, reason: str, message: str) -> str:
-    """The design's error code for an HTTP error answer."""
-    r = f"{reason} {message}".lower()
-    if status == 402 or any(s in r for s in ("insufficient_quota", "spend_limit", "billing", "perday",
-                                             "per_day", "credit")):
-        return "QUOTA_EXHAUSTED"
-    if status == 401 or any(s in r for s in ("api_key_invalid", "invalid_api_key", "authentication_error")):
-        return "INVALID_API_KEY"
-    if status == 403:
-        return "CLIENT_ERROR" if any(s in r for s in ("moderation", "flagged")) else "INVALID_API_KEY"
-    if status in (404, 410):
-        return "MODEL_NOT_FOUND" if "model" in r or "not_found" in r else "CLIENT_ERROR"
-    if status == 408:
-        return "TIMEOUT"
-    if status in (429, 498):
-        return "RATE_LIMIT_EXCEEDED"
-    if status >= 500:
-        return "SERVER_ERROR"
-    return "CLIENT_ERROR"
-
-
-def retry_after_from(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(float(value) / 1000, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:
-    """Server-sent events as (event name, data); comment lines (``: keep-alive``) skipped."""
-    event: str | None = None
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-        elif line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith(":"):
-            continue
-        elif line.lstrip().startswith(("{", "[")):
-            data.append(line)  # Gemini sends errors as raw JSON lines inside an SSE stream
-    if data:
-        yield event, "\n".join(data)
-
-
-async def _ndjson_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:
-    async for line in lines:
-        if line.strip():
-            yield None, line
-
-
-async def _read_capped(response: httpx.Response | StreamedAnswer) -> bytes:
-    chunks = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            break
-    return b"".join(chunks)
-
-
 def _too_large(size: int) -> ProviderError:
-    return ProviderError("INVALID_RESPONSE", f"answer of {size} bytes or more is larger than the limit of "
+    return ProviderError(ErrorCode.INVALID_RESPONSE, f"answer of {size} bytes or more is larger than the limit of "
                          f"{MAX_BODY_BYTES // 2**20} MB ({MAX_BODY_BYTES} bytes)")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import functools
+import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 
@@ -26,6 +27,8 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import map_aiohttp_exceptions
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 @contextmanager
@@ -117,3 +120,20 @@ def _client_timeout(connect: float | None, read: float | None, pool: float | Non
 def pooled_transport(connections: int) -> PooledTransport:
     """A keep-alive pool of up to ``connections`` connections (the provider's concurrency)."""
     return PooledTransport(limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+
+
+def proxy_configured() -> bool:
+    """Whether the environment names a proxy. The fast aiohttp path does not read these variables
+    (doing so per request costs a netrc lookup), so a proxied run uses httpx's transport instead."""
+    return any(os.environ.get(name) for name in PROXY_VARIABLES)
+
+
+def choose_transport(given: httpx.AsyncBaseTransport | None, offline: httpx.AsyncBaseTransport | None,
+                     connections: int) -> httpx.AsyncBaseTransport | None:
+    """The transport a client uses: the one it was given, the protocol's in-process one, the pooled
+    aiohttp one, or (None) httpx's own, which routes through HTTP(S)_PROXY / ALL_PROXY and honours NO_PROXY."""
+    if given is not None:
+        return given
+    if offline is not None:
+        return offline
+    return None if proxy_configured() else pooled_transport(connections)

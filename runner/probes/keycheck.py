@@ -2,8 +2,8 @@
 provider's ``validate_path`` (a model list, or OpenRouter's ``/key``).
 
 The answer says what went wrong in the terms a user acts on. A network failure or a
-server error is never reported as a bad key. Failures are classified by
-``runner.client`` (``ProviderClient.error`` / ``classify``), not here.
+server error is never reported as a bad key. Failures are classified by the
+provider's protocol (``Adapter.classify``, through ``ProviderClient.error``), not here.
 """
 
 from __future__ import annotations
@@ -15,20 +15,17 @@ import anyio
 import httpx
 
 from ..config.providers import Provider
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 from ..http.client import ProviderClient
-
-# The smallest page where the check is a model list, so a valid key costs one tiny answer.
-SMALLEST_PAGE = {"gemini": {"pageSize": "1"}, "anthropic": {"limit": "1"}}
 
 # ProviderError code -> (status, what it means for the key)
 VERDICTS = {
-    "INVALID_API_KEY": ("invalid", "the key was refused"),
-    "RATE_LIMIT_EXCEEDED": ("rate_limited", "rate-limited; the key may be fine, try again later"),
-    "QUOTA_EXHAUSTED": ("quota", "the key is out of quota or credit"),
-    "SERVER_ERROR": ("server_error", "the provider had a server error; the key was not checked"),
-    "CONNECTION_FAILED": ("unreachable", "cannot connect; the key was not checked"),
-    "TIMEOUT": ("unreachable", "no answer in time; the key was not checked"),
+    ErrorCode.INVALID_API_KEY: ("invalid", "the key was refused"),
+    ErrorCode.RATE_LIMIT_EXCEEDED: ("rate_limited", "rate-limited; the key may be fine, try again later"),
+    ErrorCode.QUOTA_EXHAUSTED: ("quota", "the key is out of quota or credit"),
+    ErrorCode.SERVER_ERROR: ("server_error", "the provider had a server error; the key was not checked"),
+    ErrorCode.CONNECTION_FAILED: ("unreachable", "cannot connect; the key was not checked"),
+    ErrorCode.TIMEOUT: ("unreachable", "no answer in time; the key was not checked"),
 }
 
 
@@ -59,7 +56,8 @@ async def check_key(provider: Provider, key: str | None, *,
     url = provider.base_url + path
     client = ProviderClient(provider, key, transport=transport)
     try:
-        await client.get(path, SMALLEST_PAGE.get(provider.protocol))
+        # The smallest page where the check is a model list, so a valid key costs one tiny answer.
+        await client.get(path, client.adapter.key_check_query)
     except ProviderError as e:
         status, meaning = VERDICTS.get(e.code, ("error", "the check failed; the key was not judged"))
         where = "" if url in e.message else f" (GET {url})"

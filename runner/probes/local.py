@@ -40,7 +40,7 @@ async def check_local(provider: Provider, key: str | None, *, within: float = PR
         loaded: tuple[str, ...] = ()
         if with_models:
             try:
-                loaded = await _loaded(client, provider, within)
+                loaded = await client.adapter.loaded_models(client, provider, within)
             except ProviderError:
                 loaded = ()
         return LocalStatus(provider.id, True, url, f"up ({url} answered)", loaded)
@@ -60,19 +60,3 @@ async def check_all_local(providers: Sequence[tuple[Provider, str | None]], *,
         for provider, key in providers:
             tg.start_soon(probe, provider, key)
     return results
-
-
-async def _loaded(client: ProviderClient, provider: Provider, within: float) -> tuple[str, ...]:
-    if provider.protocol == "ollama":
-        body = await client.get("/api/ps", within=within)
-        return tuple(str(m.get("name")) for m in body.get("models", []) if isinstance(m, dict))
-    from .models import server_root  # LM Studio marks loaded models in its native listing
-
-    try:
-        body = await client.get(server_root(provider) + "/api/v0/models", within=within)
-        return tuple(str(m["id"]) for m in body.get("data", []) if m.get("state") == "loaded")
-    except ProviderError:
-        if not provider.list_path:
-            return ()
-        body = await client.get(provider.list_path, within=within)
-        return tuple(str(m["id"]) for m in body.get("data", []) if isinstance(m, dict) and "id" in m)

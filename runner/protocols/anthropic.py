@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Literal
 
+from ..config.providers import ModelInfo, Provider
+from ..errors import ErrorCode
+from . import listing
 from .base import (
+    Adapter,
     ChatRequest,
     Completion,
     ErrorInfo,
     HttpCall,
+    JsonApi,
     StreamState,
     answer_object,
     as_int,
@@ -19,15 +25,25 @@ from .base import (
     invalid_response,
     merge_extra,
 )
+from .listing import entries, flags, positive_int
+from .ratelimit import exhausted_for
 
 # The API rejects a request without max_tokens; jobs may leave it unset.
 DEFAULT_MAX_TOKENS = 1024
 # No seed on this API: it is dropped rather than sent and rejected.
 _PARAMS = {"temperature": "temperature", "top_p": "top_p", "stop": "stop_sequences"}
+# (remaining, reset) header pairs; resets are RFC 3339 times.
+_RATE_LIMITS = (
+    ("anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"),
+    ("anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"),
+    ("anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset"),
+    ("anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset"),
+)
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(Adapter):
     stream_format: Literal["sse", "ndjson"] = "sse"
+    key_check_query: Mapping[str, str] | None = MappingProxyType({"limit": "1"})
 
     def build(self, request: ChatRequest) -> HttpCall:
         system: list[str] = []
@@ -88,7 +104,7 @@ class AnthropicAdapter:
         elif kind == "message_stop":
             state.done = True
         elif kind == "error":
-            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
         # ping, content_block_start/stop and event types added later need nothing.
 
     def error_info(self, body: Any) -> ErrorInfo:
@@ -104,6 +120,27 @@ class AnthropicAdapter:
             reason = f"{reason} {details['error_code']}".lstrip()
         message = error.get("message")
         return ErrorInfo(str(message) if message else excerpt(error), reason)
+
+    def rate_limit_pause(self, headers: Mapping[str, str]) -> float | None:
+        return exhausted_for(headers, _RATE_LIMITS)
+
+    async def list_models(self, api: JsonApi, provider: Provider) -> list[ModelInfo]:
+        """Pages of ``limit`` models, following ``after_id`` while ``has_more``."""
+        assert provider.list_path
+        found: list[ModelInfo] = []
+        query = {"limit": str(listing.PAGE_SIZE)}
+        for _ in range(listing.MAX_PAGES):
+            page = await api.get(provider.list_path, query)
+            for e in entries(page, "data"):
+                if isinstance(e.get("id"), str):
+                    found.append(ModelInfo(e["id"], positive_int(e.get("max_input_tokens")),
+                                           positive_int(e.get("max_tokens")),
+                                           capabilities=flags(e.get("capabilities"))))
+            last = page.get("last_id")
+            if not page.get("has_more") or not isinstance(last, str) or last == query.get("after_id"):
+                break
+            query["after_id"] = last
+        return found
 
 
 def _input_tokens(usage: Mapping[str, Any]) -> int | None:

@@ -1,8 +1,10 @@
 """The one interface every wire protocol implements.
 
-An adapter is pure translation: it turns a ``ChatRequest`` into an ``HttpCall`` and
-reads answers, stream events and error bodies back. It never does I/O; sending,
-timing, retrying and error classification by HTTP status live in ``runner/client.py``.
+An adapter is everything hanzo-run knows about one protocol, and pure translation:
+it turns a ``ChatRequest`` into an ``HttpCall``, reads answers, stream events, error
+bodies and rate-limit headers back, and names the design error code for a failed
+answer. It never does I/O itself: where it needs more requests (listing models page
+by page) it is handed a ``JsonApi``, which ``runner/http/client.py`` implements.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..errors import ProviderError
+import httpx
+
+from ..config.providers import ModelInfo, Provider
+from ..errors import ErrorCode, ProviderError
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +88,28 @@ class ErrorInfo:
     retry_after: float | None = None  # from the body, e.g. Gemini's RetryInfo
 
 
+class JsonApi(Protocol):
+    """The requests an adapter may make beyond the chat call: JSON answers, failures as ProviderError."""
+
+    async def get(self, path: str, query: Mapping[str, str] | None = None, *,
+                  within: float | None = None) -> Any:
+        """GET ``path`` (relative to the base URL, or absolute)."""
+        ...
+
+    async def fetch(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+                    body: Any = None, within: float | None = None) -> Any:
+        """Any other method, with a JSON ``body``."""
+        ...
+
+
 class Adapter(Protocol):
+    """A wire protocol. Subclass it: the four methods without a body are required, the rest
+    are defaults a protocol overrides where its wire differs."""
+
     #: How a streamed answer is framed: server-sent events or one JSON object per line.
     stream_format: Literal["sse", "ndjson"]
+    #: Query for the key check's GET, where that GET is a model list: its smallest page.
+    key_check_query: Mapping[str, str] | None = None
 
     def build(self, request: ChatRequest) -> HttpCall:
         """The HTTP call for ``request`` (streaming or not, as it says)."""
@@ -111,9 +135,54 @@ class Adapter(Protocol):
         """Read an error body (any JSON value, or a string when it was not JSON)."""
         ...
 
+    def classify(self, status: int, info: ErrorInfo) -> ErrorCode:
+        """The design's error code for an HTTP error answer whose body said ``info``."""
+        return classify_http(status, info.reason, info.message)
+
+    def output_cap_field(self, provider: Provider) -> str | None:
+        """The request field that replaces ``max_tokens`` for ``provider``, None to keep it."""
+        return None
+
+    def rate_limit_pause(self, headers: Mapping[str, str]) -> float | None:
+        """Seconds until the server's reset when its rate-limit headers say nothing is left, else None."""
+        return None
+
+    async def list_models(self, api: JsonApi, provider: Provider) -> list[ModelInfo]:
+        """Every model the provider's listing offers (``provider.list_path`` is set)."""
+        return list(provider.known.values())
+
+    async def loaded_models(self, api: JsonApi, provider: Provider, within: float) -> tuple[str, ...]:
+        """The models a local server has loaded now (or offers, when it cannot tell)."""
+        return ()
+
+    def transport(self) -> httpx.AsyncBaseTransport | None:
+        """An in-process transport for an offline protocol; None to go over the network."""
+        return None
+
+
+def classify_http(status: int, reason: str, message: str) -> ErrorCode:
+    """The shared reading of an HTTP error answer: its status, refined by the provider's reason words."""
+    r = f"{reason} {message}".lower()
+    if status == 402 or any(s in r for s in ("insufficient_quota", "spend_limit", "billing", "perday",
+                                             "per_day", "credit")):
+        return ErrorCode.QUOTA_EXHAUSTED
+    if status == 401 or any(s in r for s in ("api_key_invalid", "invalid_api_key", "authentication_error")):
+        return ErrorCode.INVALID_API_KEY
+    if status == 403:
+        return ErrorCode.CLIENT_ERROR if any(s in r for s in ("moderation", "flagged")) else ErrorCode.INVALID_API_KEY
+    if status in (404, 410):
+        return ErrorCode.MODEL_NOT_FOUND if "model" in r or "not_found" in r else ErrorCode.CLIENT_ERROR
+    if status == 408:
+        return ErrorCode.TIMEOUT
+    if status in (429, 498):
+        return ErrorCode.RATE_LIMIT_EXCEEDED
+    if status >= 500:
+        return ErrorCode.SERVER_ERROR
+    return ErrorCode.CLIENT_ERROR
+
 
 def invalid_response(message: str) -> ProviderError:
-    return ProviderError("INVALID_RESPONSE", message)
+    return ProviderError(ErrorCode.INVALID_RESPONSE, message)
 
 
 def as_int(value: Any) -> int | None:
@@ -155,14 +224,14 @@ _RATE_REASONS = frozenset(
     {"rate_limit_error", "rate_limit_exceeded", "resource_exhausted", "429"})
 
 
-def inband_error(info: ErrorInfo, default: str) -> ProviderError:
+def inband_error(info: ErrorInfo, default: ErrorCode) -> ProviderError:
     """The ProviderError for an error the provider sent inside a successful HTTP answer."""
     words = info.reason.lower().split()
     server = any(w in _SERVER_REASONS or (w.isdigit() and 500 <= int(w) <= 599) for w in words)
     if server or "overload" in info.message.lower():
-        code = "SERVER_ERROR"
+        code = ErrorCode.SERVER_ERROR
     elif any(w in _RATE_REASONS for w in words):
-        code = "RATE_LIMIT_EXCEEDED"
+        code = ErrorCode.RATE_LIMIT_EXCEEDED
     else:
         code = default
     return ProviderError(code, info.message, retry_after=info.retry_after)
@@ -180,5 +249,5 @@ def answer_object(body: Any, adapter: Adapter) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
     if body.get("error") is not None or body.get("type") == "error":
-        raise inband_error(adapter.error_info(body), "INVALID_RESPONSE")
+        raise inband_error(adapter.error_info(body), ErrorCode.INVALID_RESPONSE)
     return body

@@ -11,10 +11,10 @@ from typing import Any, Literal
 import httpx
 
 from ..errors import ProviderError
-from .base import ChatRequest, Completion, ErrorInfo, HttpCall, StreamState
+from .base import Adapter, ChatRequest, Completion, ErrorInfo, HttpCall, StreamState
 
 
-class EchoAdapter:
+class EchoAdapter(Adapter):
     stream_format: Literal["sse", "ndjson"] = "ndjson"
 
     def build(self, request: ChatRequest) -> HttpCall:
@@ -38,8 +38,7 @@ class EchoAdapter:
     def error_info(self, body: Any) -> ErrorInfo:
         return ErrorInfo(str(body.get("error", body)) if isinstance(body, dict) else str(body))
 
-    @staticmethod
-    def transport() -> httpx.AsyncBaseTransport:
+    def transport(self) -> httpx.AsyncBaseTransport:
         return httpx.MockTransport(_answer)
 
 

@@ -6,11 +6,16 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ..config.providers import ModelInfo, Provider
+from ..errors import ErrorCode
+from . import listing
 from .base import (
+    Adapter,
     ChatRequest,
     Completion,
     ErrorInfo,
     HttpCall,
+    JsonApi,
     StreamState,
     answer_object,
     as_int,
@@ -20,6 +25,7 @@ from .base import (
     invalid_response,
     merge_extra,
 )
+from .listing import entries, positive_int
 
 _CONFIG = {"temperature": "temperature", "max_tokens": "maxOutputTokens", "top_p": "topP",
            "stop": "stopSequences", "seed": "seed"}
@@ -27,8 +33,9 @@ _CONFIG = {"temperature": "temperature", "max_tokens": "maxOutputTokens", "top_p
 _SSE: Mapping[str, str] = MappingProxyType({"alt": "sse"})
 
 
-class GeminiAdapter:
+class GeminiAdapter(Adapter):
     stream_format: Literal["sse", "ndjson"] = "sse"
+    key_check_query: Mapping[str, str] | None = MappingProxyType({"pageSize": "1"})
 
     def build(self, request: ChatRequest) -> HttpCall:
         system: list[str] = []
@@ -76,7 +83,7 @@ class GeminiAdapter:
         if not isinstance(data, dict):
             raise invalid_response(f"unexpected stream chunk: {excerpt(data)}")
         if data.get("error") is not None:
-            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
         _read_usage(state, data.get("usageMetadata"))  # each chunk's is the total so far
         candidates = data.get("candidates")
         if candidates:
@@ -119,6 +126,26 @@ class GeminiAdapter:
         message = error.get("message")
         return ErrorInfo(str(message) if message else excerpt(error), " ".join(map(str, reasons)),
                          retry_after)
+
+    async def list_models(self, api: JsonApi, provider: Provider) -> list[ModelInfo]:
+        """Pages followed by ``nextPageToken``; only models that serve ``generateContent``."""
+        assert provider.list_path
+        found: list[ModelInfo] = []
+        query = {"pageSize": str(listing.PAGE_SIZE)}
+        for _ in range(listing.MAX_PAGES):
+            page = await api.get(provider.list_path, query)
+            for e in entries(page, "models"):
+                if "generateContent" not in (e.get("supportedGenerationMethods") or ()):
+                    continue  # embedding and other non-chat models
+                name = str(e.get("name", "")).removeprefix("models/")
+                caps = ("reasoning",) if e.get("thinking") else ()
+                found.append(ModelInfo(name, positive_int(e.get("inputTokenLimit")),
+                                       positive_int(e.get("outputTokenLimit")), capabilities=caps))
+            token = page.get("nextPageToken")
+            if not token or token == query.get("pageToken"):
+                break
+            query["pageToken"] = str(token)
+        return found
 
 
 def _text(candidate: Mapping[str, Any]) -> str:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import anyio
+
+from ..config.providers import ModelInfo, Provider
+from ..errors import ErrorCode, ProviderError
 from .base import (
+    Adapter,
     ChatRequest,
     Completion,
     ErrorInfo,
     HttpCall,
+    JsonApi,
     StreamState,
     answer_object,
     as_int,
@@ -18,12 +24,14 @@ from .base import (
     invalid_response,
     merge_extra,
 )
+from .listing import entries, positive_int
 
 _OPTIONS = {"temperature": "temperature", "max_tokens": "num_predict", "top_p": "top_p",
             "stop": "stop", "seed": "seed"}
+SHOW_CONCURRENCY = 4  # /api/show requests in flight at once
 
 
-class OllamaAdapter:
+class OllamaAdapter(Adapter):
     stream_format: Literal["sse", "ndjson"] = "ndjson"
 
     def build(self, request: ChatRequest) -> HttpCall:
@@ -48,7 +56,7 @@ class OllamaAdapter:
         if not isinstance(data, dict):
             raise invalid_response(f"unexpected stream line: {excerpt(data)}")
         if data.get("error") is not None:  # mid-stream failure; the HTTP status stays 200
-            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
         message = data.get("message")
         if message:
             text = message.get("content")
@@ -68,6 +76,36 @@ class OllamaAdapter:
         if isinstance(error, dict) and error.get("message"):  # OpenAI-style, from a proxy
             return ErrorInfo(str(error["message"]), str(error.get("type") or ""))
         return ErrorInfo(excerpt(body))
+
+    async def list_models(self, api: JsonApi, provider: Provider) -> list[ModelInfo]:
+        """Names from /api/tags; context lengths from /api/show, one request per model."""
+        assert provider.list_path
+        names = [str(e["name"]) for e in entries(await api.get(provider.list_path), "models") if e.get("name")]
+        details: dict[str, ModelInfo] = {}
+        limiter = anyio.CapacityLimiter(SHOW_CONCURRENCY)
+
+        async def show(name: str) -> None:
+            async with limiter:
+                try:
+                    info = await api.fetch("POST", "/api/show", body={"model": name})
+                except ProviderError:
+                    details[name] = ModelInfo(name)  # listed but not described: still worth showing
+                    return
+            model_info = info.get("model_info") if isinstance(info, dict) else None
+            context = next((positive_int(v) for k, v in (model_info or {}).items()
+                            if k.endswith(".context_length")), None)
+            caps = info.get("capabilities") if isinstance(info, dict) else None
+            details[name] = ModelInfo(name, context, capabilities=tuple(
+                sorted(str(c) for c in caps or () if c != "completion")))
+
+        async with anyio.create_task_group() as tg:
+            for name in names:
+                tg.start_soon(show, name)
+        return [details[n] for n in names]
+
+    async def loaded_models(self, api: JsonApi, provider: Provider, within: float) -> tuple[str, ...]:
+        body = await api.get("/api/ps", within=within)
+        return tuple(str(m.get("name")) for m in body.get("models", []) if isinstance(m, dict))
 
 
 ADAPTER = OllamaAdapter()

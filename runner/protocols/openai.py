@@ -1,15 +1,23 @@
-"""OpenAI-compatible chat completions (OpenAI, Groq, OpenRouter, SambaNova, LM Studio, ...)."""
+"""OpenAI-compatible chat completions (OpenAI, Groq, OpenRouter, SambaNova, LM Studio, ...).
+
+Their model listings share one entry reader that picks up whichever optional fields a
+provider adds (context length, output limit, per-token prices).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from ..errors import ProviderError
+from ..config.providers import ModelInfo, Pricing, Provider
+from ..errors import ErrorCode, ProviderError
 from .base import (
+    Adapter,
     ChatRequest,
     Completion,
     ErrorInfo,
     HttpCall,
+    JsonApi,
     StreamState,
     answer_object,
     as_int,
@@ -19,13 +27,20 @@ from .base import (
     invalid_response,
     merge_extra,
 )
+from .listing import entries, first_int, flags, server_root
+from .ratelimit import exhausted_for
 
 # ``max_tokens`` rather than ``max_completion_tokens``: every compatible server accepts it;
 # a job that targets o-series models can send the other one through ``extra``.
 _PARAMS = {name: name for name in ("temperature", "max_tokens", "top_p", "stop", "seed")}
+# (remaining, reset) header pairs, as OpenAI and Groq send them; resets are Go durations.
+_RATE_LIMITS = (
+    ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
+    ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
+)
 
 
-class OpenAIAdapter:
+class OpenAIAdapter(Adapter):
     stream_format: Literal["sse", "ndjson"] = "sse"
 
     def build(self, request: ChatRequest) -> HttpCall:
@@ -61,7 +76,7 @@ class OpenAIAdapter:
             raise invalid_response(f"unexpected stream chunk: {excerpt(data)}")
         if data.get("error") is not None:
             # OpenRouter reports failures after the 200 this way.
-            raise inband_error(self.error_info(data), "REQUEST_FAILED")
+            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
         choices = data.get("choices")
         if choices:  # the usage chunk has choices: []
             choice = choices[0]
@@ -77,7 +92,7 @@ class OpenAIAdapter:
         groq = data.get("x_groq")
         if groq:
             if groq.get("error"):  # Groq stopped the stream early
-                raise ProviderError("REQUEST_FAILED", str(groq["error"]))
+                raise ProviderError(ErrorCode.REQUEST_FAILED, str(groq["error"]))
             usage = usage or groq.get("usage")
         if usage:
             state.input_tokens = as_int(usage.get("prompt_tokens"))
@@ -97,6 +112,68 @@ class OpenAIAdapter:
         reason = " ".join(str(part) for part in (kind, code) if part is not None)
         message = error.get("message")
         return ErrorInfo(str(message) if message else excerpt(error), reason)
+
+    def output_cap_field(self, provider: Provider) -> str | None:
+        # OpenAI's reasoning models take only max_completion_tokens; the provider file says so.
+        return provider.max_tokens_field if provider.max_tokens_field != "max_tokens" else None
+
+    def rate_limit_pause(self, headers: Mapping[str, str]) -> float | None:
+        return exhausted_for(headers, _RATE_LIMITS)
+
+    async def list_models(self, api: JsonApi, provider: Provider) -> list[ModelInfo]:
+        if provider.kind == "local":
+            # LM Studio's native /api/v0/models carries context lengths; other servers fall back to /models.
+            try:
+                found = entries(await api.get(server_root(provider) + "/api/v0/models"), "data")
+            except ProviderError:
+                pass
+            else:
+                source = f"discovered via {provider.id} /api/v0/models"
+                return [_entry(e, source) for e in found if isinstance(e.get("id"), str)]
+        assert provider.list_path
+        body = await api.get(provider.list_path)
+        source = f"discovered via {provider.id} {provider.list_path}"
+        return [_entry(e, source) for e in entries(body, "data") if isinstance(e.get("id"), str)]
+
+    async def loaded_models(self, api: JsonApi, provider: Provider, within: float) -> tuple[str, ...]:
+        try:  # LM Studio marks loaded models in its native listing
+            body = await api.get(server_root(provider) + "/api/v0/models", within=within)
+            return tuple(str(m["id"]) for m in body.get("data", []) if m.get("state") == "loaded")
+        except ProviderError:
+            if not provider.list_path:
+                return ()
+            body = await api.get(provider.list_path, within=within)
+            return tuple(str(m["id"]) for m in body.get("data", []) if isinstance(m, dict) and "id" in m)
+
+
+def _entry(e: Mapping[str, Any], source: str) -> ModelInfo:
+    top: Mapping[str, Any] = e.get("top_provider") or {}
+    context = first_int(e.get("context_length"), e.get("context_window"), e.get("max_context_length"),
+                        top.get("context_length"))
+    output = first_int(e.get("max_completion_tokens"), top.get("max_completion_tokens"))
+    caps: set[str] = set(flags(e.get("capabilities")))
+    if "tools" in (e.get("supported_parameters") or ()):
+        caps.add("tools")
+    arch: Mapping[str, Any] = e.get("architecture") or {}
+    if "image" in (arch.get("input_modalities") or ()) or e.get("type") == "vlm":
+        caps.add("vision")
+    if e.get("type") in ("embeddings", "embedding"):
+        caps.add("embeddings")
+    return ModelInfo(str(e["id"]), context, output, _per_token_pricing(e.get("pricing"), source),
+                     tuple(sorted(caps)))
+
+
+def _per_token_pricing(pricing: Any, source: str) -> Pricing | None:
+    """USD per token (OpenRouter: strings, SambaNova: floats) -> USD per 1M tokens."""
+    if not isinstance(pricing, dict):
+        return None
+    try:
+        per_input, per_output = float(pricing["prompt"]), float(pricing["completion"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if per_input < 0 or per_output < 0:  # OpenRouter marks variable-priced routers with -1
+        return None
+    return Pricing(round(per_input * 1e6, 6), round(per_output * 1e6, 6), source)
 
 
 def _cost(usage: dict[str, Any]) -> float | None:
