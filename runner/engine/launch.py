@@ -22,6 +22,7 @@ from ..errors import ConfigError, UsageError
 from ..http.client import ProviderClient
 from ..keys.lookup import find_key
 from ..store.database import RunStore, find_run, open_db
+from ..store.records import RunStatus
 from .budget import Budget
 from .limits import ProviderLimits
 from .lock import RunLock
@@ -47,7 +48,7 @@ class RunOptions:
 class RunOutcome:
     run_id: int
     db_path: Path
-    status: str
+    status: RunStatus
     items: int
     ok: int
     failed: int
@@ -136,7 +137,7 @@ def _run_id(value: str, flag: str) -> int:
 
 
 async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store: RunStore,
-               progress: Progress | None, handle_signals: bool, budget: Budget | None) -> str:
+               progress: Progress | None, handle_signals: bool, budget: Budget | None) -> RunStatus:
     lanes: list[Lane] = []
     try:
         for provider_id in dict.fromkeys(t.provider for t in job.targets):
