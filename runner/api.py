@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 
 from .config.providers import ModelInfo, Provider, ProviderRegistry, provider_dirs
-from .config.settings import Settings, load_settings, save_settings
+from .config.settings import Settings, load_settings, save_settings, select
 from .errors import HanzoError, Problem, UsageError
 from .keys.lookup import KeyLookup, find_key
 from .keys.store import KeyStore, StoredKey, host_of, read_private_json, write_private_json
@@ -156,8 +156,6 @@ test_local_connection.__test__ = False  # type: ignore[attr-defined]  # not a py
 
 def use(provider_id: str, model: str | None = None, providers_dirs: Dirs = ()) -> Settings:
     """Make the provider the default and, when given, ``model`` its selected model."""
-    from .config.settings import select
-
     get_provider(provider_id, providers_dirs)
     return select(provider_id, model)
 

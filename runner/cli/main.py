@@ -112,10 +112,9 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
         click.echo(f"resume with: hanzo-run {job} --resume {outcome.run_id}"
                    + (f" --db {options.db}" if options.db else ""), err=True)
         raise ExitCode(130)
-    from ..config.checks import has_checks
     from ..store.queries import run_failed
 
-    if run_failed(outcome.db_path, outcome.run_id, fail_under, checked=has_checks(prepared)):
+    if run_failed(outcome.db_path, outcome.run_id, fail_under, checked=prepared.has_checks):
         raise ExitCode(1)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from ..config.checks import Checks
+from ..config.checks import Checks, Observed
 from ..config.jobs import WorkItem
 from ..config.providers import Pricing
 from ..errors import ProviderError
@@ -32,7 +32,8 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
     c = outcome.completion
     cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens)
     source = REPORTED if c.cost_usd is not None else pricing.source if pricing and cost is not None else None
-    passed, failures = checks.evaluate(item, c, outcome.latency_ms)
+    passed, failures = checks.evaluate(item.prompt.id, item.row, Observed(c.text, c.output_tokens,
+                                                                           outcome.latency_ms))
     return ResultRow(
         run_id=run_id, item_key=item.item_key, target=target.label, provider=target.provider, model=target.model,
         prompt_id=item.prompt.id, row_index=item.row_index, repeat_index=item.repeat_index,

@@ -25,7 +25,6 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ..config.checks import Checks
 from ..config.jobs import Job, WorkItem
 from ..config.providers import Pricing, Provider
 from ..errors import ProviderError
@@ -71,7 +70,7 @@ class Engine:
                  handle_signals: bool = False, skip: frozenset[str] = frozenset(),
                  budget: Budget | None = None) -> None:
         self.job = job
-        self.checks = Checks.for_job(job)  # compiled once: regexes, schemas
+        self.checks = job.compile_checks()
         self.prices = PriceBook()
         self.lanes = lanes
         self.store = store
