@@ -13,12 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ConfigError, Problem
 from ..paths import config_dir
 from ..resources import builtin_providers_dir
 from .files import check_schema, read_document
+
+ProviderKind = Literal["cloud", "local"]  # the schema allows these two
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class ModelInfo:
 class Provider:
     id: str
     name: str
-    kind: str
+    kind: ProviderKind
     protocol: str
     base_url: str
     auth: Auth | None
