@@ -60,6 +60,9 @@ class Lane:
 class Progress:
     """What the writer reports as rows land; the CLI renders it."""
 
+    def start(self, total: int | None) -> None:
+        """Before the first item: how many items the run has (None when unknown)."""
+
     def advance(self, ok: int, failed: int) -> None:
         pass
 
