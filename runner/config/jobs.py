@@ -30,10 +30,6 @@ class Target:
     params: Mapping[str, Any]  # job params with the target's own on top
     label: str
 
-    @property
-    def name(self) -> str:
-        return self.label
-
 
 @dataclass(frozen=True)
 class Prompt:
