@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from .api import (
         KeyRejectedError,
+        arun_job,
         cached_models,
         export_settings,
         fetch_models,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
         has_api_key,
         import_settings,
         remove_api_key,
+        run_job,
         set_api_key,
         test_local_connection,
         use,
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
         validate_api_key,
     )
     from .config.providers import ModelInfo, Pricing, Provider
+    from .engine.launch import RunOptions, RunOutcome
     from .errors import ProviderError, UsageError
     from .probes.keycheck import KeyCheck
     from .probes.local import LocalStatus
@@ -42,7 +45,10 @@ __all__ = [
     "Pricing",
     "Provider",
     "ProviderError",
+    "RunOptions",
+    "RunOutcome",
     "UsageError",
+    "arun_job",
     "cached_models",
     "export_settings",
     "fetch_models",
@@ -52,6 +58,7 @@ __all__ = [
     "has_api_key",
     "import_settings",
     "remove_api_key",
+    "run_job",
     "set_api_key",
     "test_local_connection",
     "use",
@@ -66,6 +73,8 @@ _HOMES = {
     "Pricing": "config.providers",
     "Provider": "config.providers",
     "ProviderError": "errors",
+    "RunOptions": "engine.launch",
+    "RunOutcome": "engine.launch",
     "UsageError": "errors",
 }
 

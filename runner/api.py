@@ -1,4 +1,4 @@
-"""The typed Python API behind the key, provider and model commands.
+"""The typed Python API behind the commands: running jobs, keys, providers and models.
 
 Every function resolves providers the way a run does (built-in, user, ./providers.d,
 ``providers_dirs``) and reads keys with ``runner.keys.find_key``. Network calls run
@@ -7,24 +7,30 @@ their own event loop; from async code use ``runner.keycheck``/``runner.discovery
     >>> from runner import set_api_key, fetch_models
     >>> set_api_key("groq", "gsk_...")            # checked against Groq, then stored
     >>> [m.id for m in fetch_models("groq")]
+    >>> outcome = run_job("jobs/hello.yaml", limit=5)     # or: await arun_job(...) in a notebook
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 
 from .config.providers import ModelInfo, Provider, ProviderRegistry, provider_dirs
-from .config.settings import Settings, load_settings, save_settings
+from .config.settings import Settings, load_settings, save_settings, select
+from .engine.launch import RunKwargs, RunOptions, RunOutcome, prepare, run_prepared
+from .engine.scheduler import Progress
 from .errors import HanzoError, Problem, UsageError
 from .keys.lookup import KeyLookup, find_key
 from .keys.store import KeyStore, StoredKey, host_of
 from .private_files import read_private_json, write_private_json
 from .probes.keycheck import KeyCheck, check_key, check_keys
 from .probes.local import LocalStatus, check_local
+from .probes.models import cached_models as cached_discovered_models
+from .probes.models import fetch_models as discover_models
 
 Dirs = Iterable[str | Path]
 
@@ -39,6 +45,30 @@ class KeyRejectedError(HanzoError):
 
 def registry(providers_dirs: Dirs = ()) -> ProviderRegistry:
     return ProviderRegistry(provider_dirs(providers_dirs))
+
+
+async def arun_job(path: str | Path, *, progress: Progress | None = None, handle_signals: bool = False,
+                   **options: Unpack[RunKwargs]) -> RunOutcome:
+    """Run the job file at ``path`` in the running event loop (a notebook's, a server's); its outcome.
+
+    ``options`` are RunOptions' fields (``limit=5``, ``db=Path("runs.db")``, ``only=("openai",)``).
+    The job and its providers are checked first: ConfigError, and nothing is sent, when a file
+    is invalid. ``handle_signals`` is for command-line programs: Ctrl-C and SIGTERM then stop
+    taking new items, let requests in flight finish and leave the run "interrupted".
+
+        >>> outcome = await arun_job("jobs/hello.yaml", db=Path("runs.db"))
+        >>> outcome.ok, outcome.failed
+    """
+    run_options = RunOptions(**options)
+    job, registry = prepare(Path(path), run_options)
+    return await run_prepared(job, registry, run_options, progress=progress, handle_signals=handle_signals)
+
+
+def run_job(path: str | Path, *, progress: Progress | None = None, handle_signals: bool = False,
+            **options: Unpack[RunKwargs]) -> RunOutcome:
+    """``arun_job`` in an event loop of its own: for scripts (inside a running loop, await arun_job)."""
+    return anyio.run(functools.partial(arun_job, path, progress=progress, handle_signals=handle_signals, **options),
+                     backend="asyncio")
 
 
 def get_all_providers(providers_dirs: Dirs = ()) -> tuple[list[Provider], list[Problem]]:
@@ -125,21 +155,18 @@ def validate_all_keys(providers_dirs: Dirs = ()) -> list[KeyCheck]:
 
 def fetch_models(provider_id: str, *, refresh: bool = False, providers_dirs: Dirs = ()) -> list[ModelInfo]:
     """The provider's models (cached 24 h); ProviderError FETCH_MODELS_FAILED on failure."""
-    from .probes.models import fetch_models as fetch
-
     provider, lookup = find_provider_key(provider_id, providers_dirs)
 
     async def go() -> list[ModelInfo]:
-        return await fetch(provider, lookup.key, refresh=refresh, key_hint=lookup.problem)
+        return await discover_models(provider, lookup.key, refresh=refresh, key_hint=lookup.problem)
 
     return anyio.run(go, backend="asyncio")
 
 
 def cached_models(provider: Provider | str, providers_dirs: Dirs = ()) -> dict[str, ModelInfo]:
     """Models (with learned prices) from the last discovery, read without network."""
-    from .probes.models import cached_models as cached
-
-    return cached(provider if isinstance(provider, Provider) else get_provider(provider, providers_dirs))
+    return cached_discovered_models(provider if isinstance(provider, Provider)
+                                    else get_provider(provider, providers_dirs))
 
 
 def test_local_connection(provider_id: str, providers_dirs: Dirs = ()) -> LocalStatus:
@@ -157,8 +184,6 @@ test_local_connection.__test__ = False  # type: ignore[attr-defined]  # not a py
 
 def use(provider_id: str, model: str | None = None, providers_dirs: Dirs = ()) -> Settings:
     """Make the provider the default and, when given, ``model`` its selected model."""
-    from .config.settings import select
-
     get_provider(provider_id, providers_dirs)
     return select(provider_id, model)
 

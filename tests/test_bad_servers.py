@@ -16,9 +16,9 @@ import anyio
 import httpx
 import pytest
 
+import runner
 import runner.http.client
 from runner.config.providers import load_provider_file
-from runner.engine.launch import RunOptions, execute, prepare
 from runner.errors import ProviderError
 from runner.http.client import Answer, ProviderClient
 from runner.protocols import ChatRequest
@@ -33,13 +33,11 @@ DEADLINE = 30.0  # seconds for one run; a hang fails the test instead of stallin
 def run_guarded(folder: Path, providers: Path, job: dict[str, Any]) -> list[dict[str, Any]]:
     """Run a job in a thread that must finish within DEADLINE; its result rows."""
     path = write_job(folder, {"output": "out.db", **job})
-    options = RunOptions(providers_dirs=(str(providers),))
     failure: list[BaseException] = []
 
     def target() -> None:
         try:
-            prepared, registry = prepare(path, options)
-            execute(prepared, registry, options, handle_signals=False)
+            runner.run_job(path, providers_dirs=(str(providers),))
         except BaseException as e:  # re-raised in the test thread below
             failure.append(e)
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from runner.config.checks import Checks
-from runner.config.jobs import load_job
+from runner.config.checks import CHECK_TYPES, Checks, Observed
+from runner.config.jobs import Job, WorkItem, load_job
 from runner.config.providers import ProviderRegistry, provider_dirs
 from runner.errors import ConfigError
 from runner.protocols import Completion
+from runner.resources import load_schema
 from tests.conftest import hanzo, write_job
 
 ROW = {"city": "Paris", "country": "France", "n": "5", "limit": "250", "key": "capital"}
@@ -23,7 +24,14 @@ ROW = {"city": "Paris", "country": "France", "n": "5", "limit": "250", "key": "c
 def checks_for(folder: Path, checks: list[dict[str, Any]], rows: list[dict[str, Any]] | None = None) -> Checks:
     path = write_job(folder, {"targets": ["echo/echo"], "prompts": [{"id": "p", "text": "Q {{country}}"}],
                               "data": rows or [ROW], "checks": checks})
-    return Checks.for_job(load_job(path, ProviderRegistry(provider_dirs())))
+    return load_job(path, ProviderRegistry(provider_dirs())).compile_checks()
+
+
+def evaluate(checks: Checks, item: WorkItem, completion: Completion | None,
+             latency: float | None) -> tuple[int | None, list[Any]]:
+    """What the engine does with an answer (None: the request failed)."""
+    seen = None if completion is None else Observed(completion.text, completion.output_tokens, latency)
+    return checks.evaluate(item.prompt.id, item.row, seen)
 
 
 def outcome(folder: Path, check: dict[str, Any], answer: str, *, tokens: int | None = 3,
@@ -31,7 +39,7 @@ def outcome(folder: Path, check: dict[str, Any], answer: str, *, tokens: int | N
     checks = checks_for(folder, [check])
     job = load_job(folder / "job.yaml", ProviderRegistry(provider_dirs()))
     item = next(job.items_for(job.targets[0]))
-    passed, failures = checks.evaluate(item, Completion(answer, output_tokens=tokens), latency)
+    passed, failures = evaluate(checks, item, Completion(answer, output_tokens=tokens), latency)
     return passed, [f.as_dict() for f in failures]
 
 
@@ -95,8 +103,8 @@ def test_row_values_are_literal_in_regexes(isolated: Path) -> None:
     checks = checks_for(isolated, [{"regex": "^{{v}}$"}], rows=[{"v": "C++ (3.1)", "country": "x"}])
     job = load_job(isolated / "job.yaml", ProviderRegistry(provider_dirs()))
     item = next(job.items_for(job.targets[0]))
-    assert checks.evaluate(item, Completion("C++ (3.1)"), 1.0) == (1, [])
-    assert checks.evaluate(item, Completion("C++ (301)"), 1.0)[0] == 0
+    assert evaluate(checks, item, Completion("C++ (3.1)"), 1.0) == (1, [])
+    assert evaluate(checks, item, Completion("C++ (301)"), 1.0)[0] == 0
 
 
 def test_schema_file_relative_to_the_job(isolated: Path) -> None:
@@ -117,9 +125,9 @@ def test_failed_request_and_no_checks_give_null(isolated: Path) -> None:
     checks = checks_for(isolated, [{"contains": "x"}])
     job = load_job(isolated / "job.yaml", ProviderRegistry(provider_dirs()))
     item = next(job.items_for(job.targets[0]))
-    assert checks.evaluate(item, None, None) == (None, [])
-    assert Checks.for_job(job.__class__(**{**job.__dict__, "checks": ()})).evaluate(
-        item, Completion("x"), 1.0) == (None, [])
+    assert evaluate(checks, item, None, None) == (None, [])
+    assert evaluate(Job(**{**job.__dict__, "checks": ()}).compile_checks(),
+                    item, Completion("x"), 1.0) == (None, [])
 
 
 def errors_of(folder: Path, job: dict[str, Any]) -> list[str]:
@@ -190,3 +198,10 @@ def test_results_record_passed_and_failed_checks(fake_providers: Path, keys: dic
         {"check": "not regex", "reason": "answer matches /japan/"},
         {"check": "starts_with", "reason": "answer does not start with 'gpt-4o-mini says'"}]
     assert json.loads(got[3][4]) == [{"check": "not regex", "reason": "answer matches /japan/"}]
+
+
+def test_the_schema_lists_exactly_the_registered_check_types() -> None:
+    """A new check type is one CHECK_TYPES entry plus its schema: neither may be missed."""
+    check = load_schema("job")["$defs"]["check"]
+    assert [k for k in check["properties"] if k not in ("not", "ignore_case")] == list(CHECK_TYPES)
+    assert [next(iter(branch["required"])) for branch in check["oneOf"]] == list(CHECK_TYPES)

@@ -13,7 +13,7 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
     assert {name for name in runner.__all__ if getattr(runner, name, None) is None} == set()
     assert {"get_all_providers", "get_provider", "set_api_key", "get_api_key", "remove_api_key", "has_api_key",
             "validate_api_key", "fetch_models", "test_local_connection", "export_settings",
-            "import_settings", "cached_models"} <= set(runner.__all__)
+            "import_settings", "cached_models", "run_job", "arun_job"} <= set(runner.__all__)
 
 
 def test_importing_runner_loads_no_network_stack() -> None:

@@ -9,16 +9,14 @@ from typing import Any
 
 import pytest
 
-from runner.engine.launch import RunOptions, execute, prepare
+import runner
 from tests.conftest import FLAVORS, point_at, write_job, write_providers
 from tests.fakeserver import FakeServer
 
 
 def run_job(folder: Path, providers: Path, job: dict[str, Any]) -> list[dict[str, Any]]:
     path = write_job(folder, {"output": "out.db", **job})
-    options = RunOptions(providers_dirs=(str(providers),))
-    prepared, registry = prepare(path, options)
-    execute(prepared, registry, options, handle_signals=False)
+    runner.run_job(path, providers_dirs=(str(providers),))
     conn = sqlite3.connect(folder / "out.db")
     conn.row_factory = sqlite3.Row
     try:

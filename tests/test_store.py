@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from runner.store.database import ATTEMPT_COLUMNS, RESULT_COLUMNS, RunStore, migrations, open_db
+from runner.store.database import RunStore, migrations, open_db
+from runner.store.records import AttemptRow, ResultRow
 
 
-def result(run_id: int, key: str, status: str, cost: float | None = None) -> tuple[object, ...]:
-    row = dict.fromkeys(RESULT_COLUMNS)
+def result(run_id: int, key: str, status: str, cost: float | None = None) -> ResultRow:
+    row: dict[str, Any] = dict.fromkeys(ResultRow._fields)
     row.update(run_id=run_id, item_key=key, target="echo/echo", provider="echo", model="echo", status=status,
                attempts=1, cost_usd=cost, repeat_index=0)
-    return tuple(row[c] for c in RESULT_COLUMNS)
+    return ResultRow(**row)
 
 
-def attempt(run_id: int, key: str, n: int) -> tuple[object, ...]:
-    row = dict.fromkeys(ATTEMPT_COLUMNS)
+def attempt(run_id: int, key: str, n: int) -> AttemptRow:
+    row: dict[str, Any] = dict.fromkeys(AttemptRow._fields)
     row.update(run_id=run_id, item_key=key, attempt=n, started_at="2026-01-01T00:00:00Z")
-    return tuple(row[c] for c in ATTEMPT_COLUMNS)
+    return AttemptRow(**row)
 
 
 def start(db_path: Path) -> RunStore:

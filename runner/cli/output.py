@@ -17,12 +17,14 @@ from ..store.queries import target_summary
 
 
 class BarProgress(EngineProgress):
-    def __init__(self, total: int | None) -> None:
+    def __init__(self) -> None:
         self.bar = Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
                             console=Console(stderr=True), transient=True)
-        self.task = self.bar.add_task("run", total=total, failed=0)
         self.failed = 0
+
+    def start(self, total: int | None) -> None:
+        self.task = self.bar.add_task("run", total=total, failed=0)
         self.bar.start()
 
     def advance(self, ok: int, failed: int) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
 from ..errors import Problem
-from ..protocols import Completion
 from .files import Document
-from .jobs import VARIABLE, Job, Row, WorkItem, render
+from .templating import Row, as_text, render, render_strings, variables_in
 
-CHECK_KEYS = ("contains", "not_contains", "equals", "starts_with", "regex", "json", "json_schema", "max_latency_ms",
-              "max_output_tokens")
 FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)\n?[ \t]*```\s*$", re.DOTALL)
 
 
@@ -70,61 +67,90 @@ class Check:
 
 
 class Checks:
-    """The job's checks plus each prompt's own, compiled; ``evaluate`` runs them on one result."""
+    """A job's checks plus each prompt's own, compiled; ``evaluate`` runs them on one answer."""
 
     def __init__(self, by_prompt: Mapping[str, tuple[Check, ...]]) -> None:
         self.by_prompt = dict(by_prompt)
 
     @classmethod
-    def for_job(cls, job: Job) -> Checks:
-        base = job.path.parent
-        common = tuple(compile_check(spec, base) for spec in job.checks)
-        return cls({p.id: common + tuple(compile_check(spec, base) for spec in p.checks) for p in job.prompts})
+    def compile(cls, common: Sequence[Mapping[str, Any]], by_prompt: Mapping[str, Sequence[Mapping[str, Any]]],
+                base: Path) -> Checks:
+        """The ``common`` checks apply to every prompt, each prompt's own after them; ``base`` is the
+        job file's folder (schema files are relative to it)."""
+        shared = tuple(compile_check(spec, base) for spec in common)
+        return cls({pid: shared + tuple(compile_check(spec, base) for spec in specs)
+                    for pid, specs in by_prompt.items()})
 
-    def evaluate(self, item: WorkItem, completion: Completion | None,
-                 latency_ms: float | None) -> tuple[int | None, list[Failure]]:
-        """(1 or 0, failures); (None, []) when the request failed or the item has no checks."""
-        checks = self.by_prompt.get(item.prompt.id, ())
-        if completion is None or not checks:
+    def evaluate(self, prompt_id: str, row: Row, seen: Observed | None) -> tuple[int | None, list[Failure]]:
+        """(1 or 0, failures) of one answer to the prompt; (None, []) when there is no answer (the
+        request failed) or the prompt has no checks."""
+        checks = self.by_prompt.get(prompt_id, ())
+        if seen is None or not checks:
             return None, []
-        seen = Observed(completion.text, completion.output_tokens, latency_ms)
-        failures = [f for f in (check(seen, item.row) for check in checks) if f is not None]
+        failures = [f for f in (check(seen, row) for check in checks) if f is not None]
         return (0 if failures else 1), failures
 
 
-def has_checks(job: Job) -> bool:
-    return bool(job.checks) or any(p.checks for p in job.prompts)
+# ---------------------------------------------------------------- the check types
 
 
-# ---------------------------------------------------------------- compiling one check
+# A compiler turns a check's value into its test, given whether case is ignored and the job
+# file's folder.
+Compiler = Callable[[Any, bool, Path], Test]
+# What is wrong with a check's value beyond its shape (the schema's), given the same.
+Vetter = Callable[[Any, bool, Path], list[str]]
+
+
+@dataclass(frozen=True)
+class CheckType:
+    compile: Compiler
+    vet: Vetter | None = None
+    fails_when_holds: bool = False  # the fact is stated positively and the check fails when it holds
+
+
+def _regex_problems(value: Any, fold: bool, base: Path) -> list[str]:
+    if "{{" in value:  # compiled per row, once its values are known
+        return []
+    compiled = _compiled(value, re.IGNORECASE if fold else 0)
+    return [f"regex does not compile: {compiled}"] if isinstance(compiled, str) else []
+
+
+def _schema_check_problems(value: Any, fold: bool, base: Path) -> list[str]:
+    return _schema_problems(value, base)
+
+
+# Every check type, by its key in schemas/job.schema.json $defs.check (a test holds the two equal).
+# A new type is one entry here plus its schema.
+CHECK_TYPES: dict[str, CheckType] = {
+    "contains": CheckType(lambda value, fold, base: _text_test("contains", str(value), fold)),
+    # The fact is "contains": not_contains fails when it holds.
+    "not_contains": CheckType(lambda value, fold, base: _text_test("contains", str(value), fold),
+                              fails_when_holds=True),
+    "equals": CheckType(lambda value, fold, base: _text_test("equals", str(value), fold)),
+    "starts_with": CheckType(lambda value, fold, base: _text_test("starts_with", str(value), fold)),
+    "regex": CheckType(lambda value, fold, base: _regex_test(value, fold), vet=_regex_problems),
+    "json": CheckType(lambda value, fold, base: _json_test),
+    "json_schema": CheckType(lambda value, fold, base: _schema_test(load_schema_spec(value, base)),
+                             vet=_schema_check_problems),
+    "max_latency_ms": CheckType(lambda value, fold, base: _limit_test(value, lambda seen: seen.latency_ms,
+                                                                      "latency", "ms")),
+    "max_output_tokens": CheckType(lambda value, fold, base: _limit_test(value, lambda seen: seen.output_tokens,
+                                                                         "output", "tokens")),
+}
+
+
+def check_key(spec: Mapping[str, Any]) -> str:
+    """The type of a schema-valid check mapping: its one key that names a check type."""
+    return next(k for k in spec if k in CHECK_TYPES)
 
 
 def compile_check(spec: Mapping[str, Any], base: Path) -> Check:
     """A schema-valid check mapping, compiled; ``base`` is the job file's folder."""
-    key = next(k for k in CHECK_KEYS if k in spec)
-    value = spec[key]
-    fold = bool(spec.get("ignore_case"))
+    key = check_key(spec)
+    kind = CHECK_TYPES[key]
     negate = bool(spec.get("not"))
     label = f"not {key}" if negate else key
-    if key == "not_contains":  # the fact is "contains", failing when it holds
-        return Check(label, not negate, _text_test("contains", str(value), fold))
-    if key in ("contains", "equals", "starts_with"):
-        test = _text_test(key, str(value), fold)
-    elif key == "regex":
-        test = _regex_test(value, fold)
-    elif key == "json":
-        test = _json_test
-    elif key == "json_schema":
-        test = _schema_test(load_schema_spec(value, base))
-    elif key == "max_latency_ms":
-        test = _limit_test(value, lambda seen: seen.latency_ms, "latency", "ms")
-    else:
-        test = _limit_test(value, lambda seen: seen.output_tokens, "output", "tokens")
-    return Check(label, negate, test)
-
-
-def _template(value: str, row: Row) -> str:
-    return render(value, row) if "{{" in value else value
+    return Check(label, kind.fails_when_holds != negate, kind.compile(spec[key], bool(spec.get("ignore_case")), base))
 
 
 def _text_test(key: str, template: str, fold: bool) -> Test:
@@ -132,7 +158,7 @@ def _text_test(key: str, template: str, fold: bool) -> Test:
         return s.casefold() if fold else s
 
     def test(seen: Observed, row: Row) -> tuple[bool, str]:
-        want = _template(template, row)
+        want = render(template, row)
         answer, needle = norm(seen.text), norm(want)
         if key == "contains":
             holds = needle in answer
@@ -167,7 +193,7 @@ def _regex_test(template: str, fold: bool) -> Test:
     def test(seen: Observed, row: Row) -> tuple[bool, str]:
         pattern = template
         if "{{" in template:  # row values are matched literally, not as regex syntax
-            pattern = render(template, {k: re.escape(_str(v)) for k, v in row.items()})
+            pattern = render(template, {k: re.escape(as_text(v)) for k, v in row.items()})
         compiled = _compiled(pattern, flags)
         if isinstance(compiled, str):
             return False, f"regex {pattern!r} does not compile: {compiled}"
@@ -175,10 +201,6 @@ def _regex_test(template: str, fold: bool) -> Test:
         return holds, f"answer {'matches' if holds else 'does not match'} /{pattern}/"
 
     return test
-
-
-def _str(value: Any) -> str:
-    return "" if value is None else value if isinstance(value, str) else json.dumps(value)
 
 
 def parse_json(text: str) -> tuple[Any, str | None]:
@@ -200,7 +222,7 @@ def _schema_test(schema: Any) -> Test:
     validators: dict[str, Draft202012Validator] = {}
 
     def validator(row: Row) -> Draft202012Validator:
-        rendered = _render_strings(schema, row) if templated else schema
+        rendered = render_strings(schema, row) if templated else schema
         key = json.dumps(rendered, sort_keys=True) if templated else ""
         if key not in validators:
             validators[key] = Draft202012Validator(rendered)
@@ -219,16 +241,6 @@ def _schema_test(schema: Any) -> Test:
     return test
 
 
-def _render_strings(value: Any, row: Row) -> Any:
-    if isinstance(value, str):
-        return _template(value, row)
-    if isinstance(value, list):
-        return [_render_strings(v, row) for v in value]
-    if isinstance(value, dict):
-        return {k: _render_strings(v, row) for k, v in value.items()}
-    return value
-
-
 def load_schema_spec(value: str | Mapping[str, Any], base: Path) -> Any:
     """An inline schema as is, or the schema file (.json, .yaml) relative to the job's folder."""
     if not isinstance(value, str):
@@ -241,7 +253,7 @@ def _limit_test(limit: float | str, measure: Callable[[Observed], float | None],
     def test(seen: Observed, row: Row) -> tuple[bool, str]:
         bound: float | str = limit
         if isinstance(limit, str):
-            text = _template(limit, row).strip()
+            text = render(limit, row).strip()
             try:
                 bound = float(text)
             except ValueError:
@@ -270,30 +282,17 @@ def check_problems(doc: Document, variables: set[str]) -> list[Problem]:
     have = ", ".join(sorted(variables)) or "none"
     for where, specs in places:
         for j, spec in enumerate(specs):
-            key = next(k for k in CHECK_KEYS if k in spec)
+            key = check_key(spec)
             at: list[str | int] = [*where, j, key]
-            for name in _variables(spec[key]):
+            for name in variables_in(spec[key]):
                 if name not in variables:
                     problems.append(doc.problem(at, f"{{{{{name}}}}} is not defined by every data row "
                                                 f"(row variables: {have})"))
-            if key == "regex" and "{{" not in spec[key]:
-                compiled = _compiled(spec[key], re.IGNORECASE if spec.get("ignore_case") else 0)
-                if isinstance(compiled, str):
-                    problems.append(doc.problem(at, f"regex does not compile: {compiled}"))
-            if key == "json_schema":
-                problems.extend(doc.problem(at, message) for message in _schema_problems(spec[key], doc.path.parent))
+            vet = CHECK_TYPES[key].vet
+            if vet is not None:
+                problems.extend(doc.problem(at, message)
+                                for message in vet(spec[key], bool(spec.get("ignore_case")), doc.path.parent))
     return problems
-
-
-def _variables(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield from VARIABLE.findall(value)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _variables(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _variables(v)
 
 
 def _schema_problems(value: str | Mapping[str, Any], base: Path) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,10 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ConfigError, Problem
+from .checks import Checks, check_problems
 from .files import Document, check_schema, read_document, unicode_problem
 from .providers import ProviderRegistry, display_path
-
-VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
-
-Row = Mapping[str, Any]
+from .templating import VARIABLE, Row, render
 
 
 @dataclass(frozen=True)
@@ -32,10 +29,6 @@ class Target:
     model: str
     params: Mapping[str, Any]  # job params with the target's own on top
     label: str
-
-    @property
-    def name(self) -> str:
-        return self.label
 
 
 @dataclass(frozen=True)
@@ -99,6 +92,14 @@ class Job:
     def count_items(self) -> int:
         return len(self.targets) * len(self.prompts) * self.count_rows() * self.repeat
 
+    @property
+    def has_checks(self) -> bool:
+        return bool(self.checks) or any(p.checks for p in self.prompts)
+
+    def compile_checks(self) -> Checks:
+        """The job's checks and each prompt's own, compiled once (regexes, schemas) for the run."""
+        return Checks.compile(self.checks, {p.id: p.checks for p in self.prompts}, self.path.parent)
+
 
 def items_hash(targets: list[Target], prompts: list[Prompt], rows: tuple[Row, ...] | Path | None,
                repeat: int) -> str:
@@ -111,16 +112,6 @@ def items_hash(targets: list[Target], prompts: list[Prompt], rows: tuple[Row, ..
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()[:16]
-
-
-def render(template: str, row: Row) -> str:
-    if "{{" not in template:
-        return template
-    return VARIABLE.sub(lambda m: _text(row.get(m.group(1), "")), template)
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else value if isinstance(value, str) else json.dumps(value)
 
 
 def item_key(target: Target, prompt_id: str, row_index: int | None, messages: tuple[Mapping[str, str], ...],
@@ -325,8 +316,6 @@ def _build(doc: Document, registry: ProviderRegistry,
                     lacking = f"; {missing_at[name]} has no {name!r}" if name in missing_at else ""
                     problems.append(doc.problem(where, f"{{{{{name}}}}} is not defined by every data row "
                                                 f"(row variables: {have}{lacking})"))
-    from .checks import check_problems  # checks.py builds on this module, so it is imported late
-
     problems.extend(check_problems(doc, variables))
 
     if problems:

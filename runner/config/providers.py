@@ -20,6 +20,8 @@ from ..paths import config_dir
 from ..resources import builtin_providers_dir
 from .files import check_schema, read_document
 
+ProviderKind = Literal["cloud", "local"]  # the schema allows these two
+
 
 @dataclass(frozen=True)
 class Auth:
@@ -73,7 +75,7 @@ ProtocolName = Literal["openai", "anthropic", "gemini", "ollama", "echo"]
 class Provider:
     id: str
     name: str
-    kind: str
+    kind: ProviderKind
     protocol: ProtocolName
     base_url: str
     auth: Auth | None

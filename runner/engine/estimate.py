@@ -20,7 +20,8 @@ from typing import Any
 from ..config.jobs import Job, Target
 from ..config.providers import ProviderRegistry
 from .pricing import PriceBook
-from .scheduler import estimate_tokens, price
+from .rows import price
+from .scheduler import estimate_tokens
 
 TYPICAL_OUTPUT_TOKENS = 150
 

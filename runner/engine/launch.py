@@ -4,12 +4,14 @@ clients, database, clock and signals into the engine, and close it all after.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypedDict
 
 import anyio
 from sqlite_utils import Database
@@ -23,6 +25,7 @@ from ..http.client import ProviderClient
 from ..keys.lookup import find_key
 from ..protocols import adapter_for
 from ..store.database import RunStore, find_run, open_db
+from ..store.records import RunStatus
 from .budget import Budget
 from .limits import ProviderLimits
 from .lock import RunLock
@@ -44,15 +47,32 @@ class RunOptions:
     allow_unpriced: bool = False
 
 
+class RunKwargs(TypedDict, total=False):
+    """RunOptions as keyword arguments (``runner.run_job(path, limit=5)``); the defaults are RunOptions'."""
+
+    db: Path | None
+    providers_dirs: tuple[str, ...]
+    only: tuple[str, ...]
+    limit: int | None
+    concurrency: int | None
+    resume: str | None
+    retry_errors: str | None
+    force: bool
+    wait: bool
+    max_cost: float | None
+    allow_unpriced: bool
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: int
     db_path: Path
-    status: str
+    status: RunStatus
     items: int
     ok: int
     failed: int
     cost_usd: float | None
+    checked: bool = False  # the job has checks, so its pass rate is what counts
 
 
 def prepare(job_path: Path, options: RunOptions) -> tuple[Job, ProviderRegistry]:
@@ -64,18 +84,12 @@ def prepare(job_path: Path, options: RunOptions) -> tuple[Job, ProviderRegistry]
         if not chosen:
             names = ", ".join(t.label for t in job.targets)
             raise UsageError(f"--only {' '.join(options.only)} matches no target of {job_path}; targets: {names}")
-        job = _with_targets(job, chosen)
+        job = replace(job, targets=chosen)
     return job, registry
 
 
 def _matches(target: Target, patterns: Sequence[str]) -> bool:
     return any(p in (target.label, target.provider, f"{target.provider}/{target.model}") for p in patterns)
-
-
-def _with_targets(job: Job, targets: tuple[Target, ...]) -> Job:
-    from dataclasses import replace
-
-    return replace(job, targets=targets)
 
 
 def lane_items(job: Job, targets: Sequence[Target], limit: int | None) -> Iterator[WorkItem]:
@@ -85,19 +99,28 @@ def lane_items(job: Job, targets: Sequence[Target], limit: int | None) -> Iterat
         yield from (item for item in group if item is not None)
 
 
-def execute(job: Job, registry: ProviderRegistry, options: RunOptions, *, progress: Progress | None = None,
-            handle_signals: bool = True) -> RunOutcome:
+async def run_prepared(job: Job, registry: ProviderRegistry, options: RunOptions, *,
+                       progress: Progress | None = None, handle_signals: bool = False) -> RunOutcome:
+    """Run a prepared job to the end in the running event loop; the run's outcome.
+
+    ``handle_signals`` (the command line only) makes Ctrl-C and SIGTERM stop taking new
+    items and let requests in flight finish; the run is then "interrupted".
+    """
     db_path = options.db or job.output
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    with RunLock(db_path, job.path).acquire(wait=options.wait):
+    lock = RunLock(db_path, job.path)
+    # With --wait the lock blocks until the running instance ends: not on the event loop.
+    await anyio.to_thread.run_sync(functools.partial(lock.acquire, wait=options.wait))
+    with lock:
         db = open_db(db_path)
         try:
             store = open_run(db, job, options)
             limit = options.max_cost if options.max_cost is not None else job.budget_usd
             budget = Budget(limit, allow_unpriced=options.allow_unpriced, spent_usd=store.spent()) if limit else None
+            if progress is not None:
+                progress.start(None if options.limit else job.count_items())
             try:
-                status = anyio.run(_run, job, registry, options, store, progress, handle_signals, budget,
-                                   backend="asyncio")
+                status = await _run(job, registry, options, store, progress, handle_signals, budget)
             except BaseException:
                 store.finish("failed")
                 raise
@@ -105,7 +128,7 @@ def execute(job: Job, registry: ProviderRegistry, options: RunOptions, *, progre
         finally:
             db.close()
     return RunOutcome(store.run_id, db_path, status, counts["items"], counts["ok"], counts["failed"],
-                      counts["cost_usd"])
+                      counts["cost_usd"], job.has_checks)
 
 
 def open_run(db: Database, job: Job, options: RunOptions) -> RunStore:
@@ -137,7 +160,7 @@ def _run_id(value: str, flag: str) -> int:
 
 
 async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store: RunStore,
-               progress: Progress | None, handle_signals: bool, budget: Budget | None) -> str:
+               progress: Progress | None, handle_signals: bool, budget: Budget | None) -> RunStatus:
     lanes: list[Lane] = []
     try:
         for provider_id in dict.fromkeys(t.provider for t in job.targets):
@@ -156,4 +179,4 @@ async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store:
                 await lane.client.aclose()
 
 
-__all__ = ["ConfigError", "RunOptions", "RunOutcome", "execute", "prepare"]
+__all__ = ["ConfigError", "RunKwargs", "RunOptions", "RunOutcome", "prepare", "run_prepared"]

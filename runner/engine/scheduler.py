@@ -13,7 +13,6 @@ failing) escape the task group.
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import sys
@@ -26,22 +25,22 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ..config.checks import Checks
 from ..config.jobs import Job, WorkItem
 from ..config.providers import Pricing, Provider
 from ..errors import ErrorCode, ProviderError
 from ..http.client import Answer, ProviderClient
 from ..protocols import ChatRequest
-from ..store.database import RESULT_COLUMNS, RunStore, utcnow
+from ..store.database import RunStore, utcnow
+from ..store.records import AttemptRow, ResultRow, RunStatus
 from .budget import Budget
 from .limits import Holding, ProviderLimits
-from .pricing import REPORTED, PriceBook
+from .pricing import PriceBook
 from .retry import RETRYABLE, with_retries
+from .rows import attempt_row, result_row
 
-COST_COLUMN = RESULT_COLUMNS.index("cost_usd")
-STATUS_COLUMN = RESULT_COLUMNS.index("status")
-
-DEFAULT_MAX_TOKENS = 1024  # the weight of a request that sets no max_tokens
+# The output tokens a request that sets no max_tokens is assumed to use: its weight against
+# token-rate limits and its worst case under a budget.
+ASSUMED_MAX_TOKENS = 1024
 FLUSH_SECONDS = 0.5  # a finished result is on disk within about this long
 FLUSH_ROWS = 1000
 GRACE_SECONDS = 5.0  # after Ctrl-C, in-flight requests get this long to finish
@@ -61,6 +60,9 @@ class Lane:
 class Progress:
     """What the writer reports as rows land; the CLI renders it."""
 
+    def start(self, total: int | None) -> None:
+        """Before the first item: how many items the run has (None when unknown)."""
+
     def advance(self, ok: int, failed: int) -> None:
         pass
 
@@ -71,7 +73,7 @@ class Engine:
                  handle_signals: bool = False, skip: frozenset[str] = frozenset(),
                  budget: Budget | None = None) -> None:
         self.job = job
-        self.checks = Checks.for_job(job)  # compiled once: regexes, schemas
+        self.checks = job.compile_checks()
         self.prices = PriceBook()
         self.lanes = lanes
         self.store = store
@@ -89,9 +91,9 @@ class Engine:
         self.stopping = False  # set on the first Ctrl-C / SIGTERM: take no new items
         self.interrupted = False
 
-    async def run(self) -> str:
+    async def run(self) -> RunStatus:
         """Run every lane to the end; the run's final status."""
-        send, receive = anyio.create_memory_object_stream[tuple[tuple[Any, ...], list[tuple[Any, ...]]]](
+        send, receive = anyio.create_memory_object_stream[tuple[ResultRow, list[AttemptRow]]](
             max_buffer_size=FLUSH_ROWS
         )
         async with anyio.create_task_group() as outer:
@@ -114,45 +116,44 @@ class Engine:
                 return
             if item.item_key in self.skip:
                 continue
-            row = await self.execute(lane, item)
+            row = await self.send_item(lane, item)
             try:
                 send.send_nowait(row)  # the writer usually has room: no cancel scope per row
             except anyio.WouldBlock:
                 with anyio.CancelScope(shield=True):  # a finished result is never dropped
                     await send.send(row)
 
-    async def execute(self, lane: Lane, item: WorkItem) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    async def send_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
         """Send one item with retries; its result row and its attempt rows."""
         started_at = utcnow()
-        attempts: list[tuple[Any, ...]] = []
+        attempts: list[AttemptRow] = []
         if lane.client is None:
             error = ProviderError(ErrorCode.API_KEY_REQUIRED, lane.key_problem or "no API key", None, lane.provider.id)
-            return self._row(item, started_at, None, error, 0), attempts
+            return self._result(item, error, 0, started_at), attempts
         target = item.target
         request = ChatRequest(target.model, item.messages, target.params, self.job.stream)
         input_estimate = estimate_tokens(item.messages)
-        max_tokens = int(target.params.get("max_tokens") or DEFAULT_MAX_TOKENS)
+        max_tokens = int(target.params.get("max_tokens") or ASSUMED_MAX_TOKENS)
         reserved = 0.0
-        answer: Answer | None = None
+        outcome: Answer | ProviderError
         try:
             if self.budget is not None:
                 pricing = self._pricing(target.provider, target.model)
                 reserved = self.budget.reserve(pricing, input_estimate, max_tokens, lane.provider.id)
-            answer = await with_retries(lane.provider.retry, self.sleep, lambda: self._attempt(
+            outcome = await with_retries(lane.provider.retry, self.sleep, lambda: self._attempt(
                 lane, request, item, input_estimate + max_tokens, attempts))
         except ProviderError as error:
             if len(attempts) > 1 and error.code in RETRYABLE:
                 error = ProviderError(ErrorCode.MAX_RETRIES_EXCEEDED, f"gave up after {len(attempts)} attempts; "
                                       f"last: {error}", error.status, error.provider)
-            row = self._row(item, started_at, None, error, len(attempts))
-        else:
-            row = self._row(item, started_at, answer, None, len(attempts))
+            outcome = error
+        row = self._result(item, outcome, len(attempts), started_at)
         if self.budget is not None and (reserved or attempts):
-            self.budget.settle(reserved, row[COST_COLUMN] if attempts else 0.0)
+            self.budget.settle(reserved, row.cost_usd if attempts else 0.0)
         return row, attempts
 
     async def _attempt(self, lane: Lane, request: ChatRequest, item: WorkItem, weight: int,
-                       attempts: list[tuple[Any, ...]]) -> Answer:
+                       attempts: list[AttemptRow]) -> Answer:
         assert lane.client is not None
         async with lane.limits.slot:
             reservation = await lane.limits.admit(weight)  # rate waits hold the provider's slot, not a global one
@@ -164,31 +165,18 @@ class Engine:
                     answer = await lane.client.send(request)
                 except ProviderError as e:
                     latency = round((time.perf_counter() - started) * 1000, 2)
-                    attempts.append((self.store.run_id, item.item_key, len(attempts) + 1, started_at, latency,
-                                     e.status, e.code, e.retry_after))
+                    attempts.append(attempt_row(self.store.run_id, item.item_key, len(attempts) + 1, started_at,
+                                                e, latency))
                     raise
-        attempts.append((self.store.run_id, item.item_key, len(attempts) + 1, started_at, answer.latency_ms,
-                         answer.http_status, None, None))
+        attempts.append(attempt_row(self.store.run_id, item.item_key, len(attempts) + 1, started_at, answer,
+                                    answer.latency_ms))
         return answer
 
-    def _row(self, item: WorkItem, started_at: str, answer: Answer | None, error: ProviderError | None,
-             attempts: int) -> tuple[Any, ...]:
-        target = item.target
-        common = (self.store.run_id, item.item_key, target.label, target.provider, target.model, item.prompt.id,
-                  item.row_index, item.repeat_index, item.prompt_text)
-        if answer is None:
-            assert error is not None
-            return (*common, "error", None, None, error.code, error.message, error.status, attempts,
-                    None, None, None, None, None, None, started_at, utcnow(), None, None)
-        c = answer.completion
-        pricing = self._pricing(target.provider, target.model)
-        cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens)
-        source = REPORTED if c.cost_usd is not None else pricing.source if pricing and cost is not None else None
-        passed, failures = self.checks.evaluate(item, c, answer.latency_ms)
-        failed_checks = json.dumps([f.as_dict() for f in failures]) if failures else None
-        return (*common, "ok", c.text, c.finish_reason, None, None, answer.http_status, attempts,
-                answer.latency_ms, answer.ttft_ms, c.input_tokens, c.output_tokens, cost, passed, started_at,
-                utcnow(), failed_checks, source)
+    def _result(self, item: WorkItem, outcome: Answer | ProviderError, attempts: int, started_at: str) -> ResultRow:
+        pricing = None if isinstance(outcome, ProviderError) else self._pricing(item.target.provider,
+                                                                                item.target.model)
+        return result_row(self.store.run_id, item, outcome, attempts=attempts, started_at=started_at,
+                          finished_at=utcnow(), pricing=pricing, checks=self.checks)
 
     def _pricing(self, provider_id: str, model: str) -> Pricing | None:
         for lane in self.lanes:
@@ -198,8 +186,8 @@ class Engine:
 
     async def _writer(self, receive: MemoryObjectReceiveStream[Any]) -> None:
         """The only task that writes: batches rows, one transaction per batch, at most FLUSH_SECONDS apart."""
-        results: list[tuple[Any, ...]] = []
-        attempts: list[tuple[Any, ...]] = []
+        results: list[ResultRow] = []
+        attempts: list[AttemptRow] = []
         ok = failed = 0
 
         def flush() -> None:
@@ -230,7 +218,7 @@ class Engine:
                     break
                 results.append(row)
                 attempts.extend(rows)
-                if row[STATUS_COLUMN] == "ok":
+                if row.status == "ok":
                     ok += 1
                 else:
                     failed += 1
@@ -259,9 +247,3 @@ def estimate_tokens(messages: tuple[Any, ...]) -> int:
     """A rough input token count: about four characters a token for English text."""
     return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
 
-
-def price(pricing: Pricing | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
-    """USD for one answer; None (never 0) when the price or a token count is unknown."""
-    if pricing is None or input_tokens is None or output_tokens is None:
-        return None
-    return (input_tokens * pricing.input + output_tokens * pricing.output) / 1_000_000

@@ -42,8 +42,8 @@ def render_html(db: sqlite_utils.Database, run_id: int) -> str:
         import plotly.graph_objects as go
     except ImportError:
         raise UsageError("report --html needs plotly: pip install 'hanzo-run[report]'") from None
-    (job_name, status, started) = db.execute("SELECT job_name, status, started_at FROM runs WHERE id = ?",
-                                             [run_id]).fetchone()
+    run = next(db.query("SELECT job_name, status, started_at FROM runs WHERE id = ?", [run_id]))
+    job_name, status, started = run["job_name"], run["status"], run["started_at"]
     rows = comparison(db, run_id)
     checked = any(r["pass_rate"] is not None for r in rows)
 
@@ -124,25 +124,26 @@ def _comparison_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _failed_table(db: sqlite_utils.Database, run_id: int) -> str:
-    (total,) = db.execute("SELECT count(*) FROM results WHERE run_id = ? AND (status != 'ok' OR passed = 0)",
-                          [run_id]).fetchone()
+    total = next(db.query("SELECT count(*) AS n FROM results WHERE run_id = ? AND (status != 'ok' OR passed = 0)",
+                          [run_id]))["n"]
     if not total:
         return '<p id="failed">No failed items.</p>'
-    rows = db.execute(
+    rows = db.query(
         "SELECT target, prompt_id, row_index, repeat_index, status, error_code, error_message, failed_checks,"
         " response_text FROM results WHERE run_id = ? AND (status != 'ok' OR passed = 0) ORDER BY id LIMIT ?",
-        [run_id, MAX_FAILED_ROWS]).fetchall()
+        [run_id, MAX_FAILED_ROWS])
     body = []
-    for target, prompt_id, row_index, repeat_index, status, code, message, failed_checks, answer in rows:
-        if status != "ok":
-            why = f"<b>{escape(code or 'ERROR')}</b>: {escape(message or '')}"
+    for r in rows:
+        if r["status"] != "ok":
+            why = f"<b>{escape(r['error_code'] or 'ERROR')}</b>: {escape(r['error_message'] or '')}"
         else:
             why = "<br>".join(f"<b>{escape(f['check'])}</b>: {escape(f['reason'])}"
-                              for f in json.loads(failed_checks or "[]"))
-        item = prompt_id + ("" if row_index is None else f" row {row_index}") + (
+                              for f in json.loads(r["failed_checks"] or "[]"))
+        row_index, repeat_index = r["row_index"], r["repeat_index"]
+        item = r["prompt_id"] + ("" if row_index is None else f" row {row_index}") + (
             f" #{repeat_index}" if repeat_index else "")
-        body.append(f'<tr><td class="text">{escape(target)}</td><td class="text">{escape(item)}</td>'
-                    f'<td class="text">{why}</td><td class="answer">{escape(answer or "")}</td></tr>')
+        body.append(f'<tr><td class="text">{escape(r["target"])}</td><td class="text">{escape(item)}</td>'
+                    f'<td class="text">{why}</td><td class="answer">{escape(r["response_text"] or "")}</td></tr>')
     more = (f'<p class="muted">Showing the first {MAX_FAILED_ROWS} of {total}; the rest are in the database.</p>'
             if total > MAX_FAILED_ROWS else "")
     return ('<table id="failed"><thead><tr><th class="text">target</th><th class="text">item</th>'

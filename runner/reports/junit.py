@@ -13,35 +13,35 @@ import sqlite_utils
 
 
 def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Element]:
-    (job_name,) = db.execute("SELECT job_name FROM runs WHERE id = ?", [run_id]).fetchone()
-    rows = db.execute(
+    job_name = next(db.query("SELECT job_name FROM runs WHERE id = ?", [run_id]))["job_name"]
+    rows = db.query(
         "SELECT target, prompt_id, row_index, repeat_index, status, error_code, error_message, latency_ms,"
-        " passed, failed_checks, response_text FROM results WHERE run_id = ? ORDER BY id", [run_id]).fetchall()
+        " passed, failed_checks, response_text FROM results WHERE run_id = ? ORDER BY id", [run_id])
     root = ET.Element("testsuites", name=f"hanzo-run {job_name} run {run_id}")
     suites: dict[str, ET.Element] = {}
     counts: dict[str, list[float]] = {}  # target -> [tests, failures, errors, seconds]
-    for (target, prompt_id, row_index, repeat_index, status, code, message, latency_ms, passed, failed_checks,
-         answer) in rows:
+    for r in rows:
+        target, code, message = r["target"], r["error_code"], r["error_message"]
         if target not in suites:
             suites[target] = ET.SubElement(root, "testsuite", name=target)
             counts[target] = [0, 0, 0, 0.0]
-        seconds = (latency_ms or 0.0) / 1000
-        name = prompt_id + ("" if row_index is None else f"[row {row_index}]")
-        name += f"#{repeat_index}" if repeat_index else ""
+        seconds = (r["latency_ms"] or 0.0) / 1000
+        name = r["prompt_id"] + ("" if r["row_index"] is None else f"[row {r['row_index']}]")
+        name += f"#{r['repeat_index']}" if r["repeat_index"] else ""
         case = ET.SubElement(suites[target], "testcase", classname=target, name=name, time=f"{seconds:.3f}")
         count = counts[target]
         count[0] += 1
         count[3] += seconds
-        if status != "ok":
+        if r["status"] != "ok":
             count[2] += 1
             error = ET.SubElement(case, "error", type=code or "ERROR", message=message or "")
             error.text = f"{code}: {message}"
-        elif passed == 0:
+        elif r["passed"] == 0:
             count[1] += 1
-            failures = json.loads(failed_checks or "[]")
+            failures = json.loads(r["failed_checks"] or "[]")
             reasons = "; ".join(f"{f['check']}: {f['reason']}" for f in failures)
             failure = ET.SubElement(case, "failure", type="checks", message=reasons)
-            failure.text = reasons + "\n\nanswer:\n" + (answer or "")
+            failure.text = reasons + "\n\nanswer:\n" + (r["response_text"] or "")
     total = [0, 0, 0, 0.0]
     for target, suite in suites.items():
         tests, failures, errors, seconds = counts[target]

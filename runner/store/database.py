@@ -17,16 +17,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-RESULT_COLUMNS = (
-    "run_id", "item_key", "target", "provider", "model", "prompt_id", "row_index", "repeat_index",
-    "prompt", "status", "response_text", "finish_reason", "error_code", "error_message", "http_status",
-    "attempts", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd", "passed",
-    "started_at", "finished_at", "failed_checks", "price_source",
-)
-ATTEMPT_COLUMNS = (
-    "run_id", "item_key", "attempt", "started_at", "latency_ms", "http_status", "error_code",
-    "retry_after_s",
-)
+from .records import AttemptRow, ResultRow, RunStatus
 
 migrations = Migrations("hanzo-run")
 
@@ -162,22 +153,24 @@ def _upsert_sql(table: str, columns: Sequence[str], conflict: Sequence[str]) -> 
     return f"INSERT INTO {table} ({names}) VALUES ({marks}) ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
 
 
-_RESULT_UPSERT = _upsert_sql("results", RESULT_COLUMNS, ("run_id", "item_key"))
-_ATTEMPT_INSERT = (f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)})"
-                   f" VALUES ({', '.join('?' for _ in ATTEMPT_COLUMNS)})")
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+# The records' fields are the columns, in order: rows go to sqlite3 as they are.
+_RESULT_UPSERT = _upsert_sql("results", ResultRow._fields, ("run_id", "item_key"))
+_ATTEMPT_INSERT = _insert_sql("attempts", AttemptRow._fields)
 
 
 def find_run(db: sqlite_utils.Database, job_path: str, run_id: int | None, *,
              unfinished: bool) -> dict[str, Any] | None:
     """The run to continue: ``run_id``, else this job's latest (unfinished, when asked) run."""
     if run_id is not None:
-        rows = db.execute("SELECT * FROM runs WHERE id = ?", [run_id])
+        rows = db.query("SELECT * FROM runs WHERE id = ?", [run_id])
     else:
         status = "AND status != 'completed'" if unfinished else ""
-        rows = db.execute(f"SELECT * FROM runs WHERE job_path = ? {status} ORDER BY id DESC LIMIT 1", [job_path])
-    columns = [c[0] for c in rows.description]
-    row = rows.fetchone()
-    return dict(zip(columns, row, strict=True)) if row else None
+        rows = db.query(f"SELECT * FROM runs WHERE job_path = ? {status} ORDER BY id DESC LIMIT 1", [job_path])
+    return next(rows, None)
 
 
 class RunStore:
@@ -209,28 +202,27 @@ class RunStore:
 
     def done_keys(self) -> frozenset[str]:
         """Items of this run that already have an ok result: a resume skips them."""
-        rows = self.db.execute("SELECT item_key FROM results WHERE run_id = ? AND status = 'ok'", [self.run_id])
-        return frozenset(key for (key,) in rows)
+        rows = self.db.query("SELECT item_key FROM results WHERE run_id = ? AND status = 'ok'", [self.run_id])
+        return frozenset(row["item_key"] for row in rows)
 
     def spent(self) -> float:
-        (cost,) = self.db.execute("SELECT coalesce(sum(cost_usd), 0) FROM results WHERE run_id = ?",
-                                  [self.run_id]).fetchone()
-        return float(cost)
+        row = next(self.db.query("SELECT coalesce(sum(cost_usd), 0) AS spent FROM results WHERE run_id = ?",
+                                 [self.run_id]))
+        return float(row["spent"])
 
-    def write(self, results: Iterable[Sequence[Any]], attempts: Iterable[Sequence[Any]]) -> None:
-        """One batch, one transaction: rows in RESULT_COLUMNS / ATTEMPT_COLUMNS order."""
+    def write(self, results: Iterable[ResultRow], attempts: Iterable[AttemptRow]) -> None:
+        """One batch, one transaction."""
         with self.db.atomic():
             self.db.conn.executemany(_RESULT_UPSERT, results)
             self.db.conn.executemany(_ATTEMPT_INSERT, attempts)
 
-    def finish(self, status: str) -> Mapping[str, Any]:
+    def finish(self, status: RunStatus) -> Mapping[str, Any]:
         """Close the run with its final counts, taken from the rows themselves."""
         with self.db.atomic():
-            row = self.db.execute(
-                "SELECT count(*), sum(status = 'ok'), sum(status != 'ok'), sum(cost_usd) FROM results WHERE run_id = ?",
-                [self.run_id],
-            ).fetchone()
-            total, ok, failed, cost = row
+            row = next(self.db.query(
+                "SELECT count(*) AS total, sum(status = 'ok') AS ok, sum(status != 'ok') AS failed,"
+                " sum(cost_usd) AS cost FROM results WHERE run_id = ?", [self.run_id]))
+            total, ok, failed, cost = row["total"], row["ok"], row["failed"], row["cost"]
             self.db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, items_ok = ?, items_failed = ?, cost_usd = ?,"
                 " items_total = coalesce(items_total, ?) WHERE id = ?",

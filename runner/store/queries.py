@@ -26,28 +26,28 @@ SUMMARY_COLUMNS = ("target", "provider", "model", "items", "ok", "errors", "ok_r
 def percentile(db: sqlite_utils.Database, run_id: int, target: str, column: str, fraction: float) -> float | None:
     """Nearest-rank percentile of ``column`` over the target's ok results, without loading them all."""
     where = f"run_id = ? AND target = ? AND status = 'ok' AND {column} IS NOT NULL"
-    (count,) = db.execute(f"SELECT count(*) FROM results WHERE {where}", [run_id, target]).fetchone()
+    count = next(db.query(f"SELECT count(*) AS n FROM results WHERE {where}", [run_id, target]))["n"]
     if not count:
         return None
     offset = max(math.ceil(fraction * count) - 1, 0)
-    row = db.execute(f"SELECT {column} FROM results WHERE {where} ORDER BY {column} LIMIT 1 OFFSET ?",
-                     [run_id, target, offset]).fetchone()
-    return float(row[0])
+    row = next(db.query(f"SELECT {column} AS value FROM results WHERE {where} ORDER BY {column} LIMIT 1 OFFSET ?",
+                        [run_id, target, offset]))
+    return float(row["value"])
 
 
 def target_summary(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any]]:
     """One dict per target of the run, in the order the targets first finished."""
-    rows = db.execute(f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM target_summary WHERE run_id = ?"
-                      " ORDER BY first_result_id", [run_id]).fetchall()
+    rows = list(db.query(f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM target_summary WHERE run_id = ?"
+                         " ORDER BY first_result_id", [run_id]))
     out = []
-    for values in rows:
-        row = dict(zip(SUMMARY_COLUMNS, values, strict=True))
+    for row in rows:
         target = row["target"]
-        errors = db.execute(
-            "SELECT error_code, count(*), min(error_message) FROM results WHERE run_id = ? AND target = ?"
-            " AND status != 'ok' GROUP BY error_code ORDER BY count(*) DESC", [run_id, target]).fetchall()
-        row["error_codes"] = {code: count for code, count, _ in errors}
-        row["error_examples"] = {code: example for code, _, example in errors}  # one message per code
+        errors = list(db.query(
+            "SELECT error_code, count(*) AS n, min(error_message) AS example FROM results"
+            " WHERE run_id = ? AND target = ? AND status != 'ok' GROUP BY error_code ORDER BY count(*) DESC",
+            [run_id, target]))
+        row["error_codes"] = {e["error_code"]: e["n"] for e in errors}
+        row["error_examples"] = {e["error_code"]: e["example"] for e in errors}  # one message per code
         row["p50_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.5)
         row["p95_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.95)
         row["p50_ttft_ms"] = percentile(db, run_id, target, "ttft_ms", 0.5)
@@ -57,9 +57,10 @@ def target_summary(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any
 
 def run_rates(db: sqlite_utils.Database, run_id: int) -> tuple[int, float | None, float | None]:
     """(items, ok rate, pass rate) of a run; a rate is None when there are no items (pass: no checks)."""
-    items, ok, passed, checked = db.execute(
-        "SELECT count(*), coalesce(sum(status = 'ok'), 0), coalesce(sum(passed), 0), count(passed)"
-        " FROM results WHERE run_id = ?", [run_id]).fetchone()
+    row = next(db.query(
+        "SELECT count(*) AS items, coalesce(sum(status = 'ok'), 0) AS ok, coalesce(sum(passed), 0) AS passed,"
+        " count(passed) AS checked FROM results WHERE run_id = ?", [run_id]))
+    items, ok, passed, checked = row["items"], row["ok"], row["passed"], row["checked"]
     if not items:
         return 0, None, None
     return items, ok / items, (passed / items if checked else None)
@@ -67,25 +68,26 @@ def run_rates(db: sqlite_utils.Database, run_id: int) -> tuple[int, float | None
 
 def list_runs(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Every run in the database, oldest first, with counts taken from its results."""
-    rows = db.execute(
+    rows = db.query(
         """SELECT runs.id, runs.job_name, runs.status, runs.started_at, runs.finished_at, runs.items_total,
-                  coalesce(r.items, 0), coalesce(r.ok, 0), coalesce(r.errors, 0), r.passed, r.checked,
-                  r.cost_usd, coalesce(r.unpriced, 0)
+                  coalesce(r.items, 0) AS items, coalesce(r.ok, 0) AS ok, coalesce(r.errors, 0) AS errors,
+                  r.passed, r.checked, r.cost_usd, coalesce(r.unpriced, 0) AS unpriced
            FROM runs LEFT JOIN (
                SELECT run_id, count(*) AS items, sum(status = 'ok') AS ok, sum(status != 'ok') AS errors,
                       sum(passed) AS passed, count(passed) AS checked, sum(cost_usd) AS cost_usd,
                       sum(status = 'ok' AND cost_usd IS NULL) AS unpriced
                FROM results GROUP BY run_id) AS r ON r.run_id = runs.id
            ORDER BY runs.id"""
-    ).fetchall()
+    )
     out = []
-    for (run_id, job, status, started, finished, total, items, ok, errors, passed, checked, cost,
-         unpriced) in rows:
+    for r in rows:
+        items, ok, unpriced = r["items"], r["ok"], r["unpriced"]
         out.append({
-            "id": run_id, "job": job, "status": status, "started_at": started, "finished_at": finished,
-            "duration_s": duration_s(started, finished), "items_total": total, "items": items, "ok": ok,
-            "errors": errors, "pass_rate": passed / items if checked and items else None,
-            "cost_usd": cost if not unpriced and ok else None, "unpriced": unpriced,
+            "id": r["id"], "job": r["job_name"], "status": r["status"], "started_at": r["started_at"],
+            "finished_at": r["finished_at"], "duration_s": duration_s(r["started_at"], r["finished_at"]),
+            "items_total": r["items_total"], "items": items, "ok": ok, "errors": r["errors"],
+            "pass_rate": r["passed"] / items if r["checked"] and items else None,
+            "cost_usd": r["cost_usd"] if not unpriced and ok else None, "unpriced": unpriced,
         })
     return out
 
@@ -98,12 +100,12 @@ def duration_s(started: str | None, finished: str | None) -> float | None:
 
 
 def latest_run_id(db: sqlite_utils.Database) -> int | None:
-    row = db.execute("SELECT max(id) FROM runs").fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+    latest = next(db.query("SELECT max(id) AS id FROM runs"))["id"]
+    return int(latest) if latest is not None else None
 
 
 def run_exists(db: sqlite_utils.Database, run_id: int) -> bool:
-    return db.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone() is not None
+    return next(db.query("SELECT 1 AS found FROM runs WHERE id = ?", [run_id]), None) is not None
 
 
 def run_failed(db_path: Path, run_id: int, fail_under: float | None, *, checked: bool) -> bool:

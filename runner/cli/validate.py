@@ -1,0 +1,33 @@
+"""``hanzo-run validate``: check provider and job files, every error at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .exits import ExitCode
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--providers-dir", "providers_dirs", multiple=True, metavar="DIR",
+              help="Extra provider folder (repeatable).")
+def validate(files: tuple[Path, ...], providers_dirs: tuple[str, ...]) -> None:
+    """Check provider and job files; print every error as file:line:col.
+
+    With no FILES, checks every provider folder and jobs/. Exits 2 when any file has errors.
+
+    \b
+    Example:
+        hanzo-run validate providers.d/groq.yaml jobs/compare.yaml
+    """
+    from ..config.validation import validate_files
+
+    problems, checked = validate_files(list(files), providers_dirs)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {checked} file(s)", err=True)
+        raise ExitCode(2)
+    click.echo(f"{checked} file(s) OK", err=True)

@@ -1,0 +1,64 @@
+"""Building the rows the engine writes: pure functions from an item and what became of it.
+
+Kept out of the Engine so they can be read and tested without a run; they are on the
+hot path (one call per request), so they build NamedTuples directly, no dicts.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..config.checks import Checks, Observed
+from ..config.jobs import WorkItem
+from ..config.providers import Pricing
+from ..errors import ProviderError
+from ..http.client import Answer
+from ..store.records import AttemptRow, ResultRow
+from .pricing import REPORTED
+
+
+def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, attempts: int, started_at: str,
+               finished_at: str, pricing: Pricing | None, checks: Checks) -> ResultRow:
+    """The item's row of ``results``: its answer (priced and checked) or its error."""
+    target = item.target
+    if isinstance(outcome, ProviderError):
+        return ResultRow(
+            run_id=run_id, item_key=item.item_key, target=target.label, provider=target.provider,
+            model=target.model, prompt_id=item.prompt.id, row_index=item.row_index, repeat_index=item.repeat_index,
+            prompt=item.prompt_text, status="error", response_text=None, finish_reason=None,
+            error_code=outcome.code, error_message=outcome.message, http_status=outcome.status, attempts=attempts,
+            latency_ms=None, ttft_ms=None, input_tokens=None, output_tokens=None, cost_usd=None, passed=None,
+            started_at=started_at, finished_at=finished_at, failed_checks=None, price_source=None)
+    c = outcome.completion
+    cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens)
+    source = REPORTED if c.cost_usd is not None else pricing.source if pricing and cost is not None else None
+    passed, failures = checks.evaluate(item.prompt.id, item.row, Observed(c.text, c.output_tokens,
+                                                                           outcome.latency_ms))
+    return ResultRow(
+        run_id=run_id, item_key=item.item_key, target=target.label, provider=target.provider, model=target.model,
+        prompt_id=item.prompt.id, row_index=item.row_index, repeat_index=item.repeat_index,
+        prompt=item.prompt_text, status="ok", response_text=c.text, finish_reason=c.finish_reason,
+        error_code=None, error_message=None, http_status=outcome.http_status, attempts=attempts,
+        latency_ms=outcome.latency_ms, ttft_ms=outcome.ttft_ms, input_tokens=c.input_tokens,
+        output_tokens=c.output_tokens, cost_usd=cost, passed=passed, started_at=started_at,
+        finished_at=finished_at, failed_checks=json.dumps([f.as_dict() for f in failures]) if failures else None,
+        price_source=source)
+
+
+def attempt_row(run_id: int, item_key: str, number: int, started_at: str, outcome: Answer | ProviderError,
+                latency_ms: float) -> AttemptRow:
+    """One HTTP attempt's row of ``attempts``; ``latency_ms`` as measured around a failed one."""
+    if isinstance(outcome, ProviderError):
+        return AttemptRow(run_id=run_id, item_key=item_key, attempt=number, started_at=started_at,
+                          latency_ms=latency_ms, http_status=outcome.status, error_code=outcome.code,
+                          retry_after_s=outcome.retry_after)
+    return AttemptRow(run_id=run_id, item_key=item_key, attempt=number, started_at=started_at,
+                      latency_ms=outcome.latency_ms, http_status=outcome.http_status, error_code=None,
+                      retry_after_s=None)
+
+
+def price(pricing: Pricing | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
+    """USD for one answer; None (never 0) when the price or a token count is unknown."""
+    if pricing is None or input_tokens is None or output_tokens is None:
+        return None
+    return (input_tokens * pricing.input + output_tokens * pricing.output) / 1_000_000

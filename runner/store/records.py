@@ -1,0 +1,60 @@
+"""The rows of the ``results`` and ``attempts`` tables as named records.
+
+The fields of ``ResultRow`` and ``AttemptRow`` are the tables' columns, in order: the
+insert and upsert SQL of runner/store/database.py is generated from them, so a column
+is named in one place. NamedTuples, not dataclasses: the engine builds one per request
+and sqlite3 takes them as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+RunStatus = Literal["running", "completed", "interrupted", "failed"]
+ResultStatus = Literal["ok", "error"]
+# How an item was sent. Not a column yet: results will carry it when batch APIs arrive.
+Via = Literal["sync", "batch"]
+
+
+class ResultRow(NamedTuple):
+    """One work item's final outcome: a row of ``results``."""
+
+    run_id: int
+    item_key: str
+    target: str
+    provider: str
+    model: str
+    prompt_id: str
+    row_index: int | None
+    repeat_index: int
+    prompt: str
+    status: ResultStatus
+    response_text: str | None
+    finish_reason: str | None
+    error_code: str | None
+    error_message: str | None
+    http_status: int | None
+    attempts: int
+    latency_ms: float | None
+    ttft_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    passed: int | None
+    started_at: str
+    finished_at: str
+    failed_checks: str | None  # JSON list of {check, reason}
+    price_source: str | None
+
+
+class AttemptRow(NamedTuple):
+    """One HTTP attempt of a work item: a row of ``attempts``."""
+
+    run_id: int
+    item_key: str
+    attempt: int
+    started_at: str
+    latency_ms: float | None
+    http_status: int | None
+    error_code: str | None
+    retry_after_s: float | None
