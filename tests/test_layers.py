@@ -1,0 +1,126 @@
+"""The package's layers, enforced: a module imports only from its own layer or lower ones,
+and no two modules import each other, directly or around a loop.
+
+    cli  >  api  >  reports  >  engine  >  probes, store  >  http  >  protocols  >  keys  >  config  >  base
+
+Imports inside ``if TYPE_CHECKING:`` are types only and do not count; imports inside
+functions (kept lazy for start-up speed) count like any other.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+RUNNER = Path(__file__).resolve().parent.parent / "runner"
+
+# Lowest first. A module's layer is the first prefix of its dotted name found here.
+LAYERS: list[tuple[str, ...]] = [
+    ("runner", "runner.errors", "runner.paths", "runner.resources", "runner.private_files"),
+    ("runner.config",),
+    ("runner.keys",),
+    ("runner.protocols",),
+    ("runner.http",),
+    ("runner.probes", "runner.store"),
+    ("runner.engine",),
+    ("runner.reports",),
+    ("runner.api",),
+    ("runner.cli", "runner.__main__"),
+]
+
+
+def layer_of(module: str) -> int:
+    best: tuple[int, int] | None = None  # (prefix length, layer)
+    for level, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), level)
+    assert best is not None, f"{module} is in no layer; add it to LAYERS in {__file__}"
+    return best[1]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(RUNNER.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking_block(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def imports_of(path: Path) -> set[str]:
+    """The runner modules ``path`` imports at run time (resolved, including lazy imports)."""
+    module = module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    skipped = {id(n) for block in ast.walk(tree) if _type_checking_block(block) for n in ast.walk(block)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module or ""
+            if not source.startswith("runner"):
+                continue
+            for alias in node.names:  # "from . import x" may name a module
+                candidate = f"{source}.{alias.name}"
+                found.add(candidate if _exists(candidate) else source)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("runner"))
+    return {m for m in found if m != module}
+
+
+def _exists(module: str) -> bool:
+    path = RUNNER.parent / module.replace(".", "/")
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+MODULES = {module_name(p): p for p in sorted(RUNNER.rglob("*.py")) if "_data" not in p.parts}
+GRAPH = {name: imports_of(path) for name, path in MODULES.items()}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_only_from_its_own_or_lower_layers(module: str) -> None:
+    upward = sorted(m for m in GRAPH[module] if layer_of(m) > layer_of(module))
+    assert not upward, f"{module} (layer {layer_of(module)}) imports from a higher layer: {upward}"
+
+
+def test_no_import_cycles() -> None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        path.append(module)
+        for dep in sorted(GRAPH.get(module, ())):
+            if dep not in MODULES:
+                continue
+            if state.get(dep) == 1:
+                loop = path[path.index(dep):] + [dep]
+                raise AssertionError("import cycle: " + " -> ".join(loop))
+            if dep not in state:
+                visit(dep)
+        path.pop()
+        state[module] = 2
+
+    for module in sorted(MODULES):
+        if module not in state:
+            visit(module)
+
+
+def test_the_layer_test_sees_a_wrong_way_import(tmp_path: Path) -> None:
+    """A store module importing the engine would be caught (the check is not vacuous)."""
+    bad = RUNNER / "store" / "_layer_probe.py"
+    bad.write_text("from ..engine import scheduler\n")
+    try:
+        found = imports_of(bad)
+    finally:
+        bad.unlink()
+    assert "runner.engine.scheduler" in found
+    assert layer_of("runner.engine.scheduler") > layer_of("runner.store._layer_probe")
