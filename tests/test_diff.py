@@ -11,7 +11,8 @@ import pytest
 import sqlite_utils
 
 from runner.reports.diff import CHANGES, Side, diff_renderable, diff_runs, regressed, to_dict, to_json
-from runner.store.database import RESULT_COLUMNS, open_db
+from runner.store.database import open_db
+from runner.store.records import ResultRow
 
 FAILED = [{"check": "contains", "reason": "answer does not contain 'Paris'"}]
 
@@ -20,7 +21,7 @@ def result(run_id: int, key: str, verdict: str, row_index: int, target: str = "o
            answer: str = "Paris.") -> dict[str, Any]:
     """verdict: pass (checked), ok (nothing checked), fail, or error."""
     provider, _, model = target.partition("/")
-    row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
+    row: dict[str, Any] = dict.fromkeys(ResultRow._fields)
     row.update(run_id=run_id, item_key=key, target=target, provider=provider, model=model, prompt_id="capital",
                row_index=row_index, repeat_index=repeat, prompt=f"question {row_index}", attempts=1)
     if verdict == "error":

@@ -19,7 +19,8 @@ from runner.reports.items import (
     to_csv,
     to_json,
 )
-from runner.store.database import RESULT_COLUMNS, open_db
+from runner.store.database import open_db
+from runner.store.records import ResultRow
 
 FAILED = [{"check": "contains", "reason": "answer does not contain 'Paris'"}]
 
@@ -27,7 +28,7 @@ FAILED = [{"check": "contains", "reason": "answer does not contain 'Paris'"}]
 def row(run_id: int, key: str, target: str, status: str = "ok", passed: int | None = None,
         **values: Any) -> dict[str, Any]:
     provider, _, model = target.partition("/")
-    out: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
+    out: dict[str, Any] = dict.fromkeys(ResultRow._fields)
     out.update(run_id=run_id, item_key=key, target=target, provider=provider, model=model, prompt_id="capital",
                row_index=0, repeat_index=0, prompt="What is the capital of France?", status=status,
                attempts=1, passed=passed, latency_ms=250.0, input_tokens=12, output_tokens=3, cost_usd=0.0001)
