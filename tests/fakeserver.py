@@ -457,6 +457,8 @@ class FakeServer:
         self._stopping: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failure: BaseException | None = None
+        from tests.fakebatch import BatchFake  # here: tests.fakebatch imports this module
+        self.batch = BatchFake(self)  # the batch APIs and their controls (tests/fakebatch.py)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -536,6 +538,7 @@ class FakeServer:
         with self._lock:
             self._faults.clear()
             self.requests.clear()
+            self.batch.reset()
             self.max_concurrent.update(self._in_flight)
 
     def _take_fault(self, flavor: str, model: str) -> _Fault | None:
@@ -589,6 +592,8 @@ class FakeServer:
                 return denied
             if chat:
                 return await self._chat(flavor, request, body, raw, gemini)
+            if (batch := self.batch.handle(flavor, request, real, body, raw)) is not None:
+                return batch
             return self._other(flavor, request, real, body)
         finally:
             self._tasks.discard(task)
