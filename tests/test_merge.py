@@ -10,21 +10,22 @@ import pytest
 import sqlite_utils
 
 from runner.errors import UsageError
-from runner.store.database import ATTEMPT_COLUMNS, RESULT_COLUMNS, RunStore, open_db
+from runner.store.database import RunStore, open_db
 from runner.store.merge import MergeError, merge_databases
+from runner.store.records import AttemptRow, ResultRow
 
 
-def result(run_id: int, key: str, status: str, cost: float | None) -> tuple[object, ...]:
-    row = dict.fromkeys(RESULT_COLUMNS)
+def result(run_id: int, key: str, status: str, cost: float | None) -> ResultRow:
+    row: dict[str, Any] = dict.fromkeys(ResultRow._fields)
     row.update(run_id=run_id, item_key=key, target="openai/gpt-4o-mini", provider="openai", model="gpt-4o-mini",
                status=status, attempts=1, cost_usd=cost, repeat_index=0, response_text=f"answer {key}")
-    return tuple(row[c] for c in RESULT_COLUMNS)
+    return ResultRow(**row)
 
 
-def attempt(run_id: int, key: str, n: int) -> tuple[object, ...]:
-    row = dict.fromkeys(ATTEMPT_COLUMNS)
+def attempt(run_id: int, key: str, n: int) -> AttemptRow:
+    row: dict[str, Any] = dict.fromkeys(AttemptRow._fields)
     row.update(run_id=run_id, item_key=key, attempt=n, started_at=f"2026-01-01T00:00:0{n}Z", http_status=200)
-    return tuple(row[c] for c in ATTEMPT_COLUMNS)
+    return AttemptRow(**row)
 
 
 def shard(path: Path, index: int, keys: dict[str, str], *, status: str = "completed", job: str = "j",
