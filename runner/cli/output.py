@@ -4,33 +4,122 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from ..engine.launch import RunOutcome
 from ..engine.scheduler import Progress as EngineProgress
 from ..reports.outcome import RunFigures, checks_table, pct, run_figures, summary_line
 from ..store.database import open_db
 from ..store.queries import target_summary
+from ..store.records import ResultRow
+
+
+class _Tally:
+    """Counts of one progress line: all items, or one target's."""
+
+    __slots__ = ("done", "errors", "checked", "passed", "cost", "unpriced")
+
+    def __init__(self) -> None:
+        self.done = self.errors = self.checked = self.passed = self.unpriced = 0
+        self.cost = 0.0
+
+    def add(self, row: ResultRow) -> None:
+        self.done += 1
+        if row.status != "ok":
+            self.errors += 1
+        elif row.cost_usd is None:
+            self.unpriced += 1
+        if row.passed is not None:
+            self.checked += 1
+            self.passed += row.passed
+        if row.cost_usd is not None:
+            self.cost += row.cost_usd
+
+    def figures(self, elapsed: float | None, overall: bool) -> Text:
+        text = Text()
+        if self.checked:
+            text.append(f"pass {self.passed / self.done * 100:.1f}%  ", style="green" if self.passed == self.done
+                        else "yellow")
+        text.append(f"{self.errors} error{'s' if self.errors != 1 else ''}  ", style="red" if self.errors else "")
+        if overall and elapsed:
+            text.append(f"{self.done / elapsed:,.1f} req/s  ")
+        if self.unpriced and not self.cost:
+            text.append("unpriced")
+        else:
+            text.append(f"${self.cost:.4f}" + (" + unpriced" if self.unpriced else ""))
+        return text
+
+
+class _Figures(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        tally: _Tally = task.fields["tally"]
+        return tally.figures(task.elapsed, overall=not task.fields["target"])
+
+
+class _Bar(BarColumn):
+    """Only the overall line has a bar, and an ETA; a target's line has its counts."""
+
+    def render(self, task: Task) -> Any:
+        return Text("") if task.fields["target"] else super().render(task)
+
+
+class _Count(MofNCompleteColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{int(task.completed):,} done") if task.fields["target"] else super().render(task)
+
+
+class _Elapsed(TimeElapsedColumn):
+    def render(self, task: Task) -> Text:
+        return Text("") if task.fields["target"] else super().render(task)
+
+
+class _Eta(TimeRemainingColumn):
+    def render(self, task: Task) -> Text:
+        return Text("") if task.fields["target"] or task.total is None else Text("ETA ") + super().render(task)
 
 
 class BarProgress(EngineProgress):
+    """On a terminal: overall and per-target counts, pass rate so far, requests/s, ETA and cost so far."""
+
     def __init__(self) -> None:
-        self.bar = Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
+        self.bar = Progress(TextColumn("{task.description}"), _Bar(), _Count(), _Figures(), _Eta(), _Elapsed(),
                             console=Console(stderr=True), transient=True)
-        self.failed = 0
+        self.tally = _Tally()
+        self.targets: dict[str, tuple[TaskID, _Tally]] = {}
 
     def start(self, total: int | None) -> None:
-        self.task = self.bar.add_task("run", total=total, failed=0)
+        self.task = self.bar.add_task("[bold]running", total=total, tally=self.tally, target="")
         self.bar.start()
 
-    def advance(self, ok: int, failed: int) -> None:
-        self.failed += failed
-        self.bar.update(self.task, advance=ok + failed, failed=self.failed)
+    def written(self, rows: Sequence[ResultRow]) -> None:
+        for row in rows:
+            self.tally.add(row)
+            line = self.targets.get(row.target)
+            if line is None:
+                tally = _Tally()
+                line = self.targets[row.target] = (
+                    self.bar.add_task(f"  {escape(row.target)}", total=None, tally=tally, target=row.target), tally)
+            line[1].add(row)
+        for task_id, tally in self.targets.values():
+            self.bar.update(task_id, completed=tally.done)
+        self.bar.update(self.task, completed=self.tally.done)
 
     def close(self) -> None:
         self.bar.stop()

@@ -66,6 +66,10 @@ def junit_text(db: sqlite_utils.Database, run_id: int) -> str:
 
 
 def write_junit(db_path: Path, run_id: int, path: Path) -> None:
-    from .formats import FORMATS
-
-    FORMATS["junit"].write_path(db_path, run_id, path)
+    db = sqlite_utils.Database(db_path)
+    try:
+        text = junit_text(db, run_id)
+    finally:
+        db.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
