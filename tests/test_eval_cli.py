@@ -87,9 +87,9 @@ def test_json_carries_the_same_figures(isolated: Path) -> None:
     done = hanzo(nightly(isolated), "--json", "--fail-under", "0.9")
     assert done.returncode == 1
     got = json.loads(done.stdout)
-    assert {k: got[k] for k in ("items", "ok", "failed", "checked", "passed", "failed_checks", "pass_rate",
+    assert {k: got[k] for k in ("items", "ok", "failed", "checked", "passed", "answers_failing_checks", "pass_rate",
                                 "ok_rate", "fail_under", "request_errors", "checks_failed")} == {
-        "items": 40, "ok": 40, "failed": 0, "checked": True, "passed": 23, "failed_checks": 17,
+        "items": 40, "ok": 40, "failed": 0, "checked": True, "passed": 23, "answers_failing_checks": 17,
         "pass_rate": 0.575, "ok_rate": 1.0, "fail_under": 0.9, "request_errors": {},
         "checks_failed": {"contains": 17}}
     assert got["checks_failed_by_target"] == {"echo/echo": {"contains": 17}}

@@ -69,7 +69,7 @@ class RunFigures:
     def as_json(self) -> dict[str, Any]:
         return {"checked": self.checked, "ok_rate": self.ok_rate, "pass_rate": self.pass_rate,
                 "passed": self.passed if self.checked else None,
-                "failed_checks": self.failed_checks if self.checked else None,
+                "answers_failing_checks": self.failed_checks if self.checked else None,
                 "fail_under": self.fail_under, "request_errors": self.request_errors,
                 "checks_failed": self.checks_failed, "checks_failed_by_target": self.checks_failed_by_target,
                 "reason": failure_reason(self) if self.failed else None}
