@@ -1,6 +1,7 @@
 """The one owner of exit codes; nothing else calls ``sys.exit``.
 
-0 all items ok; 1 the run finished but items failed (or fell under --fail-under);
+0 all items ok; 1 the run finished but items failed (or fell under --fail-under), or
+``diff`` found a regression;
 2 usage error or invalid files (nothing was sent); 3 unexpected internal error;
 130 interrupted (finished results kept).
 """

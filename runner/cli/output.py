@@ -4,32 +4,122 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from ..engine.launch import RunOutcome
 from ..engine.scheduler import Progress as EngineProgress
+from ..reports.outcome import RunFigures, checks_table, pct, run_figures, summary_line
 from ..store.database import open_db
 from ..store.queries import target_summary
+from ..store.records import ResultRow
+
+
+class _Tally:
+    """Counts of one progress line: all items, or one target's."""
+
+    __slots__ = ("done", "errors", "checked", "passed", "cost", "unpriced")
+
+    def __init__(self) -> None:
+        self.done = self.errors = self.checked = self.passed = self.unpriced = 0
+        self.cost = 0.0
+
+    def add(self, row: ResultRow) -> None:
+        self.done += 1
+        if row.status != "ok":
+            self.errors += 1
+        elif row.cost_usd is None:
+            self.unpriced += 1
+        if row.passed is not None:
+            self.checked += 1
+            self.passed += row.passed
+        if row.cost_usd is not None:
+            self.cost += row.cost_usd
+
+    def figures(self, elapsed: float | None, overall: bool) -> Text:
+        text = Text()
+        if self.checked:
+            text.append(f"pass {self.passed / self.done * 100:.1f}%  ", style="green" if self.passed == self.done
+                        else "yellow")
+        text.append(f"{self.errors} error{'s' if self.errors != 1 else ''}  ", style="red" if self.errors else "")
+        if overall and elapsed:
+            text.append(f"{self.done / elapsed:,.1f} req/s  ")
+        if self.unpriced and not self.cost:
+            text.append("unpriced")
+        else:
+            text.append(f"${self.cost:.4f}" + (" + unpriced" if self.unpriced else ""))
+        return text
+
+
+class _Figures(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        tally: _Tally = task.fields["tally"]
+        return tally.figures(task.elapsed, overall=not task.fields["target"])
+
+
+class _Bar(BarColumn):
+    """Only the overall line has a bar, and an ETA; a target's line has its counts."""
+
+    def render(self, task: Task) -> Any:
+        return Text("") if task.fields["target"] else super().render(task)
+
+
+class _Count(MofNCompleteColumn):
+    def render(self, task: Task) -> Text:
+        return Text(f"{int(task.completed):,} done") if task.fields["target"] else super().render(task)
+
+
+class _Elapsed(TimeElapsedColumn):
+    def render(self, task: Task) -> Text:
+        return Text("") if task.fields["target"] else super().render(task)
+
+
+class _Eta(TimeRemainingColumn):
+    def render(self, task: Task) -> Text:
+        return Text("") if task.fields["target"] or task.total is None else Text("ETA ") + super().render(task)
 
 
 class BarProgress(EngineProgress):
+    """On a terminal: overall and per-target counts, pass rate so far, requests/s, ETA and cost so far."""
+
     def __init__(self) -> None:
-        self.bar = Progress(TextColumn("[bold]running"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("[red]{task.fields[failed]} failed"), TimeElapsedColumn(),
+        self.bar = Progress(TextColumn("{task.description}"), _Bar(), _Count(), _Figures(), _Eta(), _Elapsed(),
                             console=Console(stderr=True), transient=True)
-        self.failed = 0
+        self.tally = _Tally()
+        self.targets: dict[str, tuple[TaskID, _Tally]] = {}
 
     def start(self, total: int | None) -> None:
-        self.task = self.bar.add_task("run", total=total, failed=0)
+        self.task = self.bar.add_task("[bold]running", total=total, tally=self.tally, target="")
         self.bar.start()
 
-    def advance(self, ok: int, failed: int) -> None:
-        self.failed += failed
-        self.bar.update(self.task, advance=ok + failed, failed=self.failed)
+    def written(self, rows: Sequence[ResultRow]) -> None:
+        for row in rows:
+            self.tally.add(row)
+            line = self.targets.get(row.target)
+            if line is None:
+                tally = _Tally()
+                line = self.targets[row.target] = (
+                    self.bar.add_task(f"  {escape(row.target)}", total=None, tally=tally, target=row.target), tally)
+            line[1].add(row)
+        for task_id, tally in self.targets.values():
+            self.bar.update(task_id, completed=tally.done)
+        self.bar.update(self.task, completed=self.tally.done)
 
     def close(self) -> None:
         self.bar.stop()
@@ -43,40 +133,47 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def render_outcome(outcome: RunOutcome, *, quiet: bool, as_json: bool) -> None:
+def render_outcome(outcome: RunOutcome, *, quiet: bool, as_json: bool,
+                   fail_under: float | None = None) -> RunFigures:
+    """Print the run's table and summary line (unless quiet); the figures that decide its exit."""
     db = open_db(outcome.db_path)
     try:
         rows = target_summary(db, outcome.run_id)
+        figures = run_figures(db, outcome.run_id, outcome.db_path, checked=outcome.checked, fail_under=fail_under)
     finally:
         db.close()
     if as_json:
         print(json.dumps({"run_id": outcome.run_id, "db": str(outcome.db_path), "status": outcome.status,
                           "items": outcome.items, "ok": outcome.ok, "failed": outcome.failed,
-                          "cost_usd": outcome.cost_usd, "targets": rows}, indent=2))
-        return
+                          "cost_usd": outcome.cost_usd, **figures.as_json(), "targets": rows}, indent=2))
+        return figures
+    if quiet:
+        return figures
+    out = Console(width=None if sys.stdout.isatty() else 200)
+    out.print(summary_table(rows, checked=outcome.checked))
+    if figures.checks_failed:
+        out.print(checks_table(figures))
     err = Console(stderr=True)
-    if not quiet:
-        Console(width=None if sys.stdout.isatty() else 200).print(summary_table(rows))
-    if outcome.status == "interrupted":
-        err.print(f"[yellow]interrupted[/]: {outcome.ok + outcome.failed} results kept in {outcome.db_path} "
-                  f"(run {outcome.run_id})")
-    elif not quiet or outcome.failed:
-        err.print(f"run {outcome.run_id}: {outcome.ok} ok, {outcome.failed} failed; results in {outcome.db_path}")
-    if outcome.failed:
-        for row in rows:
-            for code, count in row["error_codes"].items():
-                example = _shorten(row["error_examples"][code] or "", 200)
-                err.print(f"  {row['target']}: {count} x {code}: {example}", markup=False, highlight=False,
-                          soft_wrap=True)
+    for row in rows:
+        for code, count in row["error_codes"].items():
+            example = _shorten(row["error_examples"][code] or "", 200)
+            err.print(f"  {row['target']}: {count} x {code}: {example}", markup=False, highlight=False,
+                      soft_wrap=True)
+    if outcome.status != "interrupted":  # an interrupted run says so in its one line (cli/run.py)
+        err.print(f"{summary_line(figures)}; results in {outcome.db_path}", markup=False, highlight=False,
+                  soft_wrap=True)
+    return figures
 
 
-def summary_table(rows: list[dict[str, Any]]) -> Table:
+def summary_table(rows: list[dict[str, Any]], *, checked: bool = False) -> Table:
     table = Table(show_edge=False, header_style="bold")
-    for name in ("target", "ok", "errors", "p50 ms", "p95 ms", "p50 ttft ms", "tokens in", "tokens out", "cost $"):
+    for name in ("target", "ok", "errors", *(("pass",) if checked else ()), "p50 ms", "p95 ms", "p50 ttft ms",
+                 "tokens in", "tokens out", "cost $"):
         table.add_column(name, justify="left" if name == "target" else "right")
     for r in rows:
         cost = "-" if not r["ok"] else "unpriced" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
         table.add_row(r["target"], str(r["ok"]), f"[red]{r['errors']}[/]" if r["errors"] else "0",
+                      *((pct(r["pass_rate"]),) if checked else ()),
                       _ms(r["p50_latency_ms"]), _ms(r["p95_latency_ms"]), _ms(r["p50_ttft_ms"]),
                       f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", cost)
     return table

@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from .where import db_option
+
 SORT_KEYS = ("target", "items", "ok_rate", "pass_rate", "p50_latency_ms", "p95_latency_ms", "p50_ttft_ms",
              "output_tokens_per_s", "cost_usd", "cost_per_1k_items")
-DEFAULT_DB = "hanzo-runs.db"
-
-db_option = click.option("--db", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=DEFAULT_DB,
-                         show_default=True, help="Results database.")
 
 
 @click.command()
+@click.argument("job", required=False, type=click.Path(path_type=Path, dir_okay=False), metavar="[JOB]")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout.")
-def runs(db: Path, as_json: bool, as_csv: bool) -> None:
-    """List the runs in a results database: status, duration, counts, pass rate, cost.
+def runs(job: Path | None, db: Path | None, as_json: bool, as_csv: bool) -> None:
+    """List the runs in a results database (JOB's output, or --db): status, duration,
+    counts, pass rate, cost.
 
     \b
     Example:
-        hanzo-run runs --db jobs/compare.db
+        hanzo-run runs jobs/compare.yaml
+        hanzo-run runs --db jobs/compare.db --json
     """
     from ..reports.tables import runs_rows, runs_table, to_csv, to_json
-    from ..store.database import open_db
+    from .where import find
 
-    database = open_db(db)
+    database = find(db, job).open()
     try:
         rows = runs_rows(database)
     finally:
@@ -39,62 +41,67 @@ def runs(db: Path, as_json: bool, as_csv: bool) -> None:
 
 
 @click.command()
-@click.argument("run_ids", nargs=-1, type=int, metavar="[RUN_ID [RUN_ID_B]]")
+@click.argument("args", nargs=-1, metavar="[JOB] [RUN_ID [RUN_ID_B]]")
 @db_option
 @click.option("--sort", type=click.Choice(SORT_KEYS), help="Order targets by this figure, best first.")
+@click.option("--items", "items", is_flag=True, help="Every item of the run (prompt, answer, checks...), not totals.")
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout.")
 @click.option("--html", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Write a self-contained HTML report (charts, failed items) to FILE.")
-def report(run_ids: tuple[int, ...], db: Path, sort: str | None, as_json: bool, as_csv: bool,
+def report(args: tuple[str, ...], db: Path | None, sort: str | None, items: bool, as_json: bool, as_csv: bool,
            html: Path | None) -> None:
     """Compare the targets of a run (default: the latest): rates, latency, throughput, tokens, cost.
 
-    With two run ids, show the change per target from the first to the second
-    (for nightly regressions). Pass rate counts a failed request as not passed;
-    a cost is "unpriced" when some answer's model has no known price.
+    The database is JOB's output, or --db, or the one found here. With two run ids,
+    show the change per target from the first to the second (item by item: hanzo-run
+    diff). --items exports every item of the run. Pass rate counts a failed request as
+    not passed; a cost is "unpriced" when some answer's model has no known price.
 
     \b
     Example:
-        hanzo-run report --db jobs/compare.db --sort pass_rate
-        hanzo-run report 3 --html report.html
+        hanzo-run report jobs/compare.yaml --sort pass_rate
+        hanzo-run report 3 --db jobs/compare.db --html report.html
+        hanzo-run report jobs/compare.yaml --items --csv > items.csv
         hanzo-run report 3 4 --json
     """
     from ..errors import UsageError
-    from ..reports.tables import change, change_table, comparison, comparison_table, to_csv, to_json
-    from ..store.database import open_db
-    from ..store.queries import latest_run_id, run_exists
+    from ..reports.formats import FORMATS
+    from ..reports.tables import change, change_table, to_csv, to_json
+    from .where import check_run, find, latest_run, split_args
 
-    if len(run_ids) > 2:
-        raise UsageError("report takes at most two run ids: report A B shows the change from A to B")
+    job, run_ids = split_args(args, 2, "report")
+    if as_json and as_csv:
+        raise UsageError("report: choose one of --json and --csv")
     if html and len(run_ids) == 2:
         raise UsageError("--html reports one run; give one run id")
-    database = open_db(db)
+    if items and (len(run_ids) == 2 or html):
+        raise UsageError("--items exports the items of one run; give one run id and no --html")
+    where = find(db, job)
+    database = where.open()
     try:
-        latest = latest_run_id(database)
-        if latest is None:
-            raise UsageError(f"{db} has no runs yet")
-        ids = list(run_ids) or [latest]
+        ids = run_ids or [latest_run(database, where, job)]
         for run_id in ids:
-            if not run_exists(database, run_id):
-                raise UsageError(f"no run {run_id} in {db}; see: hanzo-run runs --db {db}")
-        if html:
-            from ..reports.html import write_html
-
-            write_html(database, ids[0], html)
-            click.echo(f"wrote {html}", err=True)
-            return
+            check_run(database, where, run_id)
         if len(ids) == 2:
             a, b = ids
             diff = change(database, a, b)
             _emit(diff, as_json, as_csv, lambda: change_table(diff, a, b), to_csv,
                   lambda rows: to_json({"a": a, "b": b, "targets": rows}))
             return
-        rows = comparison(database, ids[0], sort)
     finally:
         database.close()
-    _emit(rows, as_json, as_csv, lambda: comparison_table(rows, f"run {ids[0]}"), to_csv,
-          lambda r: to_json({"run_id": ids[0], "targets": r}))
+    if html:
+        FORMATS["html"].write_path(where.path, ids[0], html)
+        click.echo(f"wrote {html}", err=True)
+        return
+    name = "json" if as_json else "csv" if as_csv else "table"
+    options = {} if items else {"sort": sort}
+    database = where.open()
+    try:
+        FORMATS[f"items-{name}" if items else name].write(database, ids[0], sys.stdout, **options)
+    finally:
+        database.close()
 
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, as_csv: bool, table: Callable[[], Any],

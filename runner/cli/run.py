@@ -36,7 +36,8 @@ from .exits import ExitCode
 @click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), metavar="USD",
               help="Budget: never start an item whose worst case could pass USD (overrides budget_usd).")
 @click.option("--allow-unpriced", is_flag=True, help="Under a budget, send items whose model has no known price.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table; errors only.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bar and no table; errors only, and one line saying why on a non-zero exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
 @click.option("--dry-run", is_flag=True, help="Validate, count items, estimate tokens and cost; send nothing.")
 @click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
@@ -56,7 +57,7 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
     """
     # Imported here, not at the top: ``hanzo-run --help`` must not load the engine.
     from ..api import run_job
-    from ..store.queries import run_failed
+    from ..reports.outcome import failure_reason
     from .output import BarProgress, render_outcome
 
     if run_options["resume"] and run_options["retry_errors"]:
@@ -78,14 +79,19 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
     finally:
         if progress:
             progress.close()
-    render_outcome(outcome, quiet=quiet, as_json=as_json)
+    figures = render_outcome(outcome, quiet=quiet, as_json=as_json, fail_under=fail_under)
     if junit:
-        from ..reports.junit import write_junit
+        from ..reports.formats import FORMATS
 
-        write_junit(outcome.db_path, outcome.run_id, junit)
+        FORMATS["junit"].write_path(outcome.db_path, outcome.run_id, junit)
+    # Whatever else was (or, with --quiet, was not) printed, a non-zero exit ends with one line
+    # on stderr saying why, so ``hanzo-run JOB -q || mail`` never sends an empty mail.
     if outcome.status == "interrupted":
-        click.echo(f"resume with: hanzo-run {job} --resume {outcome.run_id}"
-                   + (f" --db {run_options['db']}" if run_options["db"] else ""), err=True)
+        resume = f"hanzo-run {job} --resume {outcome.run_id}" + (f" --db {run_options['db']}" if run_options["db"]
+                                                                  else "")
+        click.echo(f"hanzo-run: run {outcome.run_id} interrupted: {outcome.items} results kept in "
+                   f"{outcome.db_path}; resume with: {resume}", err=True)
         raise ExitCode(130)
-    if run_failed(outcome.db_path, outcome.run_id, fail_under, checked=outcome.checked):
+    if figures.failed:
+        click.echo(f"hanzo-run: {failure_reason(figures)}", err=True)
         raise ExitCode(1)

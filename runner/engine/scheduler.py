@@ -17,7 +17,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +65,10 @@ class Progress:
 
     def advance(self, ok: int, failed: int) -> None:
         pass
+
+    def written(self, rows: Sequence[ResultRow]) -> None:
+        """The batch of rows just written, after ``advance``. Called per batch, not per request;
+        the list is reused afterwards, so read it here and keep nothing of it."""
 
 
 class Engine:
@@ -195,6 +199,7 @@ class Engine:
             if results:
                 self.store.write(results, attempts)
                 self.progress.advance(ok, failed)
+                self.progress.written(results)
                 results.clear()
                 attempts.clear()
                 ok = failed = 0

@@ -57,11 +57,19 @@ def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Elem
     return ET.ElementTree(root)
 
 
+# What ElementTree.write(path, encoding="utf-8", xml_declaration=True) puts first.
+DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
+
+
+def junit_text(db: sqlite_utils.Database, run_id: int) -> str:
+    return DECLARATION + ET.tostring(junit_tree(db, run_id).getroot(), encoding="unicode")
+
+
 def write_junit(db_path: Path, run_id: int, path: Path) -> None:
     db = sqlite_utils.Database(db_path)
     try:
-        tree = junit_tree(db, run_id)
+        text = junit_text(db, run_id)
     finally:
         db.close()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    path.write_text(text, encoding="utf-8")
