@@ -70,7 +70,8 @@ class Job:
     output: Path
     hash: str  # of what makes the items (targets, prompts, data, repeat): resume refuses when it changed
     judge_target: str | None = None  # grades the judge checks that name no target
-    graders: Mapping[str, Target] = field(default_factory=lambda: MappingProxyType({}))  # each judge check's target as written -> the Target
+    # Each judge check's grader as written ("anthropic", "openai/gpt-4o") -> its Target.
+    graders: Mapping[str, Target] = field(default_factory=lambda: MappingProxyType({}))
     cache: bool = False  # answer from the response cache (runner/store/cache.py)
     cache_ttl_s: float = 14 * 24 * 3600.0
 
