@@ -118,6 +118,6 @@ def verdict_of(value: Any, name: str, threshold: float) -> tuple[bool | None, st
         return value, reason or f"{name} returned {value}"
     if isinstance(value, int | float) and 0 <= value <= 1:
         holds = value >= threshold
-        return holds, reason or (f"{name} scored {value:g}, {'at or above' if holds else 'below'} "
+        return holds, reason or (f"{name} returned the score {value:g}, {'at or above' if holds else 'below'} "
                                  f"the threshold {threshold:g}")
     return None, f"{name} returned {value!r}; expected a bool, a 0-1 score or (bool, reason)"
