@@ -16,12 +16,14 @@ source's; the judges this rescore asked are added on top and shown apart in
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from .. import __version__
 from ..config.checks import Observed
 from ..config.jobs import Job, Prompt, Target, WorkItem
 from ..config.providers import Provider, ProviderRegistry
@@ -103,7 +105,7 @@ async def rescore_run(job: Job, registry: ProviderRegistry, db_path: Path, which
         total = next(db.query("SELECT count(*) AS n FROM results WHERE run_id = ?", [source["id"]]))["n"]
         store = RunStore.start(db, job_name=job.name, job_path=str(job.path.resolve()),
                                job_hash=source["job_hash"] or job.hash, items_total=total,
-                               version=source["version"] or "", pid=0,
+                               version=__version__, pid=os.getpid(),
                                options=json.dumps({"rescore_of": source["id"]}))
         with db.atomic():
             db.execute("UPDATE runs SET source_run_id = ? WHERE id = ?", [source["id"], store.run_id])
