@@ -8,7 +8,8 @@ each provider's auth, records every request and serves injectable faults.
         fake.add_fault("429", flavor="openai", retry_after=0.01)
         httpx.post(fake.base_url("openai") + "/chat/completions", ...)
 
-Answers are deterministic: the reply is f"{model} says: {last user message}", tokens are words.
+Answers are deterministic: the reply is f"{model} says: {last user message}", tokens are words;
+fake.add_reply(text, contains=...) makes matching requests answer ``text`` instead (a grader's verdict).
 """
 
 from __future__ import annotations
@@ -147,7 +148,9 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _answer(chat: _Chat, huge: int | None = None) -> _Answer:
+def _answer(chat: _Chat, huge: int | None = None, reply: str | None = None) -> _Answer:
+    if reply is not None:
+        return _Answer(reply, "stop", None, chat.input_tokens, _words(reply), WORDS.findall(reply) or [""])
     if huge is not None:
         text = ("lorem " * (huge // 6 + 1))[:huge]
         pieces = [text[i:i + 65536] for i in range(0, len(text), 65536)]
@@ -451,6 +454,7 @@ class FakeServer:
         self.openrouter_usage = 0.0  # USD spent, reported by GET /key
         self._in_flight: dict[str, int] = {f: 0 for f in FLAVORS}
         self._faults: list[_Fault] = []
+        self._replies: list[tuple[str | None, str | None, str, str]] = []  # (flavor, model, contains, text)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -534,8 +538,21 @@ class FakeServer:
             self._faults.append(_Fault(kind, flavor, model, times, probability, random.Random(seed),
                                        options))
 
+    def add_reply(self, text: str, *, flavor: str | None = None, model: str | None = None,
+                  contains: str = "") -> None:
+        """Answer ``text`` to chat requests of ``flavor``/``model`` whose last user message contains ``contains``
+        (the first added that matches wins; faults still come first)."""
+        with self._lock:
+            self._replies.append((flavor, model, contains, text))
+
+    def _reply_for(self, flavor: str, chat: _Chat) -> str | None:
+        with self._lock:
+            return next((text for f, m, contains, text in self._replies
+                         if f in (None, flavor) and m in (None, chat.model) and contains in chat.prompt), None)
+
     def clear(self) -> None:
         with self._lock:
+            self._replies.clear()
             self._faults.clear()
             self.requests.clear()
             self.batch.reset()
@@ -645,7 +662,7 @@ class FakeServer:
             return self._drop(request)
         if chat.model.startswith("missing"):
             return _model_not_found(flavor, chat.model)
-        ans = _answer(chat, opts.get("size", 5_000_000) if kind == "huge" else None)
+        ans = _answer(chat, opts.get("size", 5_000_000) if kind == "huge" else None, self._reply_for(flavor, chat))
         full, head, content, tail, error = _render(flavor, chat, ans, self.price)
         if flavor == "openrouter":
             self.openrouter_usage += full["usage"]["cost"]

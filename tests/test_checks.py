@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runner.config.checks import CHECK_TYPES, Checks, Observed
+from runner.config.checks import CHECK_OPTIONS, CHECK_TYPES, Checks, Observed
 from runner.config.jobs import Job, WorkItem, load_job
 from runner.config.providers import ProviderRegistry, provider_dirs
 from runner.errors import ConfigError
@@ -144,9 +144,9 @@ def test_bad_checks_are_reported_with_their_place(isolated: Path) -> None:
     assert errors_of(isolated, job) == [
         "job.yaml:9:3: checks[0].contians: unknown key 'contians'; did you mean 'contains'?",
         "job.yaml:9:3: checks[0]: a check has exactly one of contains, not_contains, equals, starts_with, regex, json,"
-        " json_schema, max_latency_ms, max_output_tokens (plus optional not, ignore_case)",
+        " json_schema, max_latency_ms, max_output_tokens, judge, python (plus optional not, ignore_case, threshold)",
         "job.yaml:10:3: checks[1]: a check has exactly one of contains, not_contains, equals, starts_with, regex, json,"
-        " json_schema, max_latency_ms, max_output_tokens (plus optional not, ignore_case)",
+        " json_schema, max_latency_ms, max_output_tokens, judge, python (plus optional not, ignore_case, threshold)",
         "job.yaml:12:3: checks[2]: ignore_case applies only to contains, not_contains, equals, starts_with and regex",
         "job.yaml:14:19: checks[3].max_latency_ms: expected a number, or a {{var}} of the data row that holds one",
     ]
@@ -203,5 +203,5 @@ def test_results_record_passed_and_failed_checks(fake_providers: Path, keys: dic
 def test_the_schema_lists_exactly_the_registered_check_types() -> None:
     """A new check type is one CHECK_TYPES entry plus its schema: neither may be missed."""
     check = load_schema("job")["$defs"]["check"]
-    assert [k for k in check["properties"] if k not in ("not", "ignore_case")] == list(CHECK_TYPES)
+    assert [k for k in check["properties"] if k not in CHECK_OPTIONS] == list(CHECK_TYPES)
     assert [next(iter(branch["required"])) for branch in check["oneOf"]] == list(CHECK_TYPES)

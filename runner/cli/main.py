@@ -37,11 +37,13 @@ def cli() -> None:
 
 # Every command lives in a module of its own and registers here. Those modules import only
 # click at the top, so --help stays fast.
+from .cache import cache  # noqa: E402
 from .diff import diff  # noqa: E402
 from .keys import keys  # noqa: E402
 from .models import models, ping, use  # noqa: E402
 from .providers import providers  # noqa: E402
 from .report import report, runs  # noqa: E402
+from .rescore import rescore  # noqa: E402
 from .run import run  # noqa: E402
 from .show import show  # noqa: E402
 from .validate import validate  # noqa: E402
@@ -57,6 +59,8 @@ cli.add_command(runs)
 cli.add_command(report)
 cli.add_command(show)
 cli.add_command(diff)
+cli.add_command(rescore)
+cli.add_command(cache)
 
 
 def main(argv: list[str] | None = None) -> Any:

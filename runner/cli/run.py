@@ -36,6 +36,8 @@ from .exits import ExitCode
 @click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), metavar="USD",
               help="Budget: never start an item whose worst case could pass USD (overrides budget_usd).")
 @click.option("--allow-unpriced", is_flag=True, help="Under a budget, send items whose model has no known price.")
+@click.option("--cache/--no-cache", default=None,
+              help="Answer items whose exact request was answered before from the response cache (overrides cache:).")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress bar and no table; errors only, and one line saying why on a non-zero exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")

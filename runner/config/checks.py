@@ -8,6 +8,11 @@ when it does, and the failure's reason is that sentence ("answer does not contai
 
 Regexes and JSON Schemas are compiled once per job; a regex or schema that contains
 ``{{var}}`` is compiled once per distinct rendering (cached).
+
+Two types are not evaluated here: a ``judge`` check asks a model (the engine sends it,
+runner/engine/grading.py), so ``Checks`` keeps those apart in ``judges``; a ``python``
+check calls the job's own function (runner/config/python_checks.py) with the result's
+fields, which the engine passes in ``Observed.fields`` only when a job has such a check.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,7 @@ from jsonschema.exceptions import SchemaError, best_match
 
 from ..errors import Problem
 from .files import Document
+from .python_checks import DEFAULT_THRESHOLD, PythonCheckError, call_check, load_function
 from .templating import Row, as_text, render, render_strings, variables_in
 
 FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)\n?[ \t]*```\s*$", re.DOTALL)
@@ -38,6 +44,7 @@ class Observed:
     text: str
     output_tokens: int | None
     latency_ms: float | None
+    fields: Mapping[str, Any] | None = None  # the result's fields, for python checks (Checks.wants_fields)
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,19 @@ class Failure:
         return {"check": self.check, "reason": self.reason}
 
 
-# A test says whether its fact holds for the answer, and the sentence stating the outcome.
-Test = Callable[[Observed, Row], tuple[bool, str]]
+# A test says whether its fact holds for the answer, and the sentence stating the outcome;
+# None when it could not tell (a python check that raised): the check then fails, negated or not.
+Test = Callable[[Observed, Row], tuple[bool | None, str]]
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A model-graded check: what the grader is told, and which model grades (``provider/model``)."""
+
+    rubric: str  # templates: {{var}} from the data row
+    reference: str | None
+    target: str | None  # None when neither the check nor the job names a grader (validation reports it)
+    params: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -58,10 +76,12 @@ class Check:
     label: str  # the check key, "not " in front when negated
     fails_when_holds: bool
     test: Test
+    judge: Judge | None = None  # set for judge checks, which the engine grades instead of ``test``
+    wants_fields: bool = False
 
     def __call__(self, seen: Observed, row: Row) -> Failure | None:
         holds, sentence = self.test(seen, row)
-        if holds != self.fails_when_holds:
+        if holds is not None and holds != self.fails_when_holds:
             return None
         return Failure(self.label, sentence)
 
@@ -70,15 +90,20 @@ class Checks:
     """A job's checks plus each prompt's own, compiled; ``evaluate`` runs them on one answer."""
 
     def __init__(self, by_prompt: Mapping[str, tuple[Check, ...]]) -> None:
-        self.by_prompt = dict(by_prompt)
+        self.by_prompt = {pid: tuple(c for c in checks if c.judge is None) for pid, checks in by_prompt.items()}
+        # Judge checks by prompt, for the engine; a prompt without any is absent.
+        self.judges = {pid: judged for pid, checks in by_prompt.items()
+                       if (judged := tuple(c for c in checks if c.judge is not None))}
+        self.wants_fields = any(c.wants_fields for checks in by_prompt.values() for c in checks)
 
     @classmethod
     def compile(cls, common: Sequence[Mapping[str, Any]], by_prompt: Mapping[str, Sequence[Mapping[str, Any]]],
-                base: Path) -> Checks:
+                base: Path, judge_target: str | None = None) -> Checks:
         """The ``common`` checks apply to every prompt, each prompt's own after them; ``base`` is the
-        job file's folder (schema files are relative to it)."""
-        shared = tuple(compile_check(spec, base) for spec in common)
-        return cls({pid: shared + tuple(compile_check(spec, base) for spec in specs)
+        job file's folder (schema files are relative to it); ``judge_target`` grades the judge checks
+        that name no target."""
+        shared = tuple(compile_check(spec, base, judge_target) for spec in common)
+        return cls({pid: shared + tuple(compile_check(spec, base, judge_target) for spec in specs)
                     for pid, specs in by_prompt.items()})
 
     def evaluate(self, prompt_id: str, row: Row, seen: Observed | None) -> tuple[int | None, list[Failure]]:
@@ -106,6 +131,8 @@ class CheckType:
     compile: Compiler
     vet: Vetter | None = None
     fails_when_holds: bool = False  # the fact is stated positively and the check fails when it holds
+    whole_spec: bool = False  # compile and vet get the check's whole mapping (its options), not its value
+    wants_fields: bool = False  # the test reads Observed.fields
 
 
 def _regex_problems(value: Any, fold: bool, base: Path) -> list[str]:
@@ -136,7 +163,15 @@ CHECK_TYPES: dict[str, CheckType] = {
                                                                       "latency", "ms")),
     "max_output_tokens": CheckType(lambda value, fold, base: _limit_test(value, lambda seen: seen.output_tokens,
                                                                          "output", "tokens")),
+    # Graded by a model in the engine (runner/engine/grading.py); its test is never called.
+    "judge": CheckType(lambda value, fold, base: _graded_by_a_model),
+    "python": CheckType(lambda spec, fold, base: _python_test(spec, base), vet=lambda spec, fold, base:
+                        _python_problems(spec, base), whole_spec=True, wants_fields=True),
 }
+
+
+# The keys a check mapping may have besides its type's (schemas/job.schema.json $defs.check).
+CHECK_OPTIONS = ("not", "ignore_case", "threshold")
 
 
 def check_key(spec: Mapping[str, Any]) -> str:
@@ -144,13 +179,44 @@ def check_key(spec: Mapping[str, Any]) -> str:
     return next(k for k in spec if k in CHECK_TYPES)
 
 
-def compile_check(spec: Mapping[str, Any], base: Path) -> Check:
+def compile_check(spec: Mapping[str, Any], base: Path, judge_target: str | None = None) -> Check:
     """A schema-valid check mapping, compiled; ``base`` is the job file's folder."""
     key = check_key(spec)
     kind = CHECK_TYPES[key]
     negate = bool(spec.get("not"))
     label = f"not {key}" if negate else key
-    return Check(label, kind.fails_when_holds != negate, kind.compile(spec[key], bool(spec.get("ignore_case")), base))
+    test = kind.compile(spec if kind.whole_spec else spec[key], bool(spec.get("ignore_case")), base)
+    judge = None
+    if key == "judge":
+        value = spec[key]
+        judge = Judge(value["rubric"], value.get("reference"), value.get("target") or judge_target,
+                      value.get("params", {}))
+    return Check(label, kind.fails_when_holds != negate, test, judge, kind.wants_fields)
+
+
+def _graded_by_a_model(seen: Observed, row: Row) -> tuple[bool | None, str]:
+    return None, "a judge check is graded by a model, not here"
+
+
+def _python_test(spec: Mapping[str, Any], base: Path) -> Test:
+    function = load_function(spec["python"], base)
+    name = spec["python"].rpartition(":")[2]
+    threshold = float(spec.get("threshold", DEFAULT_THRESHOLD))
+
+    def test(seen: Observed, row: Row) -> tuple[bool | None, str]:
+        fields = seen.fields if seen.fields is not None else {
+            "response_text": seen.text, "output_tokens": seen.output_tokens, "latency_ms": seen.latency_ms}
+        return call_check(function, name, seen.text, row, fields, threshold)
+
+    return test
+
+
+def _python_problems(spec: Mapping[str, Any], base: Path) -> list[str]:
+    try:
+        load_function(spec["python"], base)
+    except PythonCheckError as e:
+        return [str(e)]
+    return []
 
 
 def _text_test(key: str, template: str, fold: bool) -> Test:
@@ -273,26 +339,31 @@ def _limit_test(limit: float | str, measure: Callable[[Observed], float | None],
 
 def check_problems(doc: Document, variables: set[str]) -> list[Problem]:
     """What is wrong with the job's checks beyond their shape: undefined {{var}}, bad regexes and schemas."""
-    data = doc.data
-    places: list[tuple[list[str | int], Sequence[Mapping[str, Any]]]] = [(["checks"], data.get("checks", []))]
-    for i, prompt in enumerate(data["prompts"]):
-        if isinstance(prompt, dict):
-            places.append((["prompts", i, "checks"], prompt.get("checks", [])))
     problems: list[Problem] = []
     have = ", ".join(sorted(variables)) or "none"
-    for where, specs in places:
-        for j, spec in enumerate(specs):
-            key = check_key(spec)
-            at: list[str | int] = [*where, j, key]
-            for name in variables_in(spec[key]):
-                if name not in variables:
-                    problems.append(doc.problem(at, f"{{{{{name}}}}} is not defined by every data row "
-                                                f"(row variables: {have})"))
-            vet = CHECK_TYPES[key].vet
-            if vet is not None:
-                problems.extend(doc.problem(at, message)
-                                for message in vet(spec[key], bool(spec.get("ignore_case")), doc.path.parent))
+    for where, spec in check_places(doc.data):
+        key = check_key(spec)
+        at: list[str | int] = [*where, key]
+        for name in variables_in(spec[key]):
+            if name not in variables:
+                problems.append(doc.problem(at, f"{{{{{name}}}}} is not defined by every data row "
+                                            f"(row variables: {have})"))
+        kind = CHECK_TYPES[key]
+        if kind.vet is not None:
+            value = spec if kind.whole_spec else spec[key]
+            problems.extend(doc.problem(at, message)
+                            for message in kind.vet(value, bool(spec.get("ignore_case")), doc.path.parent))
     return problems
+
+
+def check_places(data: Mapping[str, Any]) -> Iterator[tuple[list[str | int], Mapping[str, Any]]]:
+    """Every check of a schema-valid job document, with its place (``["prompts", 2, "checks", 0]``)."""
+    for j, spec in enumerate(data.get("checks", [])):
+        yield ["checks", j], spec
+    for i, prompt in enumerate(data["prompts"]):
+        if isinstance(prompt, dict):
+            for j, spec in enumerate(prompt.get("checks", [])):
+                yield ["prompts", i, "checks", j], spec
 
 
 def _schema_problems(value: str | Mapping[str, Any], base: Path) -> list[str]:

@@ -11,13 +11,14 @@ import csv
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from ..errors import ConfigError, Problem
-from .checks import Checks, check_problems
+from .checks import Checks, check_key, check_places, check_problems
+from .durations import parse_duration
 from .files import Document, check_schema, read_document, unicode_problem
 from .providers import ProviderRegistry, display_path
 from .templating import VARIABLE, Row, render
@@ -68,6 +69,11 @@ class Job:
     budget_usd: float | None
     output: Path
     hash: str  # of what makes the items (targets, prompts, data, repeat): resume refuses when it changed
+    judge_target: str | None = None  # grades the judge checks that name no target
+    # Each judge check's grader as written ("anthropic", "openai/gpt-4o") -> its Target.
+    graders: Mapping[str, Target] = field(default_factory=lambda: MappingProxyType({}))
+    cache: bool = False  # answer from the response cache (runner/store/cache.py)
+    cache_ttl_s: float = 14 * 24 * 3600.0
 
     def rows(self) -> Iterator[tuple[int | None, Row]]:
         """Data rows, read lazily from their file; one empty row when the job has no data."""
@@ -98,7 +104,8 @@ class Job:
 
     def compile_checks(self) -> Checks:
         """The job's checks and each prompt's own, compiled once (regexes, schemas) for the run."""
-        return Checks.compile(self.checks, {p.id: p.checks for p in self.prompts}, self.path.parent)
+        return Checks.compile(self.checks, {p.id: p.checks for p in self.prompts}, self.path.parent,
+                              self.judge_target)
 
 
 def items_hash(targets: list[Target], prompts: list[Prompt], rows: tuple[Row, ...] | Path | None,
@@ -317,6 +324,7 @@ def _build(doc: Document, registry: ProviderRegistry,
                     problems.append(doc.problem(where, f"{{{{{name}}}}} is not defined by every data row "
                                                 f"(row variables: {have}{lacking})"))
     problems.extend(check_problems(doc, variables))
+    graders = _graders(doc, registry, default_model, problems)
 
     if problems:
         return None, problems
@@ -334,5 +342,45 @@ def _build(doc: Document, registry: ProviderRegistry,
         budget_usd=data.get("budget_usd"),
         output=base / data["output"],
         hash=digest,
+        judge_target=data.get("judge_target"),
+        graders=MappingProxyType(graders),
+        cache=data["cache"],
+        cache_ttl_s=parse_duration(data["cache_ttl"]),
     )
     return job, []
+
+
+def _graders(doc: Document, registry: ProviderRegistry, default_model: Callable[[str], str | None],
+             problems: list[Problem]) -> dict[str, Target]:
+    """The grader of every judge check (its own target, else the job's judge_target), resolved; what is
+    wrong with them goes to ``problems``."""
+    default = doc.data.get("judge_target")
+    graders: dict[str, Target] = {}
+    for where, spec in check_places(doc.data):
+        if check_key(spec) != "judge":
+            continue
+        own = spec["judge"].get("target")
+        written = own or default
+        at: list[str | int] = [*where, "judge", "target"] if own else [*where, "judge"]
+        if written is None:
+            problems.append(doc.problem(at, "a judge check needs a grader: give it target: provider/model, "
+                                        "or set judge_target for the whole job"))
+            continue
+        if written in graders:
+            continue
+        if not own:
+            at = ["judge_target"]
+        provider_id = written.partition("/")[0]
+        if provider_id not in registry:
+            problems.append(doc.problem(at, f"unknown provider '{provider_id}'; known: {', '.join(registry.ids())} "
+                                        f"(or add providers.d/{provider_id}.yaml)"))
+            continue
+        if registry.load(provider_id)[1]:
+            problems.append(doc.problem(at, f"provider '{provider_id}' has an invalid file"))
+            continue
+        target = parse_target(written, {}, default_model)
+        if isinstance(target, str):
+            problems.append(doc.problem(at, target))
+        else:
+            graders[written] = target
+    return graders

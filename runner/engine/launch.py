@@ -27,6 +27,8 @@ from ..protocols import adapter_for
 from ..store.database import RunStore, find_run, open_db
 from ..store.records import RunStatus
 from .budget import Budget
+from .caching import AnswerCache
+from .grading import grader_providers
 from .limits import ProviderLimits
 from .lock import RunLock
 from .scheduler import Engine, Lane, Progress
@@ -45,6 +47,7 @@ class RunOptions:
     wait: bool = False  # queue behind a running instance of the same job instead of exiting
     max_cost: float | None = None  # overrides the job's budget_usd
     allow_unpriced: bool = False
+    cache: bool | None = None  # answer from the response cache; None: as the job's ``cache`` says
 
 
 class RunKwargs(TypedDict, total=False):
@@ -61,6 +64,7 @@ class RunKwargs(TypedDict, total=False):
     wait: bool
     max_cost: float | None
     allow_unpriced: bool
+    cache: bool | None
 
 
 @dataclass(frozen=True)
@@ -162,18 +166,24 @@ def _run_id(value: str, flag: str) -> int:
 async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store: RunStore,
                progress: Progress | None, handle_signals: bool, budget: Budget | None) -> RunStatus:
     lanes: list[Lane] = []
+    cache: AnswerCache | None = None
     try:
-        for provider_id in dict.fromkeys(t.provider for t in job.targets):
+        # A grader's provider gets a lane even without targets: its requests keep its limits.
+        for provider_id in dict.fromkeys([*(t.provider for t in job.targets), *grader_providers(job)]):
             provider = registry.get(provider_id)
             targets = [t for t in job.targets if t.provider == provider_id]
             lookup = find_key(provider)
             limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
             client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
             lanes.append(Lane(provider, limits, client, lane_items(job, targets, options.limit), lookup.problem))
+        cache = AnswerCache.open(job.cache_ttl_s) if (job.cache if options.cache is None else options.cache) else None
         engine = Engine(job, lanes, store, concurrency=options.concurrency or job.concurrency,
-                        progress=progress, handle_signals=handle_signals, skip=store.done_keys(), budget=budget)
+                        progress=progress, handle_signals=handle_signals, skip=store.done_keys(), budget=budget,
+                        cache=cache)
         return await engine.run()
     finally:
+        if cache is not None:
+            cache.close()
         for lane in lanes:
             if lane.client:
                 await lane.client.aclose()

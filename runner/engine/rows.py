@@ -7,6 +7,7 @@ hot path (one call per request), so they build NamedTuples directly, no dicts.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..config.checks import Checks, Observed
 from ..config.jobs import WorkItem
@@ -32,8 +33,9 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
     c = outcome.completion
     cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens)
     source = REPORTED if c.cost_usd is not None else pricing.source if pricing and cost is not None else None
+    fields = answer_fields(item, outcome) if checks.wants_fields else None  # only python checks read them
     passed, failures = checks.evaluate(item.prompt.id, item.row, Observed(c.text, c.output_tokens,
-                                                                           outcome.latency_ms))
+                                                                           outcome.latency_ms, fields))
     return ResultRow(
         run_id=run_id, item_key=item.item_key, target=target.label, provider=target.provider, model=target.model,
         prompt_id=item.prompt.id, row_index=item.row_index, repeat_index=item.repeat_index,
@@ -43,6 +45,16 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
         output_tokens=c.output_tokens, cost_usd=cost, passed=passed, started_at=started_at,
         finished_at=finished_at, failed_checks=json.dumps([f.as_dict() for f in failures]) if failures else None,
         price_source=source)
+
+
+def answer_fields(item: WorkItem, answer: Answer) -> dict[str, Any]:
+    """What a python check is told about the result besides the answer text and the data row."""
+    c, target = answer.completion, item.target
+    return {"target": target.label, "provider": target.provider, "model": target.model,
+            "prompt_id": item.prompt.id, "row_index": item.row_index, "repeat_index": item.repeat_index,
+            "prompt": item.prompt_text, "response_text": c.text, "finish_reason": c.finish_reason,
+            "http_status": answer.http_status, "latency_ms": answer.latency_ms, "ttft_ms": answer.ttft_ms,
+            "input_tokens": c.input_tokens, "output_tokens": c.output_tokens}
 
 
 def attempt_row(run_id: int, item_key: str, number: int, started_at: str, outcome: Answer | ProviderError,

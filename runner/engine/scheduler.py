@@ -33,6 +33,8 @@ from ..protocols import ChatRequest
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow, RunStatus
 from .budget import Budget
+from .caching import AnswerCache
+from .grading import Grading
 from .limits import Holding, ProviderLimits
 from .pricing import PriceBook
 from .retry import RETRYABLE, with_retries
@@ -75,7 +77,7 @@ class Engine:
     def __init__(self, job: Job, lanes: list[Lane], store: RunStore, *, concurrency: int,
                  sleep: Callable[[float], Awaitable[None]] = anyio.sleep, progress: Progress | None = None,
                  handle_signals: bool = False, skip: frozenset[str] = frozenset(),
-                 budget: Budget | None = None) -> None:
+                 budget: Budget | None = None, cache: AnswerCache | None = None) -> None:
         self.job = job
         self.checks = job.compile_checks()
         self.prices = PriceBook()
@@ -86,6 +88,8 @@ class Engine:
         self.handle_signals = handle_signals
         self.skip = skip  # item keys already done (resume)
         self.budget = budget
+        self.cache = cache
+        self.grading = Grading(self, job.graders) if self.checks.judges else None
         # The global cap matters only when the lanes' workers together could pass it; an
         # uncontended CapacityLimiter still costs two checkpoints per attempt.
         workers = sum(min(lane.provider.limits.concurrency, concurrency) for lane in lanes)
@@ -120,12 +124,28 @@ class Engine:
                 return
             if item.item_key in self.skip:
                 continue
-            row = await self.send_item(lane, item)
+            row = await self.process_item(lane, item)
             try:
                 send.send_nowait(row)  # the writer usually has room: no cancel scope per row
             except anyio.WouldBlock:
                 with anyio.CancelScope(shield=True):  # a finished result is never dropped
                     await send.send(row)
+
+    async def process_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
+        """One item's rows: from the response cache when it answered this request before, else sent;
+        then graded by the job's judge checks (runner/engine/caching.py, grading.py)."""
+        cache = self.cache
+        key, hit = cache.lookup(lane, item) if cache is not None else (None, None)
+        attempts: list[AttemptRow] = []
+        if cache is not None and hit is not None:
+            row = cache.row(self.store.run_id, item, hit, self.checks)
+        else:
+            row, attempts = await self.send_item(lane, item)
+            if cache is not None and key is not None and row.status == "ok":
+                cache.keep(key, row)
+        if self.grading is not None:
+            row = await self.grading.grade(item, row, attempts)
+        return row, attempts
 
     async def send_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
         """Send one item with retries; its result row and its attempt rows."""

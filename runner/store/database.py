@@ -101,6 +101,17 @@ def m002_evaluation(db: sqlite_utils.Database) -> None:
     db.execute(TARGET_SUMMARY_VIEW)
 
 
+@migrations()
+def m004_grading(db: sqlite_utils.Database) -> None:
+    """Re-grading, model-graded checks and the response cache (see runner/store/records.py)."""
+    db.execute("ALTER TABLE runs ADD COLUMN source_run_id INTEGER REFERENCES runs(id)")  # set by rescore
+    # Nullable, so rows written by code that knows no such column (NULL) still insert; NULL means 0.
+    db.execute("ALTER TABLE results ADD COLUMN cached INTEGER DEFAULT 0")
+    db.execute("ALTER TABLE results ADD COLUMN cached_cost_usd REAL")
+    db.execute("ALTER TABLE results ADD COLUMN judge_cost_usd REAL")
+    db.execute("ALTER TABLE attempts ADD COLUMN purpose TEXT DEFAULT 'answer'")  # NULL means 'answer' too
+
+
 # Per run and target; the report computes percentiles on top (runner/summary.py). Rates are
 # over all items, errors counting as not passed; cost is NULL when any ok answer is unpriced.
 TARGET_SUMMARY_VIEW = """CREATE VIEW target_summary AS

@@ -45,6 +45,11 @@ class ResultRow(NamedTuple):
     finished_at: str
     failed_checks: str | None  # JSON list of {check, reason}
     price_source: str | None
+    # m004_grading. cost_usd is what this run paid for the item (answer + judges); an answer taken
+    # from the response cache costs 0 here and keeps what it first cost in cached_cost_usd.
+    cached: int = 0
+    cached_cost_usd: float | None = None
+    judge_cost_usd: float | None = None  # the model-graded checks' share of cost_usd
 
 
 class AttemptRow(NamedTuple):
@@ -58,3 +63,4 @@ class AttemptRow(NamedTuple):
     http_status: int | None
     error_code: str | None
     retry_after_s: float | None
+    purpose: str = "answer"  # m004_grading: "answer", or "judge" for a model-graded check's request

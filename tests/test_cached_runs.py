@@ -1,0 +1,105 @@
+"""The response cache in real runs: a second identical run sends nothing and costs nothing, a changed
+prompt sends only its own items, --no-cache overrides, and the cache command reports and clears."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import hanzo, write_job
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("HANZO_RUN_CACHE_DIR", str(folder))
+    return folder
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def cached_job(folder: Path, second_prompt: str = "Describe {{country}}.", **extra: Any) -> Path:
+    return write_job(folder, {
+        "targets": ["openai/gpt-4o-mini"],
+        "prompts": [{"id": "cap", "text": "Capital of {{country}}?"}, {"id": "desc", "text": second_prompt}],
+        "data": [{"country": "France"}, {"country": "Japan"}], "checks": [{"contains": "says"}],
+        "cache": True, "output": "out.db", **extra})
+
+
+def test_a_second_identical_run_is_answered_from_the_cache(fake: Any, keys: dict[str, str], isolated: Path,
+                                                           fake_providers: Path, cache_dir: Path) -> None:
+    job = cached_job(isolated)
+    assert hanzo(job, "--providers-dir", fake_providers).returncode == 0
+    assert fake.count("openai") == 4
+    fake.clear()
+    done = hanzo(job, "--providers-dir", fake_providers)
+    assert done.returncode == 0, done.stderr
+    assert fake.requests == []
+    db = isolated / "out.db"
+    columns = "item_key, response_text, latency_ms, input_tokens, output_tokens"
+    first = query(db, f"SELECT {columns}, cost_usd FROM results WHERE run_id = 1 ORDER BY item_key")
+    second = query(db, f"SELECT {columns}, cached_cost_usd, cached, cost_usd, price_source, attempts, passed"
+                       " FROM results WHERE run_id = 2 ORDER BY item_key")
+    assert [r[:6] for r in second] == first  # the first answer, its latency, tokens, and what it cost then
+    assert all(first_cost > 0 for *_, first_cost in first)
+    assert {r[6:] for r in second} == {(1, 0.0, "cached", 0, 1)}
+    assert query(db, "SELECT cost_usd FROM runs WHERE id = 2") == [(0.0,)]
+    assert query(db, "SELECT count(*) FROM attempts WHERE run_id = 2") == [(0,)]
+    assert query(db, "SELECT sum(cached) FROM results WHERE run_id = 1") == [(0,)]
+
+    cached_job(isolated, second_prompt="Describe {{country}} in one line.")
+    fake.clear()
+    assert hanzo(job, "--providers-dir", fake_providers).returncode == 0
+    sent = sorted(r.json["messages"][-1]["content"] for r in fake.requests)
+    assert sent == ["Describe France in one line.", "Describe Japan in one line."]
+    assert query(db, "SELECT prompt_id, cached FROM results WHERE run_id = 3 ORDER BY prompt_id, row_index") == [
+        ("cap", 1), ("cap", 1), ("desc", 0), ("desc", 0)]
+
+    fake.clear()
+    assert hanzo(job, "--providers-dir", fake_providers, "--no-cache").returncode == 0
+    assert fake.count("openai") == 4
+
+
+def test_the_cache_is_off_unless_asked_and_holds_no_key(fake: Any, keys: dict[str, str], isolated: Path,
+                                                        fake_providers: Path, cache_dir: Path) -> None:
+    job = cached_job(isolated, cache=False)
+    assert hanzo(job, "--providers-dir", fake_providers).returncode == 0
+    assert not cache_dir.exists()
+    assert hanzo(job, "--providers-dir", fake_providers, "--cache").returncode == 0
+    fake.clear()
+    assert hanzo(job, "--providers-dir", fake_providers, "--cache").returncode == 0
+    assert fake.requests == []
+    stored = b"".join(p.read_bytes() for p in cache_dir.iterdir())
+    assert b"gpt-4o-mini says: Capital of France?" in stored
+    assert keys["openai"].encode() not in stored
+
+
+def test_the_cache_command(fake: Any, keys: dict[str, str], isolated: Path, fake_providers: Path,
+                           cache_dir: Path) -> None:
+    assert hanzo(cached_job(isolated), "--providers-dir", fake_providers).returncode == 0
+    stats = json.loads(hanzo("cache", "stats", "--json").stdout)
+    assert stats["entries"] == 4 and stats["path"] == str(cache_dir / "responses.db")
+    cleared = hanzo("cache", "clear", "--older-than", "1h")
+    assert (cleared.returncode, cleared.stderr) == (0, "removed 0 cached answer(s)\n")
+    assert hanzo("cache", "clear").stderr == "removed 4 cached answer(s)\n"
+    assert json.loads(hanzo("cache", "stats", "--json").stdout)["entries"] == 0
+    bad = hanzo("cache", "clear", "--older-than", "soon")
+    assert bad.returncode == 2 and "'soon' is not a duration" in bad.stderr
+
+
+def test_cache_ttl_is_checked(isolated: Path) -> None:
+    job = write_job(isolated, {"targets": ["echo/echo"], "prompts": ["hi"], "cache": True, "cache_ttl": "two weeks"})
+    done = hanzo("validate", job)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == (
+        "job.yaml:6:12: cache_ttl: expected seconds, or a number with s, m, h, d or w (e.g. 14d)")
