@@ -119,7 +119,7 @@ class ProviderClient:
                 # Not a stream at all: LM Studio's 200 {"error": ...}, a proxy's or a portal's page.
                 data = self._decode(await read_capped(response, MAX_BODY_BYTES))
                 if isinstance(data, dict) and data.get("error") is not None:
-                    raise inband_error(self.adapter.error_info(data), ErrorCode.INVALID_RESPONSE)
+                    raise inband_error(self.adapter, self.adapter.error_info(data), ErrorCode.INVALID_RESPONSE)
                 return Answer(self._read(self.adapter.parse, data), status, _ms_since(started), None)
             state = StreamState()
             ttft: float | None = None
