@@ -120,7 +120,7 @@ def test_openai_stream_with_include_usage() -> None:
                 "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}),
     ])
     assert state.completion() == Completion("Hello", "length", 10, 2, None)
-    assert state.done is False  # [DONE] is the caller's to see
+    assert state.done is True  # the chunk with a finish reason is the end marker, not [DONE]
 
 
 def test_openai_stream_groq_x_groq_usage() -> None:
@@ -270,9 +270,25 @@ def test_anthropic_stream_takes_cumulative_output_tokens() -> None:
 def test_anthropic_stream_without_event_names_uses_data_type() -> None:
     state = run_stream(anthropic.ADAPTER, [
         (None, {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "ok"}}),
+        (None, {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
         (None, {"type": "message_stop"}),
     ])
     assert (state.parts, state.done) == (["ok"], True)
+
+
+def test_anthropic_message_stop_without_a_stop_reason_is_not_the_end() -> None:
+    state = run_stream(anthropic.ADAPTER, [
+        (None, {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "ok"}}),
+        ("message_stop", {"type": "message_stop"}),
+    ])
+    assert state.done is False
+
+
+def test_openai_role_chunk_then_done_is_not_the_end() -> None:
+    state = run_stream(openai.ADAPTER, [
+        (None, {"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}, "finish_reason": None}]}),
+    ])
+    assert state.done is False
 
 
 @pytest.mark.parametrize(("kind", "code"), [

@@ -188,6 +188,35 @@ def test_a_transient_inband_error_is_retried_like_its_http_status(
     assert result["attempt_rows"][0]["error_code"] == "SERVER_ERROR"
 
 
+CUT_STREAMS = [("openai", "early_done"), ("lmstudio", "early_done"), ("openai", "cut_stream"),
+               ("anthropic", "cut_stream"), ("gemini", "cut_stream"), ("ollama", "cut_stream")]
+
+
+@pytest.mark.parametrize(("provider", "fault"), CUT_STREAMS)
+def test_a_stream_cut_before_its_end_marker_is_retried(provider: str, fault: str, fake: FakeServer,
+                                                       fake_providers: Path, keys: dict[str, str],
+                                                       isolated: Path) -> None:
+    """early_done is a llama.cpp server shedding a stream: a role chunk, [DONE], the connection closed."""
+    fake.add_fault(fault, flavor=FLAVORS[provider])
+    [result] = run_job(isolated, fake_providers, {"targets": [f"{provider}/m"], "prompts": ["hi"], "stream": True})
+    assert (result["status"], result["attempts"], result["response_text"]) == ("ok", 2, "m says: hi")
+    assert result["finish_reason"] is not None
+    assert result["attempt_rows"][0]["error_code"] == "INVALID_RESPONSE"
+
+
+@pytest.mark.parametrize(("provider", "fault"), CUT_STREAMS)
+def test_a_stream_always_cut_is_an_error_never_a_partial_answer(provider: str, fault: str, fake: FakeServer,
+                                                                fake_providers: Path, keys: dict[str, str],
+                                                                isolated: Path) -> None:
+    fake.add_fault(fault, flavor=FLAVORS[provider], times=10)
+    [result] = run_job(isolated, fake_providers, {"targets": [f"{provider}/m"], "prompts": ["hi"], "stream": True})
+    # The final code is the cause itself, not MAX_RETRIES_EXCEEDED; the attempts column counts the tries.
+    assert (result["status"], result["error_code"], result["attempts"]) == ("error", "INVALID_RESPONSE", 3)
+    assert result["response_text"] is None
+    chars = 0 if fault == "early_done" else len("m says:")
+    assert result["error_message"].startswith(f"the stream ended before its end marker after {chars} characters (")
+
+
 def test_a_proxy_in_the_environment_is_used(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
                                             isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast aiohttp path ignores HTTP(S)_PROXY, so a proxied run must go through httpx, which honours it."""

@@ -123,13 +123,13 @@ class ProviderClient:
                 return Answer(self._read(self.adapter.parse, data), status, _ms_since(started), None)
             state = StreamState()
             ttft: float | None = None
-            received = 0
+            received = chunks = 0
             lines = response.aiter_lines()
             events = sse_events(lines) if self.adapter.stream_format == "sse" else ndjson_events(lines)
             async for event, data in events:
-                if data == "[DONE]":
-                    state.done = True
+                if data == "[DONE]":  # the OpenAI-style trailer; complete only if a finish reason came first
                     break
+                chunks += 1
                 received += len(data)
                 if received > MAX_BODY_BYTES:  # the same cap as a whole answer's, or memory grows unbounded
                     raise _too_large(received)
@@ -140,8 +140,12 @@ class ProviderClient:
                 if state.done and self.adapter.stream_format == "ndjson":
                     break
             if not state.done:
-                raise ProviderError(ErrorCode.INVALID_RESPONSE, "the stream ended before its end marker "
-                                    f"({len(state.parts)} chunks received)", status)
+                # Cut short (a dropped upstream, a server shedding load): retried like a dropped
+                # connection, and recorded as this INVALID_RESPONSE, never as a partial answer.
+                chars = sum(len(p) for p in state.parts if isinstance(p, str))
+                raise ProviderError(ErrorCode.INVALID_RESPONSE, "the stream ended before its end marker after "
+                                    f"{chars} characters ({chunks} chunk{'' if chunks == 1 else 's'})", status,
+                                    transient=True)
             return Answer(self._read(StreamState.completion, state), status, _ms_since(started), ttft)
 
     async def get(self, path: str, query: Mapping[str, str] | None = None, *,

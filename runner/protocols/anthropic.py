@@ -118,7 +118,8 @@ class AnthropicAdapter(Adapter):
             if usage.get("input_tokens") is not None:
                 state.input_tokens = _input_tokens(usage)
         elif kind == "message_stop":
-            state.done = True
+            # Complete only after a message_delta carried the stop_reason.
+            state.done = state.finish_reason is not None
         elif kind == "error":
             raise inband_error(self, self.error_info(data), ErrorCode.REQUEST_FAILED)
         # ping, content_block_start/stop and event types added later need nothing.

@@ -101,7 +101,10 @@ class OpenAIAdapter(Adapter):
                     state.parts.append(text)
             finish = choice.get("finish_reason")
             if finish:
+                # The end marker: a chunk with a finish reason. [DONE] alone is not one (a llama.cpp
+                # server cutting a stream sends [DONE] after nothing but the role chunk).
                 state.finish_reason = finish
+                state.done = True
         usage = data.get("usage")
         groq = data.get("x_groq")
         if groq:
