@@ -233,3 +233,57 @@ def test_a_proxy_in_the_environment_is_used(fake: FakeServer, fake_providers: Pa
     (isolated / "again").mkdir()
     [result] = run_job(isolated / "again", fake_providers, {"targets": ["openai/m"], "prompts": ["hi"]})
     assert result["status"] == "ok"
+
+
+LONG_PROMPT = " ".join(f"word{i}" for i in range(23))  # with "m says:", 25 chunks: about 6 s at 0.2 s a frame
+
+
+def use_httpx_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy in the environment (bypassed for loopback) sends chat calls through httpx, not aiohttp."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+
+
+@pytest.mark.parametrize(("path", "bounds"), [
+    ("aiohttp", {"timeout": 2}),  # the older spelling: first_byte and idle, never the whole answer
+    ("aiohttp", {"timeouts": {"first_byte": 2, "idle": 2}}),
+    ("httpx", {"timeouts": {"first_byte": 2, "idle": 2}}),
+])
+def test_a_slow_stream_that_keeps_sending_is_never_cut(path: str, bounds: dict[str, Any], fake: FakeServer,
+                                                       tmp_path: Path, keys: dict[str, str], isolated: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    if path == "httpx":
+        use_httpx_path(monkeypatch)
+    providers = write_providers(tmp_path / "p", {"openai": point_at(fake, "openai", **bounds)})
+    fake.add_fault("drip", flavor="openai", interval=0.2)
+    [result] = run_job(isolated, providers, {"targets": ["openai/m"], "prompts": [LONG_PROMPT], "stream": True})
+    assert (result["status"], result["attempts"], result["response_text"]) == ("ok", 1, f"m says: {LONG_PROMPT}")
+    assert result["latency_ms"] > 4500  # it really took longer than any one bound
+
+
+@pytest.mark.parametrize(("path", "provider"), [("aiohttp", "openai"), ("aiohttp", "ollama"), ("httpx", "openai")])
+def test_a_stalled_stream_is_a_timeout_and_retried(path: str, provider: str, fake: FakeServer, tmp_path: Path,
+                                                   keys: dict[str, str], isolated: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if path == "httpx":
+        use_httpx_path(monkeypatch)
+    data = point_at(fake, provider, timeouts={"first_byte": 5, "idle": 0.5})
+    providers = write_providers(tmp_path / "p", {provider: data})
+    fake.add_fault("stall", flavor=FLAVORS[provider], after=2, delay=3)
+    [result] = run_job(isolated, providers, {"targets": [f"{provider}/m"], "prompts": ["hi"], "stream": True})
+    assert (result["status"], result["attempts"], result["response_text"]) == ("ok", 2, "m says: hi")
+    first = result["attempt_rows"][0]
+    assert first["error_code"] == "TIMEOUT"
+    assert 400 < first["latency_ms"] < 2000
+
+
+def test_a_stall_without_retries_says_which_bound_and_how_far(fake: FakeServer, tmp_path: Path,
+                                                             keys: dict[str, str], isolated: Path) -> None:
+    data = point_at(fake, "anthropic", timeouts={"idle": 0.5})
+    data["retry"] = {"max_retries": 0}
+    providers = write_providers(tmp_path / "p", {"anthropic": data})
+    fake.add_fault("stall", flavor="anthropic", after=4, delay=3)  # message_start ... first text delta
+    [result] = run_job(isolated, providers, {"targets": ["anthropic/m"], "prompts": ["hi"], "stream": True})
+    assert (result["status"], result["error_code"]) == ("error", "TIMEOUT")
+    assert result["error_message"].startswith(
+        "the stream stalled: nothing for 0.5 s (timeouts.idle) after 1 characters")
