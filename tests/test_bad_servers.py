@@ -213,3 +213,41 @@ async def send_once(provider_id: str, transport: httpx.AsyncBaseTransport, strea
         return e
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_redirect_names_its_status_and_location(stream: bool) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(301, headers={"location": "https://api.openai.com/v1/chat/completions"})
+
+    outcome = anyio.run(send_once, "openai", httpx.MockTransport(answer), stream)
+    assert isinstance(outcome, ProviderError)
+    assert (outcome.code, outcome.status) == ("CLIENT_ERROR", 301)
+    assert outcome.message == "HTTP 301 redirect to https://api.openai.com/v1/chat/completions — check base_url"
+
+
+SECRET = "sk-test-secret-0123456789"
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (401, {"error": {"message": f"Incorrect API key provided: {SECRET}.", "code": "invalid_api_key"}}),
+    (200, {"error": f"bad key {SECRET}"}),  # an in-band error, raised by the adapter
+    (200, {"choices": f"not a list {SECRET}"}),  # an answer of the wrong shape, quoted back
+])
+def test_an_error_never_holds_the_key_anywhere(status: int, body: Any) -> None:
+    async def send() -> ProviderError:
+        provider, _ = load_provider_file(builtin_providers_dir() / "openai.yaml")
+        assert provider is not None
+        client = ProviderClient(provider, SECRET, transport=httpx.MockTransport(
+            lambda request: httpx.Response(status, json=body)))
+        try:
+            await client.send(ChatRequest("m", ({"role": "user", "content": "hi"},), {}, False))
+        except ProviderError as e:
+            return e
+        finally:
+            await client.aclose()
+        raise AssertionError("no error")
+
+    error = anyio.run(send)
+    assert "[REDACTED]" in error.message
+    assert all(SECRET not in str(part) for part in (error, error.message, *error.args, repr(error)))

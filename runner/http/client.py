@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import anyio
@@ -100,7 +100,7 @@ class ProviderClient:
                 response = await self.http.request(call.method, call.path, json=call.json, params=call.query)
                 status, headers, content = response.status_code, response.headers, response.content
             self.observe(status, headers)
-            if status >= 400:
+            if status >= 300:
                 raise self.error(status, headers, content)
             completion = self._read(self.adapter.parse, self._decode(content))
             return Answer(completion, status, _ms_since(started), None)
@@ -139,7 +139,7 @@ class ProviderClient:
         async with opened as response:
             status = response.status_code
             self.observe(status, response.headers)
-            if status >= 400:
+            if status >= 300:
                 raise self.error(status, response.headers, await read_capped(response, MAX_BODY_BYTES))
             if response.headers.get("content-type", "").startswith(("application/json", "text/html")):
                 # Not a stream at all: LM Studio's 200 {"error": ...}, a proxy's or a portal's page.
@@ -189,7 +189,7 @@ class ProviderClient:
         with self._translated(url, limit):
             response = await self.http.request(method, url, params=query, json=body,
                                                timeout=httpx.Timeout(limit, connect=min(limit, self.timeouts.connect)))
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 raise self.error(response.status_code, response.headers, response.content)
             data = self._decode(response.content)
             if isinstance(data, dict) and "error" in data and len(data) == 1:
@@ -216,9 +216,12 @@ class ProviderClient:
         except httpx.HTTPError as e:
             raise self._fail(ErrorCode.REQUEST_FAILED, f"{type(e).__name__}: {_reason(e)}") from None
         except ProviderError as e:
-            e.provider = self.provider.id
-            e.message = redact(e.message, self._secrets)
-            raise
+            # Errors built here are redacted already; an adapter's (from an answer's words) is rebuilt
+            # redacted, never edited in place, so its args match its message.
+            message = redact(e.message, self._secrets)
+            if message == e.message and e.provider == self.provider.id:
+                raise
+            raise replace(e, message=message, provider=self.provider.id) from None
 
     def _decode(self, raw: bytes | str) -> Any:
         if len(raw) > MAX_BODY_BYTES:
@@ -248,6 +251,11 @@ class ProviderClient:
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
         """An HTTP error answer as a ProviderError, classified by the provider's protocol."""
+        if 300 <= status < 400:  # redirects are not followed: a chat call must not silently change host or method
+            location = headers.get("location")
+            where = f" to {location}" if location else " with no Location"
+            return ProviderError(ErrorCode.CLIENT_ERROR, redact(f"HTTP {status} redirect{where} — check base_url",
+                                                                self._secrets), status, self.provider.id)
         try:
             body: Any = json.loads(raw)
         except ValueError:
@@ -258,7 +266,8 @@ class ProviderClient:
             retry_after = info.retry_after
         message = info.message or f"HTTP {status}"
         code = self.adapter.classify(status, info)
-        return ProviderError(code, f"HTTP {status}: {message}", status, self.provider.id, retry_after)
+        return ProviderError(code, redact(f"HTTP {status}: {message}", self._secrets), status, self.provider.id,
+                             retry_after)
 
     def _fail(self, code: ErrorCode, message: str) -> ProviderError:
         return ProviderError(code, redact(message, self._secrets), None, self.provider.id)
