@@ -85,6 +85,9 @@ class ProviderError(HanzoError):
     provider: str | None = None
     retry_after: float | None = None  # seconds the server asked us to wait, when it said
     attempts: int = field(default=1, compare=False)
+    # Worth another try whatever its code says: a stream cut before its end marker is an
+    # INVALID_RESPONSE (and recorded as one when retries run out) that a new attempt may complete.
+    transient: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

@@ -90,9 +90,12 @@ def point_at(fake: FakeServer, provider_id: str, **overrides: Any) -> dict[str, 
     data["base_url"] = fake.base_url(FLAVORS[provider_id])
     data["limits"] = {"requests": 10_000, "window": 1, "concurrency": 8}
     data["retry"] = {"max_retries": 2, "initial_delay": 0.01, "max_delay": 0.05, "multiplier": 2, "max_elapsed": 30}
-    data["timeout"] = 10
+    data.pop("timeouts", None)
+    data["timeout"] = 10  # the older spelling: first_byte and idle at once
     for key, value in overrides.items():
         data[key] = value
+    if "timeouts" in overrides:  # one spelling or the other, never both
+        data.pop("timeout")
     return data
 
 

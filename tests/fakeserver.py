@@ -31,8 +31,9 @@ OPENAI_API = {"openai": "/v1", "groq": "/openai/v1", "openrouter": "/api/v1", "s
               "lmstudio": "/v1"}
 BASE_PATH = {**OPENAI_API, "anthropic": "", "gemini": "/v1beta", "ollama": ""}
 NO_AUTH = ("lmstudio", "ollama")
-FAULT_KINDS = ("429", "quota", "401", "500", "503", "529", "slow", "malformed", "html", "disconnect",
-               "cut_stream", "error_200", "missing_fields", "huge", "stream_error")
+FAULT_KINDS = ("429", "rpm_429", "quota", "no_endpoints", "401", "500", "503", "529", "slow", "malformed", "html",
+               "disconnect", "cut_stream", "early_done", "drip", "stall", "error_200", "missing_fields", "huge",
+               "stream_error")
 DEFAULT_MODELS = {
     "openai": ["gpt-4o-mini", "gpt-4o"],
     "groq": ["llama-3.1-8b-instant", "llama-3.3-70b-versatile"],
@@ -74,6 +75,20 @@ GEMINI_BAD_KEY = {"code": 400, "message": "API key not valid. Please pass a vali
                        "metadata": {"service": "generativelanguage.googleapis.com"}}]}
 GEMINI_NO_KEY = ("Method doesn't allow unregistered callers (callers without established identity)."
                  " Please use API Key or other form of API consumer identity to call this API.")
+# OpenAI's free-tier per-minute limit, verbatim (github.com/feder-cr/invisible_playwright_mcp/issues/249):
+# a rate limit whose message mentions billing.
+OPENAI_RPM = ("Rate limit reached for {model} in organization org-OOhFjD3fpmItZTQAxWOQx11o on requests per min "
+              "(RPM): Limit 3, Used 3, Requested 1. Please try again in 20s. Visit "
+              "https://platform.openai.com/account/rate-limits to learn more. You can increase your rate limit by "
+              "adding a payment method to your account at https://platform.openai.com/account/billing.")
+GEMINI_QUOTA = "You exceeded your current quota, please check your plan and billing details. For more information"\
+    " on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+# Ollama's cloud models past their plan (github.com/diegosouzapw/OmniRoute/issues/3709).
+OLLAMA_USAGE_LIMIT = "you (alice) have reached your weekly usage limit, upgrade for higher limits: https://ollama.com/upgrade"
+# The chunk a llama.cpp server sends before [DONE] on a stream it cuts short.
+LLAMA_CPP_ROLE = {"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}, "finish_reason": None}],
+                  "created": 1735689600, "id": "chatcmpl-cut", "model": "m", "system_fingerprint": "b4000-fake",
+                  "object": "chat.completion.chunk"}
 HTML_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
             "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 GEMINI_CHAT = re.compile(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)")
@@ -248,9 +263,10 @@ def _fault_error(kind: str, flavor: str, model: str, opts: dict[str, Any]) -> we
         if flavor == "anthropic":
             return _error(flavor, 429, "You have reached your specified workspace API usage limits.",
                           details={"error_code": "enforced_spend_limit_reached"})
+        if flavor == "ollama":
+            return _error(flavor, 429, OLLAMA_USAGE_LIMIT)
         if flavor == "gemini":
-            return _error(flavor, 429, "You exceeded your current quota, please check your plan and "
-                          "billing details.", details=[{
+            return _error(flavor, 429, GEMINI_QUOTA, details=[{
                               "@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
                                   "quotaMetric": "generativelanguage.googleapis.com/"
                                                  "generate_content_free_tier_requests",
@@ -259,6 +275,10 @@ def _fault_error(kind: str, flavor: str, model: str, opts: dict[str, Any]) -> we
                                   "quotaValue": "250"}]}])
         return _error(flavor, 429, "You exceeded your current quota, please check your plan and billing"
                       " details.", etype="insufficient_quota", code="insufficient_quota")
+    if kind == "no_endpoints":  # OpenRouter: a model id no upstream serves
+        return _error(flavor, 404, f"No endpoints found for {model}.")
+    if kind == "rpm_429":
+        return _rpm_429(flavor, model, float(opts.get("retry_after", 0.2)))
     # kind == "429"
     after, after_ms = opts.get("retry_after"), opts.get("retry_after_ms")
     if flavor == "gemini":
@@ -278,6 +298,30 @@ def _fault_error(kind: str, flavor: str, model: str, opts: dict[str, Any]) -> we
         flavor, f"Rate limit reached for {model} on requests per min (RPM): Limit 3, Used 3, "
                 "Requested 1. Please try again in 20s.")
     return _error(flavor, 429, message, headers, code="rate_limit_exceeded")
+
+
+def _rpm_429(flavor: str, model: str, after: float) -> web.Response:
+    """A per-minute rate limit in the provider's real words, several of which mention billing."""
+    if flavor == "gemini":  # the same words as the per-day quota; only quotaId and RetryInfo differ
+        return _error(flavor, 429, GEMINI_QUOTA, details=[
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                "quotaDimensions": {"location": "global", "model": model}, "quotaValue": "10"}]},
+            {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
+                "description": "Learn more about Gemini API quotas",
+                "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{_num(after)}s"}])
+    headers = {"retry-after": _num(after)}
+    if flavor == "anthropic":
+        return _error(flavor, 429, "This request would exceed the rate limit for your organization "
+                      "(fake-org) of 5 input tokens per minute. For details, refer to: "
+                      "https://docs.claude.com/en/api/rate-limits. You can see the response headers for "
+                      "current usage. Please reduce the prompt length or the maximum tokens requested, or try "
+                      "again later. You may also contact sales at https://www.anthropic.com/contact-sales to "
+                      "discuss your options for a rate limit increase.", headers)
+    return _error(flavor, 429, OPENAI_RPM.format(model=model), headers, etype="requests",
+                  code="rate_limit_exceeded")
 
 
 # ---------------------------------------------------------------- request parsing, per protocol
@@ -647,7 +691,7 @@ class FakeServer:
         opts = fault.options if fault else {}
         if kind == "slow":
             await asyncio.sleep(opts.get("delay", 5.0))
-        elif kind in ("429", "quota", "401", "500", "503", "529"):
+        elif kind in ("429", "rpm_429", "quota", "no_endpoints", "401", "500", "503", "529"):
             return _fault_error(kind, flavor, chat.model, opts)
         elif kind == "malformed":
             return web.Response(text='{"id": "chatcmpl-broken", "choices": [{"mess',
@@ -681,16 +725,37 @@ class FakeServer:
         if gemini and request.query.get("alt") != "sse":  # without alt=sse Gemini streams a JSON array
             chunks = [json.loads(f[6:]) for f in content + tail]
             return web.json_response(chunks, headers=headers)
-        if kind == "cut_stream":
+        llama_cpp = kind == "early_done" and _family(flavor) == "openai"
+        if kind in ("cut_stream", "early_done"):  # ends cleanly, but before the protocol's end marker
             frames = head + content[:2]
         elif kind == "stream_error":
+            if opts.get("litellm") and _family(flavor) == "openai":  # LiteLLM proxy's in-band form
+                error = _sse({"error": {"message": "litellm.InternalServerError: VertexAIException - "
+                                        "An internal error has occurred.", "type": "internal_server_error",
+                                        "param": None, "code": "500"}})
             frames = head + content[:2] + [error]
         else:
             frames = head + content + tail
         ctype = "application/x-ndjson" if flavor == "ollama" else "text/event-stream"
         resp = web.StreamResponse(headers={**headers, "Content-Type": ctype, "Cache-Control": "no-cache"})
         await resp.prepare(request)
-        await resp.write(b"".join(frames))
+        if llama_cpp:
+            # A llama.cpp server cutting one of two parallel streams: a role chunk, [DONE], then the
+            # connection closes with the chunked body unfinished.
+            await resp.write(_sse(LLAMA_CPP_ROLE) + b"data: [DONE]\n\n")
+            await asyncio.sleep(0.05)
+            return self._drop(request, resp)
+        if kind == "drip":  # a healthy but slow stream: one frame every `interval` seconds
+            for frame in frames:
+                await asyncio.sleep(opts.get("interval", 0.2))
+                await resp.write(frame)
+        elif kind == "stall":  # `after` frames, then silence for `delay` seconds, then the rest
+            after = opts.get("after", 2)
+            await resp.write(b"".join(frames[:after]))
+            await asyncio.sleep(opts.get("delay", 5.0))
+            await resp.write(b"".join(frames[after:]))
+        else:
+            await resp.write(b"".join(frames))
         await resp.write_eof()
         return resp
 

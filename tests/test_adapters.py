@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from runner.errors import ProviderError
+from runner.errors import ErrorCode, ProviderError
 from runner.protocols import anthropic, gemini, ollama, openai
 from runner.protocols.base import (
     ChatRequest,
@@ -119,7 +120,7 @@ def test_openai_stream_with_include_usage() -> None:
                 "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}),
     ])
     assert state.completion() == Completion("Hello", "length", 10, 2, None)
-    assert state.done is False  # [DONE] is the caller's to see
+    assert state.done is True  # the chunk with a finish reason is the end marker, not [DONE]
 
 
 def test_openai_stream_groq_x_groq_usage() -> None:
@@ -138,7 +139,8 @@ def test_openai_stream_groq_x_groq_usage() -> None:
 def test_openai_stream_groq_early_stop() -> None:
     with pytest.raises(ProviderError) as caught:
         run_stream(openai.ADAPTER, [(None, {"choices": [], "x_groq": {"error": "over capacity"}})])
-    assert raised(caught) == ("REQUEST_FAILED", "over capacity")
+    # An in-band error of no known kind is retried like a 5xx.
+    assert raised(caught) == ("SERVER_ERROR", "over capacity")
 
 
 def test_openai_stream_openrouter_cost_in_last_chunk() -> None:
@@ -197,7 +199,7 @@ def test_openai_stream_error_chunk(error: dict[str, Any], code: str) -> None:
     ({"detail": "Not Found"}, ErrorInfo('{"detail": "Not Found"}')),
 ])
 def test_openai_error_info(body: Any, info: ErrorInfo) -> None:
-    assert openai.ADAPTER.error_info(body) == info
+    assert replace(openai.ADAPTER.error_info(body), status=None) == info
 
 
 # --- Anthropic -----------------------------------------------------------------------------
@@ -268,9 +270,25 @@ def test_anthropic_stream_takes_cumulative_output_tokens() -> None:
 def test_anthropic_stream_without_event_names_uses_data_type() -> None:
     state = run_stream(anthropic.ADAPTER, [
         (None, {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "ok"}}),
+        (None, {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
         (None, {"type": "message_stop"}),
     ])
     assert (state.parts, state.done) == (["ok"], True)
+
+
+def test_anthropic_message_stop_without_a_stop_reason_is_not_the_end() -> None:
+    state = run_stream(anthropic.ADAPTER, [
+        (None, {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "ok"}}),
+        ("message_stop", {"type": "message_stop"}),
+    ])
+    assert state.done is False
+
+
+def test_openai_role_chunk_then_done_is_not_the_end() -> None:
+    state = run_stream(openai.ADAPTER, [
+        (None, {"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}, "finish_reason": None}]}),
+    ])
+    assert state.done is False
 
 
 @pytest.mark.parametrize(("kind", "code"), [
@@ -422,7 +440,7 @@ GEMINI_PER_DAY = {"error": {
     (HTML_502, ErrorInfo("502 Bad Gateway 502 Bad Gateway nginx")),
 ])
 def test_gemini_error_info(body: Any, info: ErrorInfo) -> None:
-    assert gemini.ADAPTER.error_info(body) == info
+    assert replace(gemini.ADAPTER.error_info(body), status=None) == info
 
 
 # --- Ollama --------------------------------------------------------------------------------
@@ -455,7 +473,8 @@ def test_ollama_parse() -> None:
 def test_ollama_parse_error() -> None:
     with pytest.raises(ProviderError) as caught:
         ollama.ADAPTER.parse({"error": "model is required"})
-    assert raised(caught) == ("INVALID_RESPONSE", "model is required")
+    # Bare text on a 200 says nothing of its kind: retried like a 5xx (a 400 would carry its status).
+    assert raised(caught) == ("SERVER_ERROR", "model is required")
 
 
 def test_ollama_stream() -> None:
@@ -479,7 +498,7 @@ def test_ollama_stream_error_line() -> None:
         ollama.ADAPTER.on_event(state, None, {"error": "an error was encountered while running "
                                                        "the model: unexpected EOF"})
     assert raised(caught) == (
-        "REQUEST_FAILED", "an error was encountered while running the model: unexpected EOF")
+        "SERVER_ERROR", "an error was encountered while running the model: unexpected EOF")
 
 
 @pytest.mark.parametrize(("body", "info"), [
@@ -506,3 +525,84 @@ def test_excerpt_is_one_short_line_without_markup() -> None:
     assert text.startswith("Just a moment... word word")
     assert text.endswith("…")
     assert "\n" not in excerpt("line one\n  line two") == "line one line two"
+
+
+# --- classification: structured fields first, words last -----------------------------------
+
+OPENAI_RPM_BILLING = ("Rate limit reached for gpt-4o-mini in organization org-x on requests per min (RPM): Limit 3, "
+                      "Used 3, Requested 1. Please try again in 20s. Visit https://platform.openai.com/account/"
+                      "rate-limits to learn more. You can increase your rate limit by adding a payment method to "
+                      "your account at https://platform.openai.com/account/billing.")
+GEMINI_BILLING = "You exceeded your current quota, please check your plan and billing details."
+
+
+def quota_failure(quota_id: str) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": quota_id}]}
+
+
+@pytest.mark.parametrize(("adapter", "status", "body", "code"), [
+    (openai.ADAPTER, 429, {"error": {"message": OPENAI_RPM_BILLING, "type": "requests", "param": None,
+                                     "code": "rate_limit_exceeded"}}, "RATE_LIMIT_EXCEEDED"),
+    (openai.ADAPTER, 429, {"error": {"message": "You exceeded your current quota, please check your plan and "
+                                     "billing details.", "type": "insufficient_quota", "param": None,
+                                     "code": "insufficient_quota"}}, "QUOTA_EXHAUSTED"),
+    (openai.ADAPTER, 402, {"error": {"code": 402, "message": "Insufficient credits"}}, "QUOTA_EXHAUSTED"),
+    (openai.ADAPTER, 404, {"error": {"code": 404, "message": "No endpoints found for x/y."}}, "MODEL_NOT_FOUND"),
+    (openai.ADAPTER, 404, {"error": {"message": "Invalid URL (POST /v1/chat/completionz)",
+                                     "type": "invalid_request_error"}}, "CLIENT_ERROR"),
+    (openai.ADAPTER, 401, {"error": {"message": "You didn't provide an API key.", "type": "invalid_request_error",
+                                     "code": None}}, "INVALID_API_KEY"),
+    (anthropic.ADAPTER, 429, {"type": "error", "error": {"type": "rate_limit_error",
+                                                         "message": "Number of request tokens has exceeded your "
+                                                         "per-minute rate limit"}}, "RATE_LIMIT_EXCEEDED"),
+    (anthropic.ADAPTER, 429, {"type": "error", "error": {"type": "rate_limit_error", "message": "limit",
+                                                         "details": {"error_code": "enforced_spend_limit_reached"}}},
+     "QUOTA_EXHAUSTED"),
+    (anthropic.ADAPTER, 400, {"type": "error", "error": {
+        "type": "invalid_request_error", "message": "Your credit balance is too low to access the Anthropic API. "
+        "Please go to Plans & Billing to upgrade or purchase credits."}}, "QUOTA_EXHAUSTED"),
+    (anthropic.ADAPTER, 400, {"type": "error", "error": {"type": "invalid_request_error",
+                                                         "message": "max_tokens: Field required"}}, "CLIENT_ERROR"),
+    (anthropic.ADAPTER, 529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+     "SERVER_ERROR"),
+    (gemini.ADAPTER, 429, {"error": {"code": 429, "message": GEMINI_BILLING, "status": "RESOURCE_EXHAUSTED",
+                                     "details": [quota_failure("GenerateRequestsPerMinutePerProjectPerModel-FreeTier"),
+                                                 {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                                  "retryDelay": "17s"}]}}, "RATE_LIMIT_EXCEEDED"),
+    (gemini.ADAPTER, 429, {"error": {"code": 429, "message": GEMINI_BILLING, "status": "RESOURCE_EXHAUSTED",
+                                     "details": [quota_failure("GenerateRequestsPerDayPerProjectPerModel-FreeTier")]}},
+     "QUOTA_EXHAUSTED"),
+    (ollama.ADAPTER, 429, {"error": "you (alice) have reached your weekly usage limit, upgrade for higher limits: "
+                                    "https://ollama.com/upgrade"}, "QUOTA_EXHAUSTED"),
+    (ollama.ADAPTER, 429, {"error": "rate limit exceeded"}, "RATE_LIMIT_EXCEEDED"),
+])
+def test_classify_reads_structured_fields_before_words(adapter: Any, status: int, body: Any, code: str) -> None:
+    assert adapter.classify(status, adapter.error_info(body)) == code
+
+
+@pytest.mark.parametrize(("adapter", "event", "data", "code"), [
+    # LiteLLM's proxy, when its Gemini upstream fails mid-stream
+    (openai.ADAPTER, None, {"error": {"message": "litellm.InternalServerError: boom", "type": "internal_server_error",
+                                      "param": None, "code": "500"}}, "SERVER_ERROR"),
+    (openai.ADAPTER, None, {"error": {"message": "litellm.InternalServerError: boom", "type": "internal_server_error",
+                                      "param": None}}, "SERVER_ERROR"),
+    (openai.ADAPTER, None, {"error": {"message": "bad", "type": "invalid_request_error"}}, "REQUEST_FAILED"),
+    (ollama.ADAPTER, None, {"error": "an error was encountered while running the model"}, "SERVER_ERROR"),
+    (gemini.ADAPTER, None, {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}},
+     "SERVER_ERROR"),
+    (anthropic.ADAPTER, "error", {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}},
+     "RATE_LIMIT_EXCEEDED"),
+])
+def test_a_transient_inband_error_is_retryable(adapter: Any, event: str | None, data: Any, code: str) -> None:
+    with pytest.raises(ProviderError) as caught:
+        adapter.on_event(StreamState(), event, data)
+    assert caught.value.code == code
+
+
+def test_lm_studio_200_error_is_transient_unless_it_names_a_wrong_path() -> None:
+    with pytest.raises(ProviderError) as caught:
+        openai.ADAPTER.parse({"error": "Model unloaded."})
+    assert caught.value.code == ErrorCode.SERVER_ERROR
+    with pytest.raises(ProviderError) as caught:
+        openai.ADAPTER.parse({"error": "Unexpected endpoint or method. (POST /chat/completions)"})
+    assert caught.value.code == ErrorCode.INVALID_RESPONSE

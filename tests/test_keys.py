@@ -150,6 +150,7 @@ def test_gemini_bad_key_is_its_400_api_key_invalid(fake: FakeServer, providers_e
 def canned_provider(isolated: Path, url: str, provider_id: str, flavor_path: str = "/v1") -> None:
     data = yaml.safe_load((builtin_providers_dir() / f"{provider_id}.yaml").read_text())
     data["base_url"] = url + flavor_path
+    data.pop("timeouts", None)
     data["timeout"] = 1
     write_providers(isolated / "providers.d", {provider_id: data})
 

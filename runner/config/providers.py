@@ -52,6 +52,26 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """Seconds each wait of one attempt may take (see the schema's ``timeouts``)."""
+
+    connect: float
+    first_byte: float  # to the first byte of the answer (a stream: its first line)
+    idle: float  # between two lines of a stream
+    total: float | None  # the whole attempt; None: unbounded while the server keeps sending
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Timeouts:
+        """From a validated provider dict. The older ``timeout: N`` is first_byte and idle at once."""
+        given = dict(data["timeouts"])
+        if "timeout" in data:
+            given["first_byte"] = given["idle"] = float(data["timeout"])
+        total = given["total"]
+        return cls(float(given["connect"]), float(given["first_byte"]), float(given["idle"]),
+                   None if total is None else float(total))
+
+
+@dataclass(frozen=True)
 class Pricing:
     input: float  # USD per 1M tokens
     output: float
@@ -82,7 +102,7 @@ class Provider:
     headers: Mapping[str, str]
     limits: Limits
     retry: RetryPolicy
-    timeout: float
+    timeouts: Timeouts
     list_path: str | None
     default_model: str | None
     known: Mapping[str, ModelInfo]
@@ -118,7 +138,7 @@ class Provider:
             headers=MappingProxyType(dict(data["headers"])),
             limits=Limits(**data["limits"]),
             retry=RetryPolicy(**data["retry"]),
-            timeout=float(data["timeout"]),
+            timeouts=Timeouts.from_dict(data),
             list_path=models["list_path"],
             default_model=models["default"],
             known=MappingProxyType(known),
@@ -127,6 +147,11 @@ class Provider:
             max_tokens_field=data["max_tokens_field"],
             source=source,
         )
+
+    @property
+    def timeout(self) -> float:
+        """The longest single wait for the server: what ``timeout:`` meant before ``timeouts``."""
+        return max(self.timeouts.first_byte, self.timeouts.idle)
 
     @property
     def key_env(self) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ RETRYABLE = frozenset(
 
 
 def is_retryable(error: BaseException) -> bool:
-    return isinstance(error, ProviderError) and error.code in RETRYABLE
+    return isinstance(error, ProviderError) and (error.code in RETRYABLE or error.transient)
 
 
 class wait_server_hint(wait_base):  # noqa: N801 (tenacity's naming)

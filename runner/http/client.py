@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import anyio
@@ -25,7 +25,7 @@ from ..keys.lookup import redact
 from ..protocols import Adapter, ChatRequest, Completion, StreamState, adapter_for
 from ..protocols.base import excerpt, inband_error
 from .retry_after import retry_after_from
-from .streams import ndjson_events, read_capped, sse_events
+from .streams import StreamTimer, ndjson_events, read_capped, sse_events
 from .transport import PooledTransport, StreamedAnswer, choose_transport
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
@@ -57,7 +57,11 @@ class ProviderClient:
         offline = self.adapter.transport()
         limits = httpx.Limits(max_connections=provider.limits.concurrency,
                               max_keepalive_connections=provider.limits.concurrency)
-        self.timeout = httpx.Timeout(provider.timeout, connect=min(provider.timeout, 15.0))
+        t = self.timeouts = provider.timeouts
+        # A whole answer arrives at once: first_byte bounds every read of it. A stream's reads are
+        # bounded by a StreamTimer instead (first line, then the gap between lines), never by a read timeout.
+        self.timeout = httpx.Timeout(connect=t.connect, read=t.first_byte, write=t.first_byte, pool=t.first_byte)
+        self._stream_timeout = httpx.Timeout(connect=t.connect, read=None, write=t.first_byte, pool=t.first_byte)
         transport = choose_transport(transport, offline, provider.limits.concurrency)
         # Chat calls skip httpx's Request/Response layer on the real transport (see transport.py).
         self._direct = transport if isinstance(transport, PooledTransport) else None
@@ -81,55 +85,76 @@ class ProviderClient:
             call.json[self._max_tokens_field] = call.json.pop("max_tokens")
         url = self.provider.base_url + call.path
         started = time.perf_counter()
-        # On the direct path aiohttp's own total timeout bounds the attempt, reading included;
+        total = self.timeouts.total
+        # On the direct path aiohttp's own timeouts bound the attempt (a stream's, its StreamTimer);
         # an anyio.fail_after per attempt cost a cancel scope (about 5% of the CPU at 0 ms latency).
-        bound = nullcontext() if self._direct is not None else anyio.fail_after(self.provider.timeout)
-        with self._translated(url, self.provider.timeout), bound:
+        bound = nullcontext() if total is None or request.stream or self._direct else anyio.fail_after(total)
+        with self._translated(url, self.timeouts.first_byte), bound:
             if request.stream:
                 return await self._stream(call.method, call.path, call.json, call.query, started)
             if self._direct is not None:
                 body = json.dumps(call.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
                 status, headers, content = await self._direct.fetch(
-                    call.method, url, self._json_headers, body.encode(), call.query, self.timeout,
-                    self.provider.timeout)
+                    call.method, url, self._json_headers, body.encode(), call.query, self.timeout, total)
             else:
                 response = await self.http.request(call.method, call.path, json=call.json, params=call.query)
                 status, headers, content = response.status_code, response.headers, response.content
             self.observe(status, headers)
-            if status >= 400:
+            if status >= 300:
                 raise self.error(status, headers, content)
             completion = self._read(self.adapter.parse, self._decode(content))
             return Answer(completion, status, _ms_since(started), None)
 
     async def _stream(self, method: str, path: str, body: dict[str, Any], query: Mapping[str, str] | None,
                       started: float) -> Answer:
+        t = self.timeouts
+        timer = StreamTimer(t.first_byte, t.idle, t.total)
+        state = StreamState()
+        try:
+            async with timer:
+                return await self._read_stream(method, path, body, query, started, timer, state)
+        except TimeoutError:
+            if timer.expired is None:
+                raise
+            url = self.provider.base_url + path
+            if timer.expired == "first_byte":
+                message = f"no answer within {t.first_byte:g} s (timeouts.first_byte) from {url}"
+            elif timer.expired == "idle":
+                chars = sum(len(p) for p in state.parts if isinstance(p, str))
+                message = (f"the stream stalled: nothing for {t.idle:g} s (timeouts.idle) after {chars} characters "
+                           f"from {url}")
+            else:
+                message = f"no complete answer within {t.total:g} s (timeouts.total) from {url}"
+            raise self._fail(ErrorCode.TIMEOUT, message) from None
+
+    async def _read_stream(self, method: str, path: str, body: dict[str, Any], query: Mapping[str, str] | None,
+                           started: float, timer: StreamTimer, state: StreamState) -> Answer:
         opened: AbstractAsyncContextManager[httpx.Response | StreamedAnswer]
         if self._direct is not None:
             payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
             opened = self._direct.stream(method, self.provider.base_url + path, self._json_headers, payload, query,
-                                         self.timeout, self.provider.timeout)
+                                         self._stream_timeout, None)
         else:
-            opened = self.http.stream(method, path, json=body, params=query)
+            opened = self.http.stream(method, path, json=body, params=query, timeout=self._stream_timeout)
         async with opened as response:
             status = response.status_code
             self.observe(status, response.headers)
-            if status >= 400:
+            if status >= 300:
                 raise self.error(status, response.headers, await read_capped(response, MAX_BODY_BYTES))
             if response.headers.get("content-type", "").startswith(("application/json", "text/html")):
                 # Not a stream at all: LM Studio's 200 {"error": ...}, a proxy's or a portal's page.
                 data = self._decode(await read_capped(response, MAX_BODY_BYTES))
                 if isinstance(data, dict) and data.get("error") is not None:
-                    raise inband_error(self.adapter.error_info(data), ErrorCode.INVALID_RESPONSE)
+                    raise inband_error(self.adapter, self.adapter.error_info(data), ErrorCode.INVALID_RESPONSE)
                 return Answer(self._read(self.adapter.parse, data), status, _ms_since(started), None)
-            state = StreamState()
             ttft: float | None = None
-            received = 0
-            lines = response.aiter_lines()
+            received = chunks = 0
+            lines = timer.watch(response.aiter_lines())
             events = sse_events(lines) if self.adapter.stream_format == "sse" else ndjson_events(lines)
             async for event, data in events:
-                if data == "[DONE]":
-                    state.done = True
+                if data == "[DONE]":  # the OpenAI-style trailer; complete only if a finish reason came first
                     break
+                chunks += 1
                 received += len(data)
                 if received > MAX_BODY_BYTES:  # the same cap as a whole answer's, or memory grows unbounded
                     raise _too_large(received)
@@ -140,8 +165,12 @@ class ProviderClient:
                 if state.done and self.adapter.stream_format == "ndjson":
                     break
             if not state.done:
-                raise ProviderError(ErrorCode.INVALID_RESPONSE, "the stream ended before its end marker "
-                                    f"({len(state.parts)} chunks received)", status)
+                # Cut short (a dropped upstream, a server shedding load): retried like a dropped
+                # connection, and recorded as this INVALID_RESPONSE, never as a partial answer.
+                chars = sum(len(p) for p in state.parts if isinstance(p, str))
+                raise ProviderError(ErrorCode.INVALID_RESPONSE, "the stream ended before its end marker after "
+                                    f"{chars} characters ({chunks} chunk{'' if chunks == 1 else 's'})", status,
+                                    transient=True)
             return Answer(self._read(StreamState.completion, state), status, _ms_since(started), ttft)
 
     async def get(self, path: str, query: Mapping[str, str] | None = None, *,
@@ -156,11 +185,11 @@ class ProviderClient:
         A 200 whose body is only ``{"error": ...}`` (LM Studio's unknown endpoint) is an error too.
         """
         url = path if "://" in path else self.provider.base_url + path
-        limit = within or self.provider.timeout
+        limit = within or self.timeouts.first_byte
         with self._translated(url, limit):
             response = await self.http.request(method, url, params=query, json=body,
-                                               timeout=httpx.Timeout(limit, connect=min(limit, 15.0)))
-            if response.status_code >= 400:
+                                               timeout=httpx.Timeout(limit, connect=min(limit, self.timeouts.connect)))
+            if response.status_code >= 300:
                 raise self.error(response.status_code, response.headers, response.content)
             data = self._decode(response.content)
             if isinstance(data, dict) and "error" in data and len(data) == 1:
@@ -173,7 +202,11 @@ class ProviderClient:
         try:
             yield
         except TimeoutError:  # anyio.fail_after or aiohttp's total: the whole attempt took too long
-            raise self._fail(ErrorCode.TIMEOUT, f"no complete answer within {limit:g} s from {url}") from None
+            raise self._fail(ErrorCode.TIMEOUT, f"no complete answer within {self.timeouts.total or limit:g} s "
+                             f"(timeouts.total) from {url}") from None
+        except httpx.ConnectTimeout:
+            raise self._fail(ErrorCode.TIMEOUT, f"cannot connect to {url} within {self.timeouts.connect:g} s "
+                             "(timeouts.connect)") from None
         except httpx.TimeoutException:
             raise self._fail(ErrorCode.TIMEOUT, f"no answer within {limit:g} s from {url}") from None
         except httpx.ConnectError as e:
@@ -183,9 +216,12 @@ class ProviderClient:
         except httpx.HTTPError as e:
             raise self._fail(ErrorCode.REQUEST_FAILED, f"{type(e).__name__}: {_reason(e)}") from None
         except ProviderError as e:
-            e.provider = self.provider.id
-            e.message = redact(e.message, self._secrets)
-            raise
+            # Errors built here are redacted already; an adapter's (from an answer's words) is rebuilt
+            # redacted, never edited in place, so its args match its message.
+            message = redact(e.message, self._secrets)
+            if message == e.message and e.provider == self.provider.id:
+                raise
+            raise replace(e, message=message, provider=self.provider.id) from None
 
     def _decode(self, raw: bytes | str) -> Any:
         if len(raw) > MAX_BODY_BYTES:
@@ -215,6 +251,11 @@ class ProviderClient:
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
         """An HTTP error answer as a ProviderError, classified by the provider's protocol."""
+        if 300 <= status < 400:  # redirects are not followed: a chat call must not silently change host or method
+            location = headers.get("location")
+            where = f" to {location}" if location else " with no Location"
+            return ProviderError(ErrorCode.CLIENT_ERROR, redact(f"HTTP {status} redirect{where} — check base_url",
+                                                                self._secrets), status, self.provider.id)
         try:
             body: Any = json.loads(raw)
         except ValueError:
@@ -225,7 +266,8 @@ class ProviderClient:
             retry_after = info.retry_after
         message = info.message or f"HTTP {status}"
         code = self.adapter.classify(status, info)
-        return ProviderError(code, f"HTTP {status}: {message}", status, self.provider.id, retry_after)
+        return ProviderError(code, redact(f"HTTP {status}: {message}", self._secrets), status, self.provider.id,
+                             retry_after)
 
     def _fail(self, code: ErrorCode, message: str) -> ProviderError:
         return ProviderError(code, redact(message, self._secrets), None, self.provider.id)

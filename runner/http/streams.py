@@ -6,7 +6,10 @@ decoded events go to the protocol adapter's ``on_event``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Literal
 
 import httpx
 
@@ -51,3 +54,62 @@ async def read_capped(response: httpx.Response | StreamedAnswer, limit: int) -> 
         if size > limit:
             break
     return b"".join(chunks)
+
+
+class StreamTimer:
+    """Bounds a streamed answer: the wait for its first line, every gap between two lines, and
+    optionally the whole attempt. A stream that keeps sending is never cut by the gap bound.
+
+    Used as ``async with timer:`` around the request, reading lines through ``watch``. Each
+    line only stamps the time (the first also moves the timer to the gap bound, which only
+    grows from then on). When the one timer fires it re-arms itself at the next deadline
+    unless that has passed, and else cancels the attempt through ``asyncio.timeout``: a
+    ``TimeoutError`` out of the block, ``expired`` naming the bound. No timer per line: the
+    bound costs a clock read per line.
+    """
+
+    def __init__(self, first_byte: float, idle: float, total: float | None) -> None:
+        self.first_byte = first_byte
+        self.idle = idle
+        self.total = total
+        self.lines = 0
+        self.expired: Literal["first_byte", "idle", "total"] | None = None
+        self._scope = asyncio.timeout(None)
+
+    async def __aenter__(self) -> StreamTimer:
+        self._loop = asyncio.get_running_loop()
+        self._started = self._last = self._loop.time()
+        await self._scope.__aenter__()
+        self._handle = self._loop.call_at(self._deadline(), self._check)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self._handle.cancel()
+        await self._scope.__aexit__(exc_type, exc, tb)
+
+    async def watch(self, lines: AsyncIterator[str]) -> AsyncIterator[str]:
+        """``lines``, each one stamped as progress."""
+        async for line in lines:
+            self._last = self._loop.time()
+            self.lines += 1
+            if self.lines == 1:  # from now on the deadline is the gap's, maybe sooner than first_byte's
+                self._handle.cancel()
+                self._handle = self._loop.call_at(self._deadline(), self._check)
+            yield line
+
+    def _deadline(self) -> float:
+        deadline = self._last + (self.idle if self.lines else self.first_byte)
+        return deadline if self.total is None else min(deadline, self._started + self.total)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        deadline = self._deadline()
+        if deadline - now > 0.001:  # a line came since the timer was set: wait for the new deadline
+            self._handle = self._loop.call_at(deadline, self._check)
+            return
+        if self.total is not None and now - self._started >= self.total - 0.001:
+            self.expired = "total"
+        else:
+            self.expired = "idle" if self.lines else "first_byte"
+        self._scope.reschedule(now)  # expire now: the attempt is cancelled, TimeoutError raised

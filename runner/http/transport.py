@@ -45,6 +45,10 @@ def httpx_errors() -> Iterator[None]:
         if isinstance(cause, aiohttp.ClientConnectorError):
             raise httpx.ConnectError(message) from cause
         raise httpx.RemoteProtocolError(message) from cause
+    except httpx.TimeoutException as e:
+        if isinstance(e.__cause__, aiohttp.ConnectionTimeoutError):  # sock_connect: not a read timeout
+            raise httpx.ConnectTimeout(str(e)) from e.__cause__
+        raise
     except aiohttp.ClientError as e:
         raise httpx.RemoteProtocolError(str(e) or type(e).__name__) from e
 
@@ -56,10 +60,11 @@ class PooledTransport(AiohttpTransport):
 
     async def fetch(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
                     query: Mapping[str, str] | None, timeouts: httpx.Timeout,
-                    total: float) -> tuple[int, Mapping[str, str], bytes]:
+                    total: float | None) -> tuple[int, Mapping[str, str], bytes]:
         """One request read in full, without httpx's Request and Response objects: status, headers, body.
 
-        ``total`` bounds the whole request, reading the answer included (aiohttp raises TimeoutError).
+        ``timeouts.read`` bounds each wait for the answer; ``total``, when set, the whole request,
+        reading the answer included (aiohttp raises TimeoutError).
         """
         with httpx_errors():
             async with self._request(method, url, headers, body, query, timeouts, total) as response:
@@ -69,7 +74,7 @@ class PooledTransport(AiohttpTransport):
     @asynccontextmanager
     async def stream(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
                      query: Mapping[str, str] | None, timeouts: httpx.Timeout,
-                     total: float) -> AsyncIterator[StreamedAnswer]:
+                     total: float | None) -> AsyncIterator[StreamedAnswer]:
         """A request whose answer is read as it arrives (server-sent events, NDJSON); ``total`` as in ``fetch``."""
         with httpx_errors():
             async with self._request(method, url, headers, body, query, timeouts, total) as response:
@@ -77,7 +82,7 @@ class PooledTransport(AiohttpTransport):
 
     def _request(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
                  query: Mapping[str, str] | None, timeouts: httpx.Timeout,
-                 total: float) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
+                 total: float | None) -> AbstractAsyncContextManager[aiohttp.ClientResponse]:
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         return self.client.request(method, url, headers=headers, data=body, params=query, allow_redirects=False,
@@ -113,7 +118,7 @@ class StreamedAnswer:
 
 @functools.cache
 def _client_timeout(connect: float | None, read: float | None, pool: float | None,
-                    total: float) -> aiohttp.ClientTimeout:
+                    total: float | None) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read, connect=pool)
 
 

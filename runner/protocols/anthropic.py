@@ -19,6 +19,7 @@ from .base import (
     StreamState,
     answer_object,
     as_int,
+    classify_http,
     copy_params,
     excerpt,
     inband_error,
@@ -39,6 +40,21 @@ _RATE_LIMITS = (
     ("anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset"),
     ("anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset"),
 )
+
+# error.type and details.error_code, in the order they decide: a 429 rate_limit_error with
+# enforced_spend_limit_reached is the monthly spend cap, which no retry outlasts.
+_KNOWN: Mapping[str, ErrorCode] = MappingProxyType({
+    "enforced_spend_limit_reached": ErrorCode.QUOTA_EXHAUSTED,
+    "billing_error": ErrorCode.QUOTA_EXHAUSTED,
+    "rate_limit_error": ErrorCode.RATE_LIMIT_EXCEEDED,
+    "overloaded_error": ErrorCode.SERVER_ERROR,
+    "api_error": ErrorCode.SERVER_ERROR,
+    "timeout_error": ErrorCode.TIMEOUT,
+    "authentication_error": ErrorCode.INVALID_API_KEY,
+    "permission_error": ErrorCode.INVALID_API_KEY,
+})
+# A spend limit or an empty balance also comes as a 400 invalid_request_error; only its words tell.
+_SPENT = ("credit balance is too low", "api usage limits")
 
 
 class AnthropicAdapter(Adapter):
@@ -102,9 +118,10 @@ class AnthropicAdapter(Adapter):
             if usage.get("input_tokens") is not None:
                 state.input_tokens = _input_tokens(usage)
         elif kind == "message_stop":
-            state.done = True
+            # Complete only after a message_delta carried the stop_reason.
+            state.done = state.finish_reason is not None
         elif kind == "error":
-            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
+            raise inband_error(self, self.error_info(data), ErrorCode.REQUEST_FAILED)
         # ping, content_block_start/stop and event types added later need nothing.
 
     def error_info(self, body: Any) -> ErrorInfo:
@@ -120,6 +137,12 @@ class AnthropicAdapter(Adapter):
             reason = f"{reason} {details['error_code']}".lstrip()
         message = error.get("message")
         return ErrorInfo(str(message) if message else excerpt(error), reason)
+
+    def classify(self, status: int, info: ErrorInfo) -> ErrorCode:
+        code = classify_http(status, info, _KNOWN)
+        if code is ErrorCode.CLIENT_ERROR and any(s in info.message.lower() for s in _SPENT):
+            return ErrorCode.QUOTA_EXHAUSTED
+        return code
 
     def rate_limit_pause(self, headers: Mapping[str, str]) -> float | None:
         return exhausted_for(headers, _RATE_LIMITS)

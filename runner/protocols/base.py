@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -86,6 +87,7 @@ class ErrorInfo:
     message: str
     reason: str = ""
     retry_after: float | None = None  # from the body, e.g. Gemini's RetryInfo
+    status: int | None = None  # the HTTP status the body itself names (OpenRouter's, LiteLLM's, Gemini's code)
 
 
 class JsonApi(Protocol):
@@ -136,8 +138,12 @@ class Adapter(Protocol):
         ...
 
     def classify(self, status: int, info: ErrorInfo) -> ErrorCode:
-        """The design's error code for an HTTP error answer whose body said ``info``."""
-        return classify_http(status, info.reason, info.message)
+        """The design's error code for an HTTP error answer whose body said ``info``.
+
+        A protocol reads its own structured fields first (``classify_http``'s ``known``);
+        the message's words are only the last resort, where status and fields leave it open.
+        """
+        return classify_http(status, info)
 
     def output_cap_field(self, provider: Provider) -> str | None:
         """The request field that replaces ``max_tokens`` for ``provider``, None to keep it."""
@@ -160,22 +166,43 @@ class Adapter(Protocol):
         return None
 
 
-def classify_http(status: int, reason: str, message: str) -> ErrorCode:
-    """The shared reading of an HTTP error answer: its status, refined by the provider's reason words."""
-    r = f"{reason} {message}".lower()
-    if status == 402 or any(s in r for s in ("insufficient_quota", "spend_limit", "billing", "perday",
-                                             "per_day", "credit")):
-        return ErrorCode.QUOTA_EXHAUSTED
-    if status == 401 or any(s in r for s in ("api_key_invalid", "invalid_api_key", "authentication_error")):
+def classify_http(status: int, info: ErrorInfo,
+                  known: Mapping[str, ErrorCode] = MappingProxyType({})) -> ErrorCode:
+    """An HTTP error answer's code: the first of the protocol's ``known`` reasons (in their order)
+    that ``info.reason`` names, else what the status says (``classify_status``)."""
+    if known:
+        words = set(info.reason.lower().split())
+        for reason, code in known.items():
+            if reason in words:
+                return code
+    return classify_status(status, info.message)
+
+
+# Last resort for a 429 whose body has no machine-readable reason: wording that only an empty
+# wallet or a used-up plan uses. Not "billing": rate-limit answers link to the billing page too.
+_QUOTA_WORDS = ("insufficient_quota", "exceeded your current quota", "usage limit", "spend limit",
+                "insufficient credits", "credit balance")
+
+
+def classify_status(status: int, message: str = "") -> ErrorCode:
+    """What the status says; the message's words only where the status leaves it open."""
+    text = message.lower()
+    if status == 401:
         return ErrorCode.INVALID_API_KEY
+    if status == 402:
+        return ErrorCode.QUOTA_EXHAUSTED
     if status == 403:
-        return ErrorCode.CLIENT_ERROR if any(s in r for s in ("moderation", "flagged")) else ErrorCode.INVALID_API_KEY
+        moderated = any(s in text for s in ("moderation", "flagged"))
+        return ErrorCode.CLIENT_ERROR if moderated else ErrorCode.INVALID_API_KEY
     if status in (404, 410):
-        return ErrorCode.MODEL_NOT_FOUND if "model" in r or "not_found" in r else ErrorCode.CLIENT_ERROR
+        # OpenRouter: "No endpoints found for <model>"; a wrong path is a client error.
+        model = "model" in text or "no endpoints found" in text
+        return ErrorCode.MODEL_NOT_FOUND if model else ErrorCode.CLIENT_ERROR
     if status == 408:
         return ErrorCode.TIMEOUT
     if status in (429, 498):
-        return ErrorCode.RATE_LIMIT_EXCEEDED
+        quota = any(s in text for s in _QUOTA_WORDS)
+        return ErrorCode.QUOTA_EXHAUSTED if quota else ErrorCode.RATE_LIMIT_EXCEEDED
     if status >= 500:
         return ErrorCode.SERVER_ERROR
     return ErrorCode.CLIENT_ERROR
@@ -216,23 +243,25 @@ def excerpt(body: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# In-band errors (inside a 2xx answer or stream) have no HTTP status to classify them by,
-# so the provider's own reason words decide whether a retry can help.
-_SERVER_REASONS = frozenset(
-    {"api_error", "overloaded_error", "server_error", "internal", "unavailable"})
-_RATE_REASONS = frozenset(
-    {"rate_limit_error", "rate_limit_exceeded", "resource_exhausted", "429"})
+# In-band errors (inside a 2xx answer or stream) have no HTTP status of their own. Where the
+# body names one (OpenRouter, LiteLLM, Gemini) it is used; else a reason that marks the request
+# itself as wrong reads as a 400, and anything else (a server error, overload, or an unknown
+# kind such as Ollama's bare text) as a 500: worth another try, like the same answer over HTTP.
+_CLIENT_REASONS = frozenset({"invalid_request_error", "invalid_argument", "failed_precondition",
+                             "permission_error", "authentication_error", "not_found_error"})
 
 
-def inband_error(info: ErrorInfo, default: ErrorCode) -> ProviderError:
-    """The ProviderError for an error the provider sent inside a successful HTTP answer."""
-    words = info.reason.lower().split()
-    server = any(w in _SERVER_REASONS or (w.isdigit() and 500 <= int(w) <= 599) for w in words)
-    if server or "overload" in info.message.lower():
-        code = ErrorCode.SERVER_ERROR
-    elif any(w in _RATE_REASONS for w in words):
-        code = ErrorCode.RATE_LIMIT_EXCEEDED
-    else:
+def inband_error(adapter: Adapter, info: ErrorInfo, default: ErrorCode) -> ProviderError:
+    """The ProviderError for an error the provider sent inside a successful HTTP answer.
+
+    Classified by ``adapter`` as the status it stands for; a plain client error becomes
+    ``default`` (the caller's word for a failed answer).
+    """
+    status = info.status
+    if status is None or status < 400:
+        status = 400 if _CLIENT_REASONS.intersection(info.reason.lower().split()) else 500
+    code = adapter.classify(status, info)
+    if code is ErrorCode.CLIENT_ERROR:
         code = default
     return ProviderError(code, info.message, retry_after=info.retry_after)
 
@@ -249,5 +278,5 @@ def answer_object(body: Any, adapter: Adapter) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid_response(f"expected a JSON object, got: {excerpt(body)}")
     if body.get("error") is not None or body.get("type") == "error":
-        raise inband_error(adapter.error_info(body), ErrorCode.INVALID_RESPONSE)
+        raise inband_error(adapter, adapter.error_info(body), ErrorCode.INVALID_RESPONSE)
     return body

@@ -19,6 +19,7 @@ from .base import (
     StreamState,
     answer_object,
     as_int,
+    classify_http,
     copy_params,
     excerpt,
     inband_error,
@@ -31,6 +32,18 @@ _CONFIG = {"temperature": "temperature", "max_tokens": "maxOutputTokens", "top_p
            "stop": "stopSequences", "seed": "seed"}
 # Without alt=sse the stream is one JSON array, which cannot be read incrementally.
 _SSE: Mapping[str, str] = MappingProxyType({"alt": "sse"})
+
+# error.status and details[].reason, in the order they decide. RESOURCE_EXHAUSTED is a rate
+# limit unless a QuotaFailure names a per-day quota (see classify); its message says "billing"
+# either way, so the message is never read for it.
+_KNOWN: Mapping[str, ErrorCode] = MappingProxyType({
+    "api_key_invalid": ErrorCode.INVALID_API_KEY,
+    "resource_exhausted": ErrorCode.RATE_LIMIT_EXCEEDED,
+    "unavailable": ErrorCode.SERVER_ERROR,
+    "internal": ErrorCode.SERVER_ERROR,
+    "deadline_exceeded": ErrorCode.TIMEOUT,
+    "permission_denied": ErrorCode.INVALID_API_KEY,
+})
 
 
 class GeminiAdapter(Adapter):
@@ -83,7 +96,7 @@ class GeminiAdapter(Adapter):
         if not isinstance(data, dict):
             raise invalid_response(f"unexpected stream chunk: {excerpt(data)}")
         if data.get("error") is not None:
-            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
+            raise inband_error(self, self.error_info(data), ErrorCode.REQUEST_FAILED)
         _read_usage(state, data.get("usageMetadata"))  # each chunk's is the total so far
         candidates = data.get("candidates")
         if candidates:
@@ -124,8 +137,15 @@ class GeminiAdapter(Adapter):
             if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
                 retry_after = _seconds(detail.get("retryDelay"))
         message = error.get("message")
+        code = error.get("code")
         return ErrorInfo(str(message) if message else excerpt(error), " ".join(map(str, reasons)),
-                         retry_after)
+                         retry_after, code if isinstance(code, int) and not isinstance(code, bool) else None)
+
+    def classify(self, status: int, info: ErrorInfo) -> ErrorCode:
+        # A per-day quota (quotaId ...PerDay...) will not come back within any retry window.
+        if any("perday" in word for word in info.reason.lower().split()):
+            return ErrorCode.QUOTA_EXHAUSTED
+        return classify_http(status, info, _KNOWN)
 
     async def list_models(self, api: JsonApi, provider: Provider) -> list[ModelInfo]:
         """Pages followed by ``nextPageToken``; only models that serve ``generateContent``."""

@@ -18,6 +18,7 @@ from .base import (
     StreamState,
     answer_object,
     as_int,
+    classify_status,
     copy_params,
     excerpt,
     inband_error,
@@ -56,7 +57,7 @@ class OllamaAdapter(Adapter):
         if not isinstance(data, dict):
             raise invalid_response(f"unexpected stream line: {excerpt(data)}")
         if data.get("error") is not None:  # mid-stream failure; the HTTP status stays 200
-            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
+            raise inband_error(self, self.error_info(data), ErrorCode.REQUEST_FAILED)
         message = data.get("message")
         if message:
             text = message.get("content")
@@ -67,6 +68,12 @@ class OllamaAdapter(Adapter):
             state.input_tokens = as_int(data.get("prompt_eval_count"))
             state.output_tokens = as_int(data.get("eval_count"))
             state.done = True
+
+    def classify(self, status: int, info: ErrorInfo) -> ErrorCode:
+        # Ollama's errors are bare text: the status, then its words, are all there is. A cloud
+        # model's 429 "you (x) have reached your weekly usage limit, upgrade for higher limits"
+        # (also hourly / session) outlasts any retry: classify_status reads "usage limit" as a quota.
+        return classify_status(status, info.message)
 
     def error_info(self, body: Any) -> ErrorInfo:
         error = body.get("error") if isinstance(body, dict) else None

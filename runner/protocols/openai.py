@@ -7,6 +7,7 @@ provider adds (context length, output limit, per-token prices).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Literal
 
 from ..config.providers import ModelInfo, Pricing, Provider
@@ -21,6 +22,7 @@ from .base import (
     StreamState,
     answer_object,
     as_int,
+    classify_http,
     copy_params,
     excerpt,
     inband_error,
@@ -38,6 +40,18 @@ _RATE_LIMITS = (
     ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
     ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
 )
+
+# error.code / error.type values, in the order they decide. OpenAI's free-tier rate limit says
+# "billing" in its message yet is code rate_limit_exceeded: retried; insufficient_quota is not.
+_KNOWN: Mapping[str, ErrorCode] = MappingProxyType({
+    "insufficient_quota": ErrorCode.QUOTA_EXHAUSTED,
+    "rate_limit_exceeded": ErrorCode.RATE_LIMIT_EXCEEDED,
+    "invalid_api_key": ErrorCode.INVALID_API_KEY,
+    "model_not_found": ErrorCode.MODEL_NOT_FOUND,
+    "server_error": ErrorCode.SERVER_ERROR,
+    "internal_server_error": ErrorCode.SERVER_ERROR,  # LiteLLM's proxy, mid-stream
+    "api_error": ErrorCode.SERVER_ERROR,  # Ollama's /v1
+})
 
 
 class OpenAIAdapter(Adapter):
@@ -76,7 +90,7 @@ class OpenAIAdapter(Adapter):
             raise invalid_response(f"unexpected stream chunk: {excerpt(data)}")
         if data.get("error") is not None:
             # OpenRouter reports failures after the 200 this way.
-            raise inband_error(self.error_info(data), ErrorCode.REQUEST_FAILED)
+            raise inband_error(self, self.error_info(data), ErrorCode.REQUEST_FAILED)
         choices = data.get("choices")
         if choices:  # the usage chunk has choices: []
             choice = choices[0]
@@ -87,12 +101,15 @@ class OpenAIAdapter(Adapter):
                     state.parts.append(text)
             finish = choice.get("finish_reason")
             if finish:
+                # The end marker: a chunk with a finish reason. [DONE] alone is not one (a llama.cpp
+                # server cutting a stream sends [DONE] after nothing but the role chunk).
                 state.finish_reason = finish
+                state.done = True
         usage = data.get("usage")
         groq = data.get("x_groq")
         if groq:
             if groq.get("error"):  # Groq stopped the stream early
-                raise ProviderError(ErrorCode.REQUEST_FAILED, str(groq["error"]))
+                raise inband_error(self, ErrorInfo(str(groq["error"])), ErrorCode.REQUEST_FAILED)
             usage = usage or groq.get("usage")
         if usage:
             state.input_tokens = as_int(usage.get("prompt_tokens"))
@@ -107,11 +124,18 @@ class OpenAIAdapter(Adapter):
             return ErrorInfo(error)
         if not isinstance(error, dict):
             return ErrorInfo(excerpt(body))
-        # type is absent on OpenRouter, code absent or an int (the HTTP status) on some servers.
+        # type is absent on OpenRouter, code absent, an int (OpenRouter: the HTTP status) or a
+        # string of digits (LiteLLM's proxy) on some servers.
         kind, code = error.get("type"), error.get("code")
         reason = " ".join(str(part) for part in (kind, code) if part is not None)
         message = error.get("message")
-        return ErrorInfo(str(message) if message else excerpt(error), reason)
+        status = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
+        return ErrorInfo(str(message) if message else excerpt(error), reason, status=status)
+
+    def classify(self, status: int, info: ErrorInfo) -> ErrorCode:
+        if info.message.startswith("Unexpected endpoint or method"):  # LM Studio's wrong path, on a 200
+            return ErrorCode.CLIENT_ERROR
+        return classify_http(status, info, _KNOWN)
 
     def output_cap_field(self, provider: Provider) -> str | None:
         # OpenAI's reasoning models take only max_completion_tokens; the provider file says so.
