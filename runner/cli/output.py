@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..engine.launch import RunOutcome
 from ..engine.scheduler import Progress as EngineProgress
+from ..reports.tables import tokens_cell
 from ..store.database import open_db
 from ..store.queries import target_summary
 
@@ -78,7 +79,8 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
         cost = "-" if not r["ok"] else "unpriced" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
         table.add_row(r["target"], str(r["ok"]), f"[red]{r['errors']}[/]" if r["errors"] else "0",
                       _ms(r["p50_latency_ms"]), _ms(r["p95_latency_ms"]), _ms(r["p50_ttft_ms"]),
-                      f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", cost)
+                      tokens_cell(r["input_tokens"], r["unknown_input_tokens"]),
+                      tokens_cell(r["output_tokens"], r["unknown_output_tokens"]), cost)
     return table
 
 

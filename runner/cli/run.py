@@ -84,8 +84,12 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
 
         write_junit(outcome.db_path, outcome.run_id, junit)
     if outcome.status == "interrupted":
-        click.echo(f"resume with: hanzo-run {job} --resume {outcome.run_id}"
-                   + (f" --db {run_options['db']}" if run_options["db"] else ""), err=True)
-        raise ExitCode(130)
+        from .hints import resume_command
+
+        if not outcome.signalled:  # e.g. --resume --only X: the other items of the run were never sent
+            click.echo(f"run {outcome.run_id} is not finished: {outcome.missing} of its items have no result yet "
+                       "(not selected by this --only or --limit)", err=True)
+        click.echo(f"resume with: {resume_command(job, outcome, run_options)}", err=True)
+        raise ExitCode(130 if outcome.signalled else 1)
     if run_failed(outcome.db_path, outcome.run_id, fail_under, checked=outcome.checked):
         raise ExitCode(1)
