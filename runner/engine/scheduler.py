@@ -56,6 +56,7 @@ class Lane:
     items: Iterator[WorkItem]
     key_problem: str | None = None  # set when the provider needs a key and has none
     stopped: ProviderStopped | None = None  # set when the provider cannot work: its items are no longer sent
+    answered: bool = False  # some request of this run got an answer: the host is reachable
 
 
 class Progress:
@@ -150,7 +151,7 @@ class Engine:
             outcome = await with_retries(lane.provider.retry, self.sleep, lambda: self._attempt(
                 lane, request, item, input_estimate + max_tokens, attempts, before[0]))
         except ProviderError as error:
-            if lane.stopped is None and (stop := stop_for(error, len(attempts))) is not None:
+            if lane.stopped is None and (stop := stop_for(error, attempts, answered=lane.answered)) is not None:
                 lane.stopped = stop  # this lane's other items are not sent, nor retried
             if isinstance(error, ProviderStopped) and attempts:  # it was sent, then its retries were called off
                 error = ProviderError(error.code, f"stopped after {len(attempts)} attempt"
@@ -185,6 +186,7 @@ class Engine:
                     raise
         attempts.append(attempt_row(self.store.run_id, item.item_key, numbered_from + len(attempts) + 1, started_at,
                                     answer, answer.latency_ms))
+        lane.answered = True
         return answer
 
     def _result(self, item: WorkItem, outcome: Answer | ProviderError, attempts: int, started_at: str) -> ResultRow:
