@@ -33,7 +33,7 @@ BASE_PATH = {**OPENAI_API, "anthropic": "", "gemini": "/v1beta", "ollama": ""}
 NO_AUTH = ("lmstudio", "ollama")
 FAULT_KINDS = ("429", "rpm_429", "quota", "no_endpoints", "401", "500", "503", "529", "slow", "malformed", "html",
                "disconnect", "cut_stream", "early_done", "drip", "stall", "error_200", "missing_fields", "huge",
-               "stream_error")
+               "stream_error", "no_usage", "surrogate")
 DEFAULT_MODELS = {
     "openai": ["gpt-4o-mini", "gpt-4o"],
     "groq": ["llama-3.1-8b-instant", "llama-3.3-70b-versatile"],
@@ -707,7 +707,12 @@ class FakeServer:
         if chat.model.startswith("missing"):
             return _model_not_found(flavor, chat.model)
         ans = _answer(chat, opts.get("size", 5_000_000) if kind == "huge" else None, self._reply_for(flavor, chat))
+        if kind == "surrogate":  # a lone surrogate, sent as the JSON escape "\ud800"
+            ans.text += "\ud800"
+            ans.pieces.append("\ud800")
         full, head, content, tail, error = _render(flavor, chat, ans, self.price)
+        if kind == "no_usage":  # like llama.cpp: no token counts at all (non-streamed OpenAI format)
+            full.pop("usage", None)
         if flavor == "openrouter":
             self.openrouter_usage += full["usage"]["cost"]
         headers = RATE_HEADERS.get(flavor, {})

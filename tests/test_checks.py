@@ -177,7 +177,7 @@ def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
 def test_results_record_passed_and_failed_checks(fake_providers: Path, keys: dict[str, str], isolated: Path,
                                                  fake: Any) -> None:
     """A real run against the fake server: passes, a failure with reasons, and a failed request (NULL)."""
-    fake.add_fault("401", flavor="openai", model="gpt-4o")
+    fake.add_fault("500", flavor="openai", model="gpt-4o", times=3)  # one item fails all its attempts
     job = write_job(isolated, {
         "targets": ["openai/gpt-4o-mini", "openai/gpt-4o"],
         "prompts": [{"id": "cap", "text": "capital of {{country}}",

@@ -204,7 +204,8 @@ def test_diff_of_fake_server_runs_finds_answers_that_changed_or_errored(
             "checks": [{"contains": "yes"}], "output": "fake.db"})
 
     assert hanzo(job({}), "--providers-dir", fake_providers, "-q").returncode == 0
-    fake.add_fault("401", flavor="anthropic", model="claude-haiku-4-5", times=1)
+    # A server error on every try of the first item (a bad key would stop the whole provider).
+    fake.add_fault("500", flavor="anthropic", model="claude-haiku-4-5", times=3)
     second = hanzo(job({1: "no", 4: "no"}), "--providers-dir", fake_providers, "-q", "--concurrency", "1")
     assert second.returncode == 1
     done = hanzo("diff", "--json")

@@ -114,11 +114,14 @@ def test_retry_errors_resends_only_the_failed(fake: FakeServer, fake_providers: 
     db = isolated / "runs.db"
     fake.add_fault("quota", flavor="openai", times=3)
     assert hanzo(job, "--providers-dir", fake_providers).returncode == 1
-    assert query(db, "SELECT count(*) FROM results WHERE status = 'error'") == [(3,)]
+    # An exhausted quota stops the provider: items after it are recorded as not sent, with the same code.
+    [(failed, code)] = query(db, "SELECT count(*), group_concat(DISTINCT error_code) FROM results "
+                                 "WHERE status = 'error'")
+    assert 3 <= failed < 10 and code == "QUOTA_EXHAUSTED"
     fake.clear()
     done = hanzo(job, "--providers-dir", fake_providers, "--retry-errors")
     assert done.returncode == 0, done.stderr
-    assert fake.count("openai") == 3
+    assert fake.count("openai") == failed
     assert query(db, "SELECT id, status, items_ok, items_failed FROM runs") == [(1, "completed", 10, 0)]
 
 
@@ -195,7 +198,13 @@ def test_a_dead_provider_does_not_stall_the_others(fake: FakeServer, tmp_path: P
     assert time.monotonic() - began < 20
     assert done.returncode == 1
     rows = query(isolated / "hanzo-runs.db", "SELECT provider, status, error_code, attempts FROM results")
-    assert sorted({r for r in rows}) == [("groq", "error", "MAX_RETRIES_EXCEEDED", 3), ("openai", "ok", None, 1)]
+    # The first items spend their retries; once one has, the rest of groq's items are not sent.
+    # Items in flight then have their retries called off (CONNECTION_FAILED, fewer attempts).
+    groq = [r for r in rows if r[0] == "groq"]
+    assert len(groq) == 20 and ("groq", "error", "MAX_RETRIES_EXCEEDED", 3) in groq
+    assert {r[2] for r in groq} == {"MAX_RETRIES_EXCEEDED", "CONNECTION_FAILED"}
+    assert ("groq", "error", "CONNECTION_FAILED", 0) in groq
+    assert {r for r in rows if r[0] == "openai"} == {("openai", "ok", None, 1)}
 
 
 def test_crash_report_goes_to_a_log_not_the_terminal(isolated: Path) -> None:

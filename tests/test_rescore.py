@@ -53,7 +53,7 @@ def test_rescore_applies_the_edited_check_and_sends_nothing(fake: Any, keys: dic
 
 def test_rescore_finds_the_job_from_the_run_and_copies_errors(fake: Any, keys: dict[str, str], isolated: Path,
                                                                fake_providers: Path) -> None:
-    fake.add_fault("401", flavor="openai", times=1)
+    fake.add_fault("500", flavor="openai", times=3)  # every try of the first item (a 401 would stop the provider)
     job = job_with(isolated, [{"contains": "Japan"}])
     assert hanzo(job, "--providers-dir", fake_providers, "--concurrency", "1").returncode == 1
     fake.clear()
@@ -65,7 +65,7 @@ def test_rescore_finds_the_job_from_the_run_and_copies_errors(fake: Any, keys: d
     assert (summary["run_id"], summary["ok"], summary["failed"]) == (2, 2, 1)
     got = query(isolated / "out.db", "SELECT status, error_code, passed FROM results WHERE run_id = 2"
                                      " ORDER BY row_index")
-    assert got == [("error", "INVALID_API_KEY", None), ("ok", None, 1), ("ok", None, 1)]
+    assert got == [("error", "MAX_RETRIES_EXCEEDED", None), ("ok", None, 1), ("ok", None, 1)]
 
 
 def test_rescore_with_a_judge_asks_only_the_grader(fake: Any, keys: dict[str, str], isolated: Path,

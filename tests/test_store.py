@@ -44,11 +44,15 @@ def test_results_are_upserted_by_item_key_and_counted(tmp_path: Path) -> None:
     store.write([result(store.run_id, "a", "ok", 0.25)], [attempt(store.run_id, "a", 2)])  # a resumed item
     assert store.done_keys() == frozenset({"a", "b"})
     counts = store.finish("completed")
-    assert counts == {"items": 2, "ok": 2, "failed": 0, "cost_usd": 0.75}
+    # The run has 3 items and only 2 have a row: it is not completed, it stays resumable.
+    assert counts == {"items": 2, "ok": 2, "failed": 0, "cost_usd": 0.75, "missing": 1}
     db = store.db
     assert db.execute("SELECT count(*) FROM results").fetchone()[0] == 2
     assert db.execute("SELECT count(*) FROM attempts").fetchone()[0] == 3
-    assert db.execute("SELECT status, items_ok, cost_usd FROM runs").fetchone() == ("completed", 2, 0.75)
+    assert db.execute("SELECT status, items_ok, cost_usd FROM runs").fetchone() == ("interrupted", 2, 0.75)
+    store.write([result(store.run_id, "c", "ok", 0.25)], [attempt(store.run_id, "c", 1)])
+    assert store.finish("completed")["missing"] == 0
+    assert db.execute("SELECT status FROM runs").fetchone() == ("completed",)
 
 
 def test_reopen_marks_the_run_running_again(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from rich.text import Text
 from ..engine.launch import RunOutcome
 from ..engine.scheduler import Progress as EngineProgress
 from ..reports.outcome import RunFigures, checks_table, pct, run_figures, summary_line
+from ..reports.tables import tokens_cell
 from ..store.database import open_db
 from ..store.queries import target_summary
 from ..store.records import ResultRow
@@ -175,7 +176,8 @@ def summary_table(rows: list[dict[str, Any]], *, checked: bool = False) -> Table
         table.add_row(r["target"], str(r["ok"]), f"[red]{r['errors']}[/]" if r["errors"] else "0",
                       *((pct(r["pass_rate"]),) if checked else ()),
                       _ms(r["p50_latency_ms"]), _ms(r["p95_latency_ms"]), _ms(r["p50_ttft_ms"]),
-                      f"{r['input_tokens']:,}", f"{r['output_tokens']:,}", cost)
+                      tokens_cell(r["input_tokens"], r["unknown_input_tokens"]),
+                      tokens_cell(r["output_tokens"], r["unknown_output_tokens"]), cost)
     return table
 
 

@@ -89,11 +89,16 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
     # Whatever else was (or, with --quiet, was not) printed, a non-zero exit ends with one line
     # on stderr saying why, so ``hanzo-run JOB -q || mail`` never sends an empty mail.
     if outcome.status == "interrupted":
-        resume = f"hanzo-run {job} --resume {outcome.run_id}" + (f" --db {run_options['db']}" if run_options["db"]
-                                                                  else "")
-        click.echo(f"hanzo-run: run {outcome.run_id} interrupted: {outcome.items} results kept in "
-                   f"{outcome.db_path}; resume with: {resume}", err=True)
-        raise ExitCode(130)
+        from .hints import resume_command
+
+        resume = resume_command(job, outcome, run_options)
+        if outcome.signalled:
+            click.echo(f"hanzo-run: run {outcome.run_id} interrupted: {outcome.items} results kept in "
+                       f"{outcome.db_path}; resume with: {resume}", err=True)
+        else:  # e.g. --resume --only X: the other items of the run were never sent
+            click.echo(f"hanzo-run: run {outcome.run_id} is not finished: {outcome.missing} of its items have no "
+                       f"result yet (not selected by this --only or --limit); resume with: {resume}", err=True)
+        raise ExitCode(130 if outcome.signalled else 1)
     if figures.failed:
         click.echo(f"hanzo-run: {failure_reason(figures)}", err=True)
         raise ExitCode(1)

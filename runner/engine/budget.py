@@ -2,8 +2,10 @@
 
 Before an item is sent its worst case is reserved: the input estimate plus
 ``max_tokens`` of output at the model's price. When it finishes, the reservation
-is replaced by what it really cost. An item whose model has no known price cannot
-be bounded, so it is refused under a budget unless unpriced items are allowed.
+is replaced by what it really cost (an estimate, marked so, when the answer reported
+no usage). An item whose model has no known price cannot be bounded, so it is refused
+under a budget unless unpriced items are allowed; even then, the costs providers report
+count as they arrive, and once the budget is spent no item starts, priced or not.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ class Budget:
 
     def reserve(self, pricing: Pricing | None, input_tokens: int, max_tokens: int, provider: str) -> float:
         """Reserve the worst case of one item, or raise BUDGET_EXCEEDED."""
+        if self.spent >= self.limit:  # what answers cost as they arrive (e.g. OpenRouter's usage.cost) counts
+            raise ProviderError(ErrorCode.BUDGET_EXCEEDED, f"not sent: ${self.spent:.6f} already spent reaches the "
+                                f"budget of ${self.limit:g}", None, provider)
         if pricing is None:
             if self.allow_unpriced:
                 return 0.0

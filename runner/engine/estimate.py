@@ -21,7 +21,7 @@ from ..config.jobs import Job, Target
 from ..config.providers import ProviderRegistry
 from .pricing import PriceBook
 from .rows import price
-from .scheduler import estimate_tokens
+from .usage import estimate_tokens
 
 TYPICAL_OUTPUT_TOKENS = 150
 

@@ -121,7 +121,7 @@ class Grading:
         weight = estimate_tokens(request.messages) + int(request.params["max_tokens"])
         try:
             return await with_retries(lane.provider.retry, engine.sleep,
-                                      lambda: engine._attempt(lane, request, item, weight, tries))
+                                      lambda: engine._attempt(lane, request, item, weight, tries, 0))
         except ProviderError as error:
             if len(tries) > 1 and error.code in RETRYABLE:
                 raise ProviderError(ErrorCode.MAX_RETRIES_EXCEEDED, f"gave up after {len(tries)} attempts; "

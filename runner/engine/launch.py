@@ -8,6 +8,7 @@ import functools
 import itertools
 import json
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,8 +30,10 @@ from ..store.records import RunStatus
 from .budget import Budget
 from .caching import AnswerCache
 from .grading import grader_providers
+from .identity import identity_changes, provider_identities
 from .limits import ProviderLimits
 from .lock import RunLock
+from .output_path import check_database_path, database_error, unusable
 from .scheduler import Engine, Lane, Progress
 
 
@@ -77,6 +80,10 @@ class RunOutcome:
     failed: int
     cost_usd: float | None
     checked: bool = False  # the job has checks, so its pass rate is what counts
+    missing: int = 0  # items of the run's scope with no row yet (it stays resumable)
+    only: tuple[str, ...] = ()  # the run's own scope, as it was started: what a resume should repeat
+    limit: int | None = None
+    signalled: bool = False  # stopped by Ctrl-C / SIGTERM, not merely left with items to send
 
 
 def prepare(job_path: Path, options: RunOptions) -> tuple[Job, ProviderRegistry]:
@@ -111,14 +118,21 @@ async def run_prepared(job: Job, registry: ProviderRegistry, options: RunOptions
     items and let requests in flight finish; the run is then "interrupted".
     """
     db_path = options.db or job.output
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    check_database_path(db_path)
     lock = RunLock(db_path, job.path)
     # With --wait the lock blocks until the running instance ends: not on the event loop.
-    await anyio.to_thread.run_sync(functools.partial(lock.acquire, wait=options.wait))
+    try:
+        await anyio.to_thread.run_sync(functools.partial(lock.acquire, wait=options.wait))
+    except OSError as e:
+        raise unusable(db_path, f"cannot create its lock file {lock.path}: {e.strerror}",
+                       "choose a writable folder in output: or --db") from None
     with lock:
-        db = open_db(db_path)
         try:
-            store = open_run(db, job, options)
+            db = open_db(db_path)
+        except sqlite3.Error as e:
+            raise database_error(db_path, e) from None
+        try:
+            store = open_run(db, job, registry, options)
             limit = options.max_cost if options.max_cost is not None else job.budget_usd
             budget = Budget(limit, allow_unpriced=options.allow_unpriced, spent_usd=store.spent()) if limit else None
             if progress is not None:
@@ -129,20 +143,38 @@ async def run_prepared(job: Job, registry: ProviderRegistry, options: RunOptions
                 store.finish("failed")
                 raise
             counts = store.finish(status)
+            scope = run_scope(db, store.run_id)
         finally:
             db.close()
-    return RunOutcome(store.run_id, db_path, status, counts["items"], counts["ok"], counts["failed"],
-                      counts["cost_usd"], job.has_checks)
+    return RunOutcome(store.run_id, db_path, store.status, counts["items"], counts["ok"], counts["failed"],
+                      counts["cost_usd"], job.has_checks, counts["missing"], *scope,
+                      signalled=status == "interrupted")
 
 
-def open_run(db: Database, job: Job, options: RunOptions) -> RunStore:
+def scope_items(job: Job, limit: int | None) -> int:
+    """How many items a run of ``job`` (its targets already chosen by --only) has, each target cut to ``limit``."""
+    if not job.targets:
+        return 0
+    per_target = job.count_items() // len(job.targets)
+    return len(job.targets) * (per_target if limit is None else min(limit, per_target))
+
+
+def run_scope(db: Database, run_id: int) -> tuple[tuple[str, ...], int | None]:
+    """The --only and --limit a run was started with."""
+    row = next(db.query("SELECT options FROM runs WHERE id = ?", [run_id]))
+    options = json.loads(row["options"] or "{}")
+    return tuple(options.get("only") or ()), options.get("limit")
+
+
+def open_run(db: Database, job: Job, registry: ProviderRegistry, options: RunOptions) -> RunStore:
     """A new run, or the earlier one that --resume / --retry-errors continues."""
     which = options.resume or options.retry_errors
+    identities = provider_identities(job, registry)
     if which is None:
         return RunStore.start(db, job_name=job.name, job_path=str(job.path.resolve()), job_hash=job.hash,
-                              items_total=job.count_items() if options.limit is None else None,
-                              version=__version__, pid=os.getpid(),
-                              options=json.dumps({"only": options.only, "limit": options.limit}))
+                              items_total=scope_items(job, options.limit), version=__version__, pid=os.getpid(),
+                              options=json.dumps({"only": options.only, "limit": options.limit}),
+                              providers=json.dumps(identities))
     flag = "--resume" if options.resume else "--retry-errors"
     run_id = None if which == "latest" else _run_id(which, flag)
     run = find_run(db, str(job.path.resolve()), run_id, unfinished=options.resume is not None)
@@ -153,6 +185,11 @@ def open_run(db: Database, job: Job, options: RunOptions) -> RunStore:
     if run["job_hash"] != job.hash and not options.force:
         raise UsageError(f"{flag}: {job.path} changed since run {run['id']} (its targets, prompts, data or repeat), "
                          "so its items differ; pass --force to continue anyway, or start a new run")
+    changes = identity_changes(run["providers"], identities)
+    if changes and not options.force:
+        raise UsageError(f"{flag}: run {run['id']} would now send its requests elsewhere: {'; '.join(changes)}. "
+                         "Pass the same --providers-dir (and keys) as when it started, or --force to send them "
+                         "to the new place anyway")
     return RunStore.reopen(db, run["id"])
 
 
@@ -179,7 +216,8 @@ async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store:
         cache = AnswerCache.open(job.cache_ttl_s) if (job.cache if options.cache is None else options.cache) else None
         engine = Engine(job, lanes, store, concurrency=options.concurrency or job.concurrency,
                         progress=progress, handle_signals=handle_signals, skip=store.done_keys(), budget=budget,
-                        cache=cache)
+                        cache=cache,
+                        earlier=store.earlier_attempts() if options.resume or options.retry_errors else None)
         return await engine.run()
     finally:
         if cache is not None:

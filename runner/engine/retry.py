@@ -24,6 +24,7 @@ from tenacity.wait import wait_base
 
 from ..config.providers import RetryPolicy
 from ..errors import ErrorCode, ProviderError
+from .stops import ProviderStopped
 
 T = TypeVar("T")
 
@@ -33,7 +34,8 @@ RETRYABLE = frozenset(
 
 
 def is_retryable(error: BaseException) -> bool:
-    return isinstance(error, ProviderError) and (error.code in RETRYABLE or error.transient)
+    return isinstance(error, ProviderError) and (error.code in RETRYABLE or error.transient) \
+        and not isinstance(error, ProviderStopped)
 
 
 class wait_server_hint(wait_base):  # noqa: N801 (tenacity's naming)

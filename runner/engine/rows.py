@@ -7,6 +7,7 @@ hot path (one call per request), so they build NamedTuples directly, no dicts.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..config.checks import Checks, Observed
@@ -16,6 +17,19 @@ from ..errors import ProviderError
 from ..http.client import Answer
 from ..store.records import AttemptRow, ResultRow
 from .pricing import REPORTED
+from .usage import ESTIMATED, estimated_cost
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` with lone surrogates (a JSON "\\ud800" decodes to one) as U+FFFD: SQLite cannot encode them.
+
+    The check costs one ASCII scan for the usual answer; the search runs only on non-ASCII text.
+    """
+    if text is None or text.isascii():
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, attempts: int, started_at: str,
@@ -27,19 +41,26 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
             run_id=run_id, item_key=item.item_key, target=target.label, provider=target.provider,
             model=target.model, prompt_id=item.prompt.id, row_index=item.row_index, repeat_index=item.repeat_index,
             prompt=item.prompt_text, status="error", response_text=None, finish_reason=None,
-            error_code=outcome.code, error_message=outcome.message, http_status=outcome.status, attempts=attempts,
+            error_code=outcome.code, error_message=storable(outcome.message), http_status=outcome.status,
+            attempts=attempts,
             latency_ms=None, ttft_ms=None, input_tokens=None, output_tokens=None, cost_usd=None, passed=None,
             started_at=started_at, finished_at=finished_at, failed_checks=None, price_source=None)
     c = outcome.completion
     cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens)
     source = REPORTED if c.cost_usd is not None else pricing.source if pricing and cost is not None else None
+    if cost is None and pricing is not None:  # usage not reported (llama.cpp streams): a free model is still $0
+        if pricing.input == pricing.output == 0:
+            cost, source = 0.0, pricing.source
+        else:
+            cost, source = estimated_cost(pricing, item.messages, c.text or "", c.input_tokens,
+                                          c.output_tokens), ESTIMATED
     fields = answer_fields(item, outcome) if checks.wants_fields else None  # only python checks read them
     passed, failures = checks.evaluate(item.prompt.id, item.row, Observed(c.text, c.output_tokens,
                                                                            outcome.latency_ms, fields))
     return ResultRow(
         run_id=run_id, item_key=item.item_key, target=target.label, provider=target.provider, model=target.model,
         prompt_id=item.prompt.id, row_index=item.row_index, repeat_index=item.repeat_index,
-        prompt=item.prompt_text, status="ok", response_text=c.text, finish_reason=c.finish_reason,
+        prompt=item.prompt_text, status="ok", response_text=storable(c.text), finish_reason=c.finish_reason,
         error_code=None, error_message=None, http_status=outcome.http_status, attempts=attempts,
         latency_ms=outcome.latency_ms, ttft_ms=outcome.ttft_ms, input_tokens=c.input_tokens,
         output_tokens=c.output_tokens, cost_usd=cost, passed=passed, started_at=started_at,

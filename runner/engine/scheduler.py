@@ -13,7 +13,6 @@ failing) escape the task group.
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import time
@@ -39,12 +38,13 @@ from .limits import Holding, ProviderLimits
 from .pricing import PriceBook
 from .retry import RETRYABLE, with_retries
 from .rows import attempt_row, result_row
+from .stops import ProviderStopped, stop_for
+from .usage import estimate_tokens
 
 # The output tokens a request that sets no max_tokens is assumed to use: its weight against
 # token-rate limits and its worst case under a budget.
 ASSUMED_MAX_TOKENS = 1024
-FLUSH_SECONDS = 0.5  # a finished result is on disk within about this long
-FLUSH_ROWS = 1000
+FLUSH_ROWS = 1000  # the most rows one transaction takes; the writer commits whenever it is free
 GRACE_SECONDS = 5.0  # after Ctrl-C, in-flight requests get this long to finish
 
 
@@ -57,6 +57,8 @@ class Lane:
     client: ProviderClient | None
     items: Iterator[WorkItem]
     key_problem: str | None = None  # set when the provider needs a key and has none
+    stopped: ProviderStopped | None = None  # set when the provider cannot work: its items are no longer sent
+    answered: bool = False  # some request of this run got an answer: the host is reachable
 
 
 class Progress:
@@ -77,7 +79,8 @@ class Engine:
     def __init__(self, job: Job, lanes: list[Lane], store: RunStore, *, concurrency: int,
                  sleep: Callable[[float], Awaitable[None]] = anyio.sleep, progress: Progress | None = None,
                  handle_signals: bool = False, skip: frozenset[str] = frozenset(),
-                 budget: Budget | None = None, cache: AnswerCache | None = None) -> None:
+                 budget: Budget | None = None, cache: AnswerCache | None = None,
+                 earlier: dict[str, tuple[int, int]] | None = None) -> None:
         self.job = job
         self.checks = job.compile_checks()
         self.prices = PriceBook()
@@ -90,6 +93,9 @@ class Engine:
         self.budget = budget
         self.cache = cache
         self.grading = Grading(self, job.graders) if self.checks.judges else None
+        # Resumed items: (last attempt number, attempts recorded), so attempt numbers continue
+        # and results.attempts counts every attempt row of the item.
+        self.earlier = earlier or {}
         # The global cap matters only when the lanes' workers together could pass it; an
         # uncontended CapacityLimiter still costs two checkpoints per attempt.
         workers = sum(min(lane.provider.limits.concurrency, concurrency) for lane in lanes)
@@ -151,9 +157,12 @@ class Engine:
         """Send one item with retries; its result row and its attempt rows."""
         started_at = utcnow()
         attempts: list[AttemptRow] = []
+        before = self.earlier.get(item.item_key, (0, 0)) if self.earlier else (0, 0)
         if lane.client is None:
             error = ProviderError(ErrorCode.API_KEY_REQUIRED, lane.key_problem or "no API key", None, lane.provider.id)
-            return self._result(item, error, 0, started_at), attempts
+            return self._result(item, error, before[1], started_at), attempts
+        if lane.stopped is not None:
+            return self._result(item, lane.stopped, before[1], started_at), attempts
         target = item.target
         request = ChatRequest(target.model, item.messages, target.params, self.job.stream)
         input_estimate = estimate_tokens(item.messages)
@@ -165,20 +174,28 @@ class Engine:
                 pricing = self._pricing(target.provider, target.model)
                 reserved = self.budget.reserve(pricing, input_estimate, max_tokens, lane.provider.id)
             outcome = await with_retries(lane.provider.retry, self.sleep, lambda: self._attempt(
-                lane, request, item, input_estimate + max_tokens, attempts))
+                lane, request, item, input_estimate + max_tokens, attempts, before[0]))
         except ProviderError as error:
-            if len(attempts) > 1 and error.code in RETRYABLE:
+            if lane.stopped is None and (stop := stop_for(error, attempts, answered=lane.answered)) is not None:
+                lane.stopped = stop  # this lane's other items are not sent, nor retried
+            if isinstance(error, ProviderStopped) and attempts:  # it was sent, then its retries were called off
+                error = ProviderError(error.code, f"stopped after {len(attempts)} attempt"
+                                      f"{'s' if len(attempts) > 1 else ''}; "
+                                      f"{error.message.removeprefix('not sent: ')}", None, error.provider)
+            elif len(attempts) > 1 and error.code in RETRYABLE:
                 error = ProviderError(ErrorCode.MAX_RETRIES_EXCEEDED, f"gave up after {len(attempts)} attempts; "
                                       f"last: {error}", error.status, error.provider)
             outcome = error
-        row = self._result(item, outcome, len(attempts), started_at)
+        row = self._result(item, outcome, before[1] + len(attempts), started_at)
         if self.budget is not None and (reserved or attempts):
             self.budget.settle(reserved, row.cost_usd if attempts else 0.0)
         return row, attempts
 
     async def _attempt(self, lane: Lane, request: ChatRequest, item: WorkItem, weight: int,
-                       attempts: list[AttemptRow]) -> Answer:
+                       attempts: list[AttemptRow], numbered_from: int) -> Answer:
         assert lane.client is not None
+        if lane.stopped is not None:  # another item showed the provider cannot work: no retry either
+            raise lane.stopped
         async with lane.limits.slot:
             reservation = await lane.limits.admit(weight)  # rate waits hold the provider's slot, not a global one
             async with self.in_flight:
@@ -189,11 +206,12 @@ class Engine:
                     answer = await lane.client.send(request)
                 except ProviderError as e:
                     latency = round((time.perf_counter() - started) * 1000, 2)
-                    attempts.append(attempt_row(self.store.run_id, item.item_key, len(attempts) + 1, started_at,
-                                                e, latency))
+                    attempts.append(attempt_row(self.store.run_id, item.item_key,
+                                                numbered_from + len(attempts) + 1, started_at, e, latency))
                     raise
-        attempts.append(attempt_row(self.store.run_id, item.item_key, len(attempts) + 1, started_at, answer,
-                                    answer.latency_ms))
+        attempts.append(attempt_row(self.store.run_id, item.item_key, numbered_from + len(attempts) + 1, started_at,
+                                    answer, answer.latency_ms))
+        lane.answered = True
         return answer
 
     def _result(self, item: WorkItem, outcome: Answer | ProviderError, attempts: int, started_at: str) -> ResultRow:
@@ -209,50 +227,40 @@ class Engine:
         return None
 
     async def _writer(self, receive: MemoryObjectReceiveStream[Any]) -> None:
-        """The only task that writes: batches rows, one transaction per batch, at most FLUSH_SECONDS apart."""
+        """The only task that writes: group commit, so a finished answer is on disk as soon as the writer is free.
+
+        It takes every row waiting (at most FLUSH_ROWS), writes them in one transaction, and
+        repeats; it waits only when nothing is waiting. Under load the batches grow by
+        themselves, so commits stay few; a kill -9 loses at most the rows of one batch in
+        progress, never answers that sat finished in a timer's window.
+        """
         results: list[ResultRow] = []
         attempts: list[AttemptRow] = []
-        ok = failed = 0
-
-        def flush() -> None:
-            nonlocal ok, failed
-            if results:
+        async with receive:
+            while True:
+                try:
+                    row, rows = await receive.receive()
+                except anyio.EndOfStream:
+                    return
+                ok = failed = 0
+                while True:
+                    results.append(row)
+                    attempts.extend(rows)
+                    if row.status == "ok":
+                        ok += 1
+                    else:
+                        failed += 1
+                    if len(results) >= FLUSH_ROWS:
+                        break
+                    try:
+                        row, rows = receive.receive_nowait()  # what is already waiting joins this batch
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
                 self.store.write(results, attempts)
                 self.progress.advance(ok, failed)
                 self.progress.written(results)
                 results.clear()
                 attempts.clear()
-                ok = failed = 0
-
-        async with receive:
-            deadline = math.inf
-            while True:
-                try:
-                    row, rows = receive.receive_nowait()  # drain what is there without a cancel scope per row
-                except anyio.WouldBlock:
-                    with anyio.move_on_after(max(deadline - time.monotonic(), 0)) as waiting:
-                        try:
-                            row, rows = await receive.receive()
-                        except anyio.EndOfStream:
-                            break
-                    if waiting.cancelled_caught:
-                        flush()
-                        deadline = math.inf
-                        continue
-                except anyio.EndOfStream:
-                    break
-                results.append(row)
-                attempts.extend(rows)
-                if row.status == "ok":
-                    ok += 1
-                else:
-                    failed += 1
-                if deadline == math.inf:
-                    deadline = time.monotonic() + FLUSH_SECONDS
-                if len(results) >= FLUSH_ROWS or time.monotonic() >= deadline:
-                    flush()
-                    deadline = math.inf
-            flush()
 
     async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -266,9 +274,4 @@ class Engine:
                 print(f"hanzo-run: interrupted; finishing requests in flight (up to {GRACE_SECONDS:g} s). "
                       "Press Ctrl-C again to stop now.", file=sys.stderr)
                 self._workers.deadline = anyio.current_time() + GRACE_SECONDS
-
-
-def estimate_tokens(messages: tuple[Any, ...]) -> int:
-    """A rough input token count: about four characters a token for English text."""
-    return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
 

@@ -13,7 +13,8 @@ import sqlite_utils
 from ..store.queries import list_runs, target_summary
 
 COLUMNS = ("target", "items", "ok_rate", "pass_rate", "p50_latency_ms", "p95_latency_ms", "p50_ttft_ms",
-           "output_tokens_per_s", "input_tokens", "output_tokens", "cost_usd", "cost_per_1k_items", "unpriced")
+           "output_tokens_per_s", "input_tokens", "output_tokens", "cost_usd", "cost_per_1k_items", "unpriced",
+           "unknown_input_tokens", "unknown_output_tokens")
 # --sort keys, best first: rates and throughput high to low, latency and cost low to high.
 SORTS = {"target": False, "items": True, "ok_rate": True, "pass_rate": True, "p50_latency_ms": False,
          "p95_latency_ms": False, "p50_ttft_ms": False, "output_tokens_per_s": True, "cost_usd": False,
@@ -71,6 +72,13 @@ def _usd(value: float | None, unpriced: int = 0) -> str:
     return "unpriced" if value is None and unpriced else "-" if value is None else f"{value:.4f}"
 
 
+def tokens_cell(total: int, unknown: int) -> str:
+    """A token total as shown: "?" when no answer reported usage, "1,234 + ?" when some did not (never 0)."""
+    if not unknown:
+        return f"{total:,}"
+    return f"{total:,} + ?" if total else "?"
+
+
 def comparison_table(rows: list[dict[str, Any]], title: str) -> Any:
     from rich.table import Table
 
@@ -81,7 +89,9 @@ def comparison_table(rows: list[dict[str, Any]], title: str) -> Any:
     for r in rows:
         table.add_row(r["target"], f"{r['items']:,}", _pct(r["ok_rate"]), _pct(r["pass_rate"]),
                       _num(r["p50_latency_ms"]), _num(r["p95_latency_ms"]), _num(r["p50_ttft_ms"]),
-                      _num(r["output_tokens_per_s"], 1), f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
+                      _num(r["output_tokens_per_s"], 1),
+                      tokens_cell(r["input_tokens"], r["unknown_input_tokens"]),
+                      tokens_cell(r["output_tokens"], r["unknown_output_tokens"]),
                       _usd(r["cost_usd"], r["unpriced"]), _usd(r["cost_per_1k_items"], r["unpriced"]))
     return table
 

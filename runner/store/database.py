@@ -102,6 +102,13 @@ def m002_evaluation(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m003_run_identity(db: sqlite_utils.Database) -> None:
+    """Where each provider of a run sent its requests, so a resume cannot go elsewhere."""
+    # JSON {provider id: {protocol, base_url, key_source}}; key_source names the variable or "store", never the key.
+    db.execute("ALTER TABLE runs ADD COLUMN providers TEXT")
+
+
+@migrations()
 def m004_grading(db: sqlite_utils.Database) -> None:
     """Re-grading, model-graded checks and the response cache (see runner/store/records.py)."""
     db.execute("ALTER TABLE runs ADD COLUMN source_run_id INTEGER REFERENCES runs(id)")  # set by rescore
@@ -190,15 +197,17 @@ class RunStore:
     def __init__(self, db: sqlite_utils.Database, run_id: int) -> None:
         self.db = db
         self.run_id = run_id
+        self.status: RunStatus = "running"
 
     @classmethod
     def start(cls, db: sqlite_utils.Database, *, job_name: str, job_path: str, job_hash: str,
-              items_total: int | None, version: str, pid: int, options: str) -> RunStore:
+              items_total: int | None, version: str, pid: int, options: str, providers: str | None = None
+              ) -> RunStore:
         with db.atomic():
             cursor = db.execute(
                 "INSERT INTO runs (job_name, job_path, job_hash, status, started_at, items_total, version, pid,"
-                " options) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-                [job_name, job_path, job_hash, utcnow(), items_total, version, pid, options],
+                " options, providers) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                [job_name, job_path, job_hash, utcnow(), items_total, version, pid, options, providers],
             )
         assert cursor.lastrowid is not None
         return cls(db, cursor.lastrowid)
@@ -216,6 +225,14 @@ class RunStore:
         rows = self.db.query("SELECT item_key FROM results WHERE run_id = ? AND status = 'ok'", [self.run_id])
         return frozenset(row["item_key"] for row in rows)
 
+    def earlier_attempts(self) -> dict[str, tuple[int, int]]:
+        """Per item still to send: (highest attempt number, attempts recorded), so numbering continues on resume."""
+        rows = self.db.query(
+            "SELECT item_key, max(attempt) AS last, count(*) AS n FROM attempts WHERE run_id = ? AND item_key NOT IN"
+            " (SELECT item_key FROM results WHERE run_id = ? AND status = 'ok') GROUP BY item_key",
+            [self.run_id, self.run_id])
+        return {row["item_key"]: (row["last"], row["n"]) for row in rows}
+
     def spent(self) -> float:
         row = next(self.db.query("SELECT coalesce(sum(cost_usd), 0) AS spent FROM results WHERE run_id = ?",
                                  [self.run_id]))
@@ -228,15 +245,25 @@ class RunStore:
             self.db.conn.executemany(_ATTEMPT_INSERT, attempts)
 
     def finish(self, status: RunStatus) -> Mapping[str, Any]:
-        """Close the run with its final counts, taken from the rows themselves."""
+        """Close the run with its final counts, taken from the rows themselves.
+
+        A run is "completed" only when every item of its scope (``items_total``) has its row;
+        one that ended with items never sent (``--resume --only``) stays "interrupted", so a
+        later ``--resume`` finds it. ``missing`` counts those items.
+        """
         with self.db.atomic():
             row = next(self.db.query(
                 "SELECT count(*) AS total, sum(status = 'ok') AS ok, sum(status != 'ok') AS failed,"
-                " sum(cost_usd) AS cost FROM results WHERE run_id = ?", [self.run_id]))
-            total, ok, failed, cost = row["total"], row["ok"], row["failed"], row["cost"]
+                " sum(cost_usd) AS cost, (SELECT items_total FROM runs WHERE id = ?) AS scope"
+                " FROM results WHERE run_id = ?", [self.run_id, self.run_id]))
+            total, ok, failed, cost, scope = row["total"], row["ok"], row["failed"], row["cost"], row["scope"]
+            missing = max(scope - total, 0) if scope is not None else 0
+            if status == "completed" and missing:
+                status = "interrupted"
+            self.status = status
             self.db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, items_ok = ?, items_failed = ?, cost_usd = ?,"
                 " items_total = coalesce(items_total, ?) WHERE id = ?",
                 [status, utcnow(), ok or 0, failed or 0, cost, total, self.run_id],
             )
-        return {"items": total, "ok": ok or 0, "failed": failed or 0, "cost_usd": cost}
+        return {"items": total, "ok": ok or 0, "failed": failed or 0, "cost_usd": cost, "missing": missing}

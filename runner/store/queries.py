@@ -48,6 +48,11 @@ def target_summary(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any
             [run_id, target]))
         row["error_codes"] = {e["error_code"]: e["n"] for e in errors}
         row["error_examples"] = {e["error_code"]: e["example"] for e in errors}  # one message per code
+        # Ok answers that reported no usage: their tokens are unknown, not 0, so a total with them is partial.
+        unknown = next(db.query(
+            "SELECT coalesce(sum(input_tokens IS NULL), 0) AS input, coalesce(sum(output_tokens IS NULL), 0) AS output"
+            " FROM results WHERE run_id = ? AND target = ? AND status = 'ok'", [run_id, target]))
+        row["unknown_input_tokens"], row["unknown_output_tokens"] = unknown["input"], unknown["output"]
         row["p50_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.5)
         row["p95_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.95)
         row["p50_ttft_ms"] = percentile(db, run_id, target, "ttft_ms", 0.5)
