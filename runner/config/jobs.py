@@ -68,6 +68,7 @@ class Job:
     budget_usd: float | None
     output: Path
     hash: str  # of what makes the items (targets, prompts, data, repeat): resume refuses when it changed
+    batch: bool = False  # send through the providers' batch APIs where they have one
 
     def rows(self) -> Iterator[tuple[int | None, Row]]:
         """Data rows, read lazily from their file; one empty row when the job has no data."""
@@ -334,5 +335,6 @@ def _build(doc: Document, registry: ProviderRegistry,
         budget_usd=data.get("budget_usd"),
         output=base / data["output"],
         hash=digest,
+        batch=data["batch"],
     )
     return job, []

@@ -26,10 +26,13 @@ from ..keys.lookup import find_key
 from ..protocols import adapter_for
 from ..store.database import RunStore, find_run, open_db
 from ..store.records import RunStatus
+from .batching import BatchReport, Fallback
+from .batchrun import BatchPlan, batch_run_options
 from .budget import Budget
 from .limits import ProviderLimits
 from .lock import RunLock
 from .scheduler import Engine, Lane, Progress
+from .sharding import Shard, target_items
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class RunOptions:
     wait: bool = False  # queue behind a running instance of the same job instead of exiting
     max_cost: float | None = None  # overrides the job's budget_usd
     allow_unpriced: bool = False
+    batch: bool | None = None  # None: the job's ``batch`` (a resumed run: what it was started with)
+    batch_fallback: Fallback = "batch"  # how expired batch requests are sent again
+    no_wait: bool = False  # batch mode: submit and return; ``--resume`` collects
+    poll_interval: float | None = None  # seconds between batch status polls at first (backs off)
+    shard: str | None = None  # "K/N": only the items of shard K of N
 
 
 class RunKwargs(TypedDict, total=False):
@@ -61,6 +69,11 @@ class RunKwargs(TypedDict, total=False):
     wait: bool
     max_cost: float | None
     allow_unpriced: bool
+    batch: bool | None
+    batch_fallback: Fallback
+    no_wait: bool
+    poll_interval: float | None
+    shard: str | None
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,9 @@ class RunOutcome:
     failed: int
     cost_usd: float | None
     checked: bool = False  # the job has checks, so its pass rate is what counts
+    batches_created: int = 0  # by this invocation
+    batches_running: int = 0  # still running at the provider ("submitted" runs)
+    batch_interrupted: bool = False  # Ctrl-C while polling batches
 
 
 def prepare(job_path: Path, options: RunOptions) -> tuple[Job, ProviderRegistry]:
@@ -92,9 +108,10 @@ def _matches(target: Target, patterns: Sequence[str]) -> bool:
     return any(p in (target.label, target.provider, f"{target.provider}/{target.model}") for p in patterns)
 
 
-def lane_items(job: Job, targets: Sequence[Target], limit: int | None) -> Iterator[WorkItem]:
+def lane_items(job: Job, targets: Sequence[Target], limit: int | None,
+               shard: Shard | None = None) -> Iterator[WorkItem]:
     """One provider's items, its targets interleaved so each model progresses evenly."""
-    streams = [itertools.islice(job.items_for(t), limit) for t in targets]
+    streams = [target_items(job, t, limit, shard) for t in targets]
     for group in itertools.zip_longest(*streams):
         yield from (item for item in group if item is not None)
 
@@ -118,9 +135,10 @@ async def run_prepared(job: Job, registry: ProviderRegistry, options: RunOptions
             limit = options.max_cost if options.max_cost is not None else job.budget_usd
             budget = Budget(limit, allow_unpriced=options.allow_unpriced, spent_usd=store.spent()) if limit else None
             if progress is not None:
-                progress.start(None if options.limit else job.count_items())
+                progress.start(None if options.limit or options.shard else job.count_items())
+            report = BatchReport()
             try:
-                status = await _run(job, registry, options, store, progress, handle_signals, budget)
+                status = await _run(job, registry, options, store, progress, handle_signals, budget, report)
             except BaseException:
                 store.finish("failed")
                 raise
@@ -128,7 +146,7 @@ async def run_prepared(job: Job, registry: ProviderRegistry, options: RunOptions
         finally:
             db.close()
     return RunOutcome(store.run_id, db_path, status, counts["items"], counts["ok"], counts["failed"],
-                      counts["cost_usd"], job.has_checks)
+                      counts["cost_usd"], job.has_checks, report.created, report.running, report.interrupted)
 
 
 def open_run(db: Database, job: Job, options: RunOptions) -> RunStore:
@@ -136,9 +154,10 @@ def open_run(db: Database, job: Job, options: RunOptions) -> RunStore:
     which = options.resume or options.retry_errors
     if which is None:
         return RunStore.start(db, job_name=job.name, job_path=str(job.path.resolve()), job_hash=job.hash,
-                              items_total=job.count_items() if options.limit is None else None,
+                              items_total=job.count_items() if options.limit is None and not options.shard else None,
                               version=__version__, pid=os.getpid(),
-                              options=json.dumps({"only": options.only, "limit": options.limit}))
+                              options=json.dumps({"only": options.only, "limit": options.limit,
+                                                  **batch_run_options(options, job)}))
     flag = "--resume" if options.resume else "--retry-errors"
     run_id = None if which == "latest" else _run_id(which, flag)
     run = find_run(db, str(job.path.resolve()), run_id, unfinished=options.resume is not None)
@@ -160,8 +179,10 @@ def _run_id(value: str, flag: str) -> int:
 
 
 async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store: RunStore,
-               progress: Progress | None, handle_signals: bool, budget: Budget | None) -> RunStatus:
+               progress: Progress | None, handle_signals: bool, budget: Budget | None,
+               report: BatchReport) -> RunStatus:
     lanes: list[Lane] = []
+    plan = BatchPlan(job, options, store)
     try:
         for provider_id in dict.fromkeys(t.provider for t in job.targets):
             provider = registry.get(provider_id)
@@ -169,10 +190,15 @@ async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store:
             lookup = find_key(provider)
             limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
             client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
-            lanes.append(Lane(provider, limits, client, lane_items(job, targets, options.limit), lookup.problem))
+            targets = plan.take(provider, targets, client, limits)  # those that go by batch are the plan's
+            lanes.append(Lane(provider, limits, client, lane_items(job, targets, options.limit, plan.shard),
+                              lookup.problem))
         engine = Engine(job, lanes, store, concurrency=options.concurrency or job.concurrency,
                         progress=progress, handle_signals=handle_signals, skip=store.done_keys(), budget=budget)
-        return await engine.run()
+        if not plan.targets:
+            return await engine.run()
+        return await plan.run(engine, progress=progress, budget=budget, handle_signals=handle_signals,
+                              report=report)
     finally:
         for lane in lanes:
             if lane.client:
