@@ -479,8 +479,8 @@ def _unix(stamp: str) -> float:
     return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def cancel_live(db: Database, run_id: int) -> list[dict[str, Any]]:
-    """The run's batches still running, to cancel."""
+def live_batches(db: Database, run_id: int) -> list[dict[str, Any]]:
+    """The run's batches still running at the provider."""
     return list(db.query("SELECT * FROM batches WHERE run_id = ? AND collected_at IS NULL"
                          " AND provider_batch_id IS NOT NULL AND status IN ('pending', 'running', 'cancelling')",
                          [run_id]))

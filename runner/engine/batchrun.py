@@ -16,12 +16,17 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlite_utils import Database
+
 from ..config.jobs import Job, Target, WorkItem
-from ..config.providers import Provider
+from ..config.providers import Provider, ProviderRegistry
+from ..errors import ProviderError
 from ..http.client import ProviderClient
+from ..keys.lookup import find_key
+from ..protocols.batch import batch_api
 from ..store.database import RunStore
 from ..store.records import RunStatus
-from .batching import BatchFlow, BatchReport, BatchTarget
+from .batching import BatchFlow, BatchReport, BatchTarget, live_batches, mark_cancelling
 from .budget import Budget
 from .limits import ProviderLimits
 from .scheduler import Engine, Lane, Progress
@@ -109,3 +114,36 @@ class BatchPlan:
         if status == "completed" and report.running:
             return "submitted"
         return status
+
+
+async def cancel_run_batches(db: Database, run_id: int, registry: ProviderRegistry) -> list[tuple[str, str, str]]:
+    """Ask the provider to cancel each batch of the run still running; (target, batch id, what happened).
+
+    A cancelled batch's requests that had not run become CANCELLED results when the run is next
+    resumed (requests that finished before the cancel keep their answers).
+    """
+    done: list[tuple[str, str, str]] = []
+    clients: dict[str, ProviderClient] = {}
+    try:
+        for row in live_batches(db, run_id):
+            provider = registry.get(row["provider"])
+            if provider.batch is None:
+                done.append((row["target"], row["provider_batch_id"], "its provider file has no batch block now"))
+                continue
+            if provider.id not in clients:
+                lookup = find_key(provider)
+                if lookup.problem:
+                    done.append((row["target"], row["provider_batch_id"], lookup.problem))
+                    continue
+                clients[provider.id] = ProviderClient(provider, lookup.key)
+            try:
+                await batch_api(provider.batch).cancel(clients[provider.id], row["provider_batch_id"])
+            except ProviderError as error:
+                done.append((row["target"], row["provider_batch_id"], f"not cancelled: {error}"))
+                continue
+            mark_cancelling(db, row["id"])
+            done.append((row["target"], row["provider_batch_id"], "cancelling"))
+    finally:
+        for client in clients.values():
+            await client.aclose()
+    return done

@@ -259,7 +259,10 @@ class AnthropicBatches:
         status = str(obj.get("processing_status"))
         counts = obj.get("request_counts") or {}
         values = [_counts(counts.get(k)) or 0 for k in ("processing", "succeeded", "errored", "canceled", "expired")]
-        return BatchStatus(str(obj["id"]), "ended" if status == "ended" else "running", status, sum(values),
+        state: BatchState = "running"
+        if status == "ended":  # a cancelled batch ends too; what ran before the cancel has its results
+            state = "cancelled" if obj.get("cancel_initiated_at") else "ended"
+        return BatchStatus(str(obj["id"]), state, status, sum(values),
                            values[1], sum(values[2:]), created_at=_unix(obj.get("created_at")), raw=obj)
 
     async def results(self, io: BatchIO, status: BatchStatus) -> list[BatchLine]:
