@@ -272,3 +272,49 @@ def test_budget_reserves_at_the_batch_price(fake: FakeServer, batch_providers: P
     assert (outcome.ok, outcome.failed) == (10, 0)
     outcome = run(job, batch_providers, max_cost=0.0016, batch=False, db=isolated / "sync.db")
     assert outcome.failed > 0
+
+
+RESULT_COLUMNS = "item_key, target, prompt, status, response_text, input_tokens, output_tokens, cost_usd, via"
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["sync", "batch"])
+def test_three_shards_merged_equal_one_unsharded_run(batch: bool, fake: FakeServer, batch_providers: Path,
+                                                     keys: dict[str, str], isolated: Path) -> None:
+    job = batch_job(isolated, ["openai", "gemini"], 30, batch=batch)
+    whole = run(job, batch_providers, db=isolated / "whole.db")
+    assert whole.ok == 60
+    shards = []
+    for k in range(3):
+        done = hanzo(job, "--providers-dir", batch_providers, "--shard", f"{k}/3", "--db", isolated / f"s{k}.db",
+                     "--poll-interval", "0.01", "-q")
+        assert done.returncode == 0, done.stderr
+        shards.append(isolated / f"s{k}.db")
+        assert rows(shards[-1], "SELECT options FROM runs")[0]["options"].count(f'"shard": "{k}/3"') == 1
+    sizes = [len(rows(s, "SELECT item_key FROM results")) for s in shards]
+    assert sum(sizes) == 60 and all(0 < n < 60 for n in sizes)  # every item in exactly one shard
+    merged = hanzo("merge", isolated / "all.db", *shards)
+    assert merged.returncode == 0, merged.stderr
+    assert merged.stdout.startswith("merged 3 runs from 3 databases into")
+    query = f"SELECT {RESULT_COLUMNS} FROM results ORDER BY item_key"
+    assert rows(isolated / "all.db", query) == rows(isolated / "whole.db", query)
+    run_row = rows(isolated / "all.db", "SELECT status, items_ok, items_failed FROM runs")
+    assert run_row == [{"status": "completed", "items_ok": 60, "items_failed": 0}]
+
+
+def test_merge_refuses_different_jobs_unless_allowed(fake: FakeServer, batch_providers: Path, keys: dict[str, str],
+                                                     isolated: Path) -> None:
+    a = run(batch_job(isolated, ["openai"], 2), batch_providers, db=isolated / "a.db", batch=False)
+    b = run(batch_job(isolated, ["openai"], 3), batch_providers, db=isolated / "b.db", batch=False)
+    assert a.ok == 2 and b.ok == 3
+    refused = hanzo("merge", isolated / "m.db", isolated / "a.db", isolated / "b.db")
+    assert refused.returncode == 2 and "--allow-different-jobs" in refused.stderr
+    allowed = hanzo("merge", isolated / "m.db", isolated / "a.db", isolated / "b.db", "--allow-different-jobs")
+    assert allowed.returncode == 0, allowed.stderr
+    assert len(rows(isolated / "m.db", "SELECT id FROM runs")) == 2
+
+
+def test_bad_shard_is_a_usage_error(isolated: Path, fake_providers: Path) -> None:
+    job = write_job(isolated, {"targets": ["openai/gpt-4o-mini"], "prompts": ["hi"]})
+    for spec in ("3/3", "a/b", "1"):
+        done = hanzo(job, "--providers-dir", fake_providers, "--shard", spec)
+        assert done.returncode == 2 and "--shard" in done.stderr, done.stderr

@@ -20,9 +20,14 @@ def merge(out: Path, sources: tuple[Path, ...], allow_different_jobs: bool) -> N
     Example:
         hanzo-run merge all.db shard-0.db shard-1.db shard-2.db
     """
-    from ..store.merge import merge_databases
+    from ..errors import UsageError
+    from ..store.merge import MergeError, merge_databases
 
-    summary = merge_databases(out, list(sources), allow_different_jobs=allow_different_jobs)
+    try:
+        summary = merge_databases(out, list(sources), allow_different_jobs=allow_different_jobs)
+    except MergeError as error:  # the library's words, the command's flag
+        raise UsageError(f"hanzo-run merge: {error}".replace("(allow different jobs to", "(pass "
+                                                              "--allow-different-jobs to")) from None
     runs = ", ".join(f"run {r} ({summary.statuses.get(r, '?')})" for r in summary.run_ids)
     click.echo(f"merged {summary.source_runs} runs from {len(sources)} databases into {out}: {runs}; "
                f"{summary.results} results, {summary.attempts} attempts, {summary.batches} batches")
