@@ -95,7 +95,11 @@ def totals(estimates: list[TargetEstimate]) -> dict[str, Any]:
 
 def render_estimate(estimates: list[TargetEstimate], *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"targets": [asdict(e) for e in estimates], "totals": totals(estimates)}, indent=2))
+        # The batch figures only where batch mode applies: without it the document is as it always was.
+        shown = [{k: v for k, v in asdict(e).items() if not k.startswith("batch_") or e.batch_discount}
+                 for e in estimates]
+        summed = {k: v for k, v in totals(estimates).items() if k != "batch_typical_cost_usd" or v is not None}
+        print(json.dumps({"targets": shown, "totals": summed}, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
