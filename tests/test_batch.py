@@ -318,3 +318,27 @@ def test_bad_shard_is_a_usage_error(isolated: Path, fake_providers: Path) -> Non
     for spec in ("3/3", "a/b", "1"):
         done = hanzo(job, "--providers-dir", fake_providers, "--shard", spec)
         assert done.returncode == 2 and "--shard" in done.stderr, done.stderr
+
+
+def test_ctrl_c_while_polling_leaves_the_batches_running(fake: FakeServer, batch_providers: Path,
+                                                         keys: dict[str, str], isolated: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    fake.batch.polls_until_done = 10_000
+    job = batch_job(isolated, ["openai"], 3)
+    proc = subprocess.Popen([sys.executable, "-m", "runner", str(job), "--providers-dir", str(batch_providers),
+                             "--poll-interval", "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(b.polls for b in fake.batch.created("openai")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "1 batches keep running at the provider" in err and f"hanzo-run {job} --resume 1" in err
+    assert rows(isolated / "out.db", "SELECT status FROM runs") == [{"status": "submitted"}]
+    assert fake.batch.created("openai")[0].state == "running" and fake.batch.created("openai")[0].cancel_at is None
