@@ -123,6 +123,7 @@ class BatchFlow:
         self._items: dict[str, dict[str, WorkItem]] = {}
         self._sync_later: list[WorkItem] = []
         self._reserved: dict[str, float] = {}  # item key -> its worst case, reserved at submission
+        self._resend_by_batch = False
 
     # ------------------------------------------------------------ submitting
 
@@ -291,7 +292,9 @@ class BatchFlow:
                 if self._sync_later and self.send_sync is not None:
                     items, self._sync_later = self._sync_later, []
                     await self.send_sync(items)
-                await self.submit()  # expired requests go out again (and nothing else is new)
+                if self._resend_by_batch:  # expired requests go out again (nothing else is new)
+                    self._resend_by_batch = False
+                    await self.submit()
                 live = self.live()
                 self.report.running = len(live)
                 if not live or not wait:
@@ -437,7 +440,8 @@ class BatchFlow:
             self.budget.reserved -= self._reserved.pop(item.item_key, 0.0)
         if self.fallback == "sync" and self.send_sync is not None:
             self._sync_later.append(item)
-        # by batch: submit() picks it up, as it has no result and no live batch
+        else:  # by batch: submit() picks it up, as it has no result and no live batch
+            self._resend_by_batch = True
 
     def _times_sent(self, label: str) -> dict[str, int]:
         return {r["item_key"]: r["n"] for r in self.db.query(

@@ -151,17 +151,20 @@ class OpenAIBatches:
         self.files = settings.paths.get("files", "/files")
         self.batches = settings.paths.get("batches", "/batches")
         self.endpoint = settings.paths.get("endpoint", "/v1/chat/completions")
+        self._sized: dict[str, bytes] = {}  # custom id -> its line, from entry_size until create
 
     def _line(self, entry: BatchEntry) -> str:
         # One model per file; no "stream" in a body (the builder is asked for a plain request).
         return _dumps({"custom_id": entry.custom_id, "method": "POST", "url": self.endpoint, "body": entry.body})
 
     def entry_size(self, entry: BatchEntry) -> int:
-        return len(self._line(entry).encode()) + 1
+        line = self._sized[entry.custom_id] = self._line(entry).encode() + b"\n"  # serialised once, kept for create
+        return len(line)
 
     async def create(self, io: BatchIO, model: str, entries: Sequence[BatchEntry], tag: str,
                      metadata: Mapping[str, str]) -> BatchStatus:
-        content = "".join(self._line(e) + "\n" for e in entries).encode()
+        sized = self._sized
+        content = b"".join(sized.pop(e.custom_id, b"") or self._line(e).encode() + b"\n" for e in entries)
         file = await io.upload(self.files, {"purpose": "batch"}, f"hanzo-{tag}.jsonl", content)
         made = await io.fetch("POST", self.batches, body={
             "input_file_id": file["id"], "endpoint": self.endpoint, "completion_window": self.window,
