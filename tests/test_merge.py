@@ -158,14 +158,17 @@ def test_an_ok_answer_is_not_replaced_by_a_failure(tmp_path: Path) -> None:
 def test_batches_rows_come_along_when_present(tmp_path: Path, shards: list[Path]) -> None:
     for i, path in enumerate(shards[:2]):
         db = sqlite_utils.Database(path)
-        db["batches"].insert_all([{"id": 1, "run_id": 1, "provider": "openai", "batch_id": f"batch_{i}",
-                                   "status": "completed"}], pk="id")
+        db["batches"].insert_all([{"id": 1, "run_id": 1, "target": "openai/m", "provider": "openai", "model": "m",
+                                   "api": "openai", "tag": f"t{i}", "provider_batch_id": f"batch_{i}",
+                                   "status": "completed", "request_count": 2,
+                                   "created_at": "2025-01-01T00:00:00.000Z"}], pk="id")
         db.close()
     out = tmp_path / "out.db"
     summary = merge_databases(out, shards)
     assert summary.batches == 2
-    assert rows(out, "SELECT run_id, batch_id FROM batches ORDER BY batch_id") == [
-        {"run_id": summary.run_ids[0], "batch_id": "batch_0"}, {"run_id": summary.run_ids[0], "batch_id": "batch_1"}]
+    assert rows(out, "SELECT run_id, provider_batch_id FROM batches ORDER BY provider_batch_id") == [
+        {"run_id": summary.run_ids[0], "provider_batch_id": "batch_0"},
+        {"run_id": summary.run_ids[0], "provider_batch_id": "batch_1"}]
     assert merge_databases(out, shards).batches == 0
 
 

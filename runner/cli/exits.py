@@ -3,6 +3,7 @@
 0 all items ok; 1 the run finished but items failed (or fell under --fail-under), or
 ``diff`` found a regression;
 2 usage error or invalid files (nothing was sent); 3 unexpected internal error;
+75 (EX_TEMPFAIL) batches still running at the provider: run ``--resume`` again later;
 130 interrupted (finished results kept).
 """
 
@@ -17,6 +18,9 @@ from typing import Any
 import click
 
 from ..errors import HanzoError, UsageError
+
+EX_TEMPFAIL = 75  # sysexits.h: try again later (a cron job's batches are still running)
+INTERRUPTED = 130
 
 
 class ExitCode(Exception):

@@ -29,4 +29,8 @@ def resume_command(job: Path, outcome: RunOutcome, options: dict[str, Any]) -> s
         words += ["--max-cost", f"{options['max_cost']:g}"]
     if options.get("allow_unpriced"):
         words.append("--allow-unpriced")
+    if options.get("shard"):
+        words += ["--shard", str(options["shard"])]
+    if options.get("batch") is not None:
+        words.append("--batch" if options["batch"] else "--no-batch")
     return shlex.join(words)

@@ -37,9 +37,11 @@ def cli() -> None:
 
 # Every command lives in a module of its own and registers here. Those modules import only
 # click at the top, so --help stays fast.
+from .batches import batches  # noqa: E402
 from .cache import cache  # noqa: E402
 from .diff import diff  # noqa: E402
 from .keys import keys  # noqa: E402
+from .merge import merge  # noqa: E402
 from .models import models, ping, use  # noqa: E402
 from .providers import providers  # noqa: E402
 from .report import report, runs  # noqa: E402
@@ -61,6 +63,8 @@ cli.add_command(show)
 cli.add_command(diff)
 cli.add_command(rescore)
 cli.add_command(cache)
+cli.add_command(batches)
+cli.add_command(merge)
 
 
 def main(argv: list[str] | None = None) -> Any:

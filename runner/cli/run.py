@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .exits import ExitCode
+from .exits import EX_TEMPFAIL, INTERRUPTED, ExitCode
 
 
 @click.command()
@@ -38,6 +38,17 @@ from .exits import ExitCode
 @click.option("--allow-unpriced", is_flag=True, help="Under a budget, send items whose model has no known price.")
 @click.option("--cache/--no-cache", default=None,
               help="Answer items whose exact request was answered before from the response cache (overrides cache:).")
+@click.option("--batch/--no-batch", default=None,
+              help="Send through the providers' batch APIs (half price, results within 24 h) where they have one "
+                   "(default: the job's batch).")
+@click.option("--batch-fallback", type=click.Choice(["batch", "sync"]), default="batch", show_default=True,
+              help="How requests of an expired batch are sent again.")
+@click.option("--no-wait", is_flag=True,
+              help="Batch mode: submit the batches and exit; collect later with --resume (exit 75 while running).")
+@click.option("--poll-interval", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Batch mode: seconds between status polls at first, growing 1.5x up to 600 (default 30).")
+@click.option("--shard", metavar="K/N", help="Run only shard K of N (K from 0) of the items, e.g. one machine's "
+                                              "share; merge the shards' databases with hanzo-run merge.")
 @click.option("--quiet", "-q", is_flag=True,
               help="No progress bar and no table; errors only, and one line saying why on a non-zero exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
@@ -50,12 +61,13 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
 
     Ctrl-C stops taking new items, lets requests in flight finish, keeps every result
     and prints how to resume. Exit codes: 0 all ok, 1 items failed, 2 invalid files,
-    130 interrupted.
+    75 batches still running (run --resume again later), 130 interrupted.
 
     \b
     Example:
         hanzo-run jobs/compare.yaml --only openai --limit 5
         hanzo-run jobs/compare.yaml --resume
+        hanzo-run jobs/compare.yaml --batch --no-wait     # then, from cron: --resume
     """
     # Imported here, not at the top: ``hanzo-run --help`` must not load the engine.
     from ..api import run_job
@@ -70,8 +82,13 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
 
         options = RunOptions(**run_options)
         prepared, registry = prepare(job, options)
-        render_estimate(estimate_job(prepared, registry, options.limit), as_json=as_json)
+        batch = options.batch if options.batch is not None else prepared.batch
+        render_estimate(estimate_job(prepared, registry, options.limit, batch=batch), as_json=as_json)
         return
+    if run_options["shard"]:
+        from ..engine.sharding import parse_shard
+
+        parse_shard(run_options["shard"])  # a wrong K/N is a usage error before anything starts
     progress = BarProgress() if not quiet and not as_json and sys.stderr.isatty() else None
     # What is loaded by now (modules) lives for the whole run: keep it out of the collector,
     # which otherwise walks it all each time the oldest generation fills.
@@ -81,6 +98,17 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
     finally:
         if progress:
             progress.close()
+    from .hints import resume_command
+
+    again = resume_command(job, outcome, run_options)
+    if outcome.status == "submitted" and run_options["no_wait"] and outcome.batches_created \
+            and not (run_options["resume"] or run_options["retry_errors"]):
+        click.echo(f"submitted {outcome.batches_created} batches (run {outcome.run_id}); collect with: {again}")
+        return
+    if outcome.status == "submitted" and not outcome.batch_interrupted:
+        click.echo(f"hanzo-run: {outcome.batches_running} batches still running (run {outcome.run_id}); "
+                   f"{outcome.ok + outcome.failed} results so far; run again later: {again}", err=True)
+        raise ExitCode(EX_TEMPFAIL)
     figures = render_outcome(outcome, quiet=quiet, as_json=as_json, fail_under=fail_under)
     if junit:
         from ..reports.formats import FORMATS
@@ -89,16 +117,17 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
     # Whatever else was (or, with --quiet, was not) printed, a non-zero exit ends with one line
     # on stderr saying why, so ``hanzo-run JOB -q || mail`` never sends an empty mail.
     if outcome.status == "interrupted":
-        from .hints import resume_command
-
-        resume = resume_command(job, outcome, run_options)
         if outcome.signalled:
             click.echo(f"hanzo-run: run {outcome.run_id} interrupted: {outcome.items} results kept in "
-                       f"{outcome.db_path}; resume with: {resume}", err=True)
+                       f"{outcome.db_path}; resume with: {again}", err=True)
         else:  # e.g. --resume --only X: the other items of the run were never sent
             click.echo(f"hanzo-run: run {outcome.run_id} is not finished: {outcome.missing} of its items have no "
-                       f"result yet (not selected by this --only or --limit); resume with: {resume}", err=True)
-        raise ExitCode(130 if outcome.signalled else 1)
+                       f"result yet (not selected by this --only or --limit); resume with: {again}", err=True)
+        raise ExitCode(INTERRUPTED if outcome.signalled else 1)
+    if outcome.status == "submitted":  # Ctrl-C while polling
+        click.echo(f"hanzo-run: stopped polling; {outcome.batches_running} batches keep running at the "
+                   f"provider (they are paid for). Collect with: {again}", err=True)
+        raise ExitCode(INTERRUPTED)
     if figures.failed:
         click.echo(f"hanzo-run: {failure_reason(figures)}", err=True)
         raise ExitCode(1)

@@ -74,6 +74,7 @@ class Job:
     graders: Mapping[str, Target] = field(default_factory=lambda: MappingProxyType({}))
     cache: bool = False  # answer from the response cache (runner/store/cache.py)
     cache_ttl_s: float = 14 * 24 * 3600.0
+    batch: bool = False  # send through the providers' batch APIs where they have one
 
     def rows(self) -> Iterator[tuple[int | None, Row]]:
         """Data rows, read lazily from their file; one empty row when the job has no data."""
@@ -346,6 +347,7 @@ def _build(doc: Document, registry: ProviderRegistry,
         graders=MappingProxyType(graders),
         cache=data["cache"],
         cache_ttl_s=parse_duration(data["cache_ttl"]),
+        batch=data["batch"],
     )
     return job, []
 

@@ -85,6 +85,22 @@ class ModelInfo:
     max_output_tokens: int | None = None
     pricing: Pricing | None = None
     capabilities: tuple[str, ...] = ()
+    batch_discount: float | None = None  # overrides the provider's batch discount for this model
+
+
+BatchApiName = Literal["openai", "anthropic", "gemini"]
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """A provider file's ``batch`` block: which batch API it speaks and its limits."""
+
+    api: BatchApiName
+    max_requests: int
+    max_bytes: int
+    discount: float  # the batch price as a fraction of the synchronous one
+    completion_window: str
+    paths: Mapping[str, str]  # files, batches, endpoint: where they differ from the API's usual ones
 
 
 #: The wire protocols a provider file may name; runner/protocols registers one adapter for each.
@@ -110,6 +126,7 @@ class Provider:
     docs_url: str | None
     max_tokens_field: str
     source: Path = field(compare=False)
+    batch: BatchSettings | None = None  # None: the provider has no batch API (or none hanzo-run speaks)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: Path) -> Provider:
@@ -125,6 +142,7 @@ class Provider:
                 if "pricing" in m
                 else None,
                 capabilities=tuple(m.get("capabilities", ())),
+                batch_discount=m.get("batch_discount"),
             )
             for m in models["known"]
         }
@@ -146,6 +164,7 @@ class Provider:
             docs_url=data["docs_url"],
             max_tokens_field=data["max_tokens_field"],
             source=source,
+            batch=_batch_settings(data.get("batch")),
         )
 
     @property
@@ -158,6 +177,13 @@ class Provider:
         """Environment variables that may hold this provider's key, in lookup order."""
         own = "HANZO_API_KEY_" + "".join(c if c.isalnum() else "_" for c in self.id.upper())
         return (own, *(self.auth.env if self.auth else ()))
+
+
+def _batch_settings(data: dict[str, Any] | None) -> BatchSettings | None:
+    if data is None:
+        return None
+    return BatchSettings(data["api"], data["max_requests"], data["max_bytes"], float(data["discount"]),
+                         data["completion_window"], MappingProxyType(dict(data["paths"])))
 
 
 def provider_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:

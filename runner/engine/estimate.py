@@ -1,7 +1,7 @@
 """``--dry-run``: what a job would send and what it could cost, without sending anything.
 
 Approximations (no tokenizer is downloaded):
-  * input tokens: ``runner.engine.estimate_tokens``, about four characters a token plus
+  * input tokens: ``runner.engine.usage.estimate_tokens``, about four characters a token plus
     four per message (English prose; code and other scripts run higher);
   * worst case: every answer uses all of ``max_tokens`` (else the model's known
     ``max_output_tokens``; with neither, the worst case is unbounded and shown as such);
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..config.jobs import Job, Target
@@ -36,11 +36,30 @@ class TargetEstimate:
     price_source: str | None
     typical_cost_usd: float | None
     worst_cost_usd: float | None  # None when unpriced or unbounded
+    batch_discount: float | None = None  # batch mode: the fraction of the price the batch API charges
+    batch_typical_cost_usd: float | None = None
+    batch_worst_cost_usd: float | None = None
 
 
-def estimate_job(job: Job, registry: ProviderRegistry, limit: int | None = None) -> list[TargetEstimate]:
+def estimate_job(job: Job, registry: ProviderRegistry, limit: int | None = None, *,
+                 batch: bool = False) -> list[TargetEstimate]:
+    """Per target; with ``batch``, also the batch price of the targets whose provider has a batch API."""
     prices = PriceBook()
-    return [_estimate(job, t, registry, prices, limit) for t in job.targets]
+    estimates = [_estimate(job, t, registry, prices, limit) for t in job.targets]
+    if batch:
+        estimates = [_with_batch(e, t, registry) for e, t in zip(estimates, job.targets, strict=True)]
+    return estimates
+
+
+def _with_batch(e: TargetEstimate, target: Target, registry: ProviderRegistry) -> TargetEstimate:
+    provider = registry.get(target.provider)
+    if provider.batch is None:
+        return e
+    known = provider.known.get(target.model)
+    discount = known.batch_discount if known and known.batch_discount is not None else provider.batch.discount
+    return replace(e, batch_discount=discount,
+                   batch_typical_cost_usd=None if e.typical_cost_usd is None else e.typical_cost_usd * discount,
+                   batch_worst_cost_usd=None if e.worst_cost_usd is None else e.worst_cost_usd * discount)
 
 
 def _estimate(job: Job, target: Target, registry: ProviderRegistry, prices: PriceBook,
@@ -67,6 +86,8 @@ def totals(estimates: list[TargetEstimate]) -> dict[str, Any]:
         "typical_cost_usd": sum(e.typical_cost_usd or 0.0 for e in estimates),
         "worst_cost_usd": None if any(e.max_output_tokens is None for e in estimates)
         else sum(e.worst_cost_usd or 0.0 for e in estimates),
+        "batch_typical_cost_usd": sum((e.batch_typical_cost_usd if e.batch_discount else e.typical_cost_usd) or 0.0
+                                      for e in estimates) if any(e.batch_discount for e in estimates) else None,
         "unpriced": [e.target for e in estimates if e.typical_cost_usd is None],
         "unbounded": [e.target for e in estimates if e.max_output_tokens is None],
     }
@@ -74,23 +95,37 @@ def totals(estimates: list[TargetEstimate]) -> dict[str, Any]:
 
 def render_estimate(estimates: list[TargetEstimate], *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"targets": [asdict(e) for e in estimates], "totals": totals(estimates)}, indent=2))
+        # The batch figures only where batch mode applies: without it the document is as it always was.
+        shown = [{k: v for k, v in asdict(e).items() if not k.startswith("batch_") or e.batch_discount}
+                 for e in estimates]
+        summed = {k: v for k, v in totals(estimates).items() if k != "batch_typical_cost_usd" or v is not None}
+        print(json.dumps({"targets": shown, "totals": summed}, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(show_edge=False, header_style="bold", title="dry run: nothing was sent", title_justify="left")
-    for name in ("target", "items", "input tokens (est.)", "max out/item", "typical $", "worst case $", "price from"):
+    batch = any(e.batch_discount for e in estimates)
+    names = ["target", "items", "input tokens (est.)", "max out/item", "typical $", "worst case $"]
+    if batch:  # batch mode: the batch price beside the synchronous one
+        names += ["batch typical $", "batch worst $"]
+    for name in (*names, "price from"):
         table.add_column(name, justify="left" if name in ("target", "price from") else "right")
     for e in estimates:
-        table.add_row(e.target, f"{e.items:,}", f"{e.input_tokens:,}",
-                      "unbounded" if e.max_output_tokens is None else f"{e.max_output_tokens:,}",
-                      _usd(e.typical_cost_usd), _usd(e.worst_cost_usd, e.max_output_tokens is None),
-                      e.price_source or "-")
+        cells = [e.target, f"{e.items:,}", f"{e.input_tokens:,}",
+                 "unbounded" if e.max_output_tokens is None else f"{e.max_output_tokens:,}",
+                 _usd(e.typical_cost_usd), _usd(e.worst_cost_usd, e.max_output_tokens is None)]
+        if batch:
+            cells += [_usd(e.batch_typical_cost_usd), _usd(e.batch_worst_cost_usd, e.max_output_tokens is None)]\
+                if e.batch_discount else ["sync", "sync"]
+        table.add_row(*cells, e.price_source or "-")
     t = totals(estimates)
     table.add_section()
-    table.add_row("total", f"{t['items']:,}", f"{t['input_tokens']:,}", "", _usd(t["typical_cost_usd"]),
-                  _usd(t["worst_cost_usd"], bool(t["unbounded"])), "")
+    cells = ["total", f"{t['items']:,}", f"{t['input_tokens']:,}", "", _usd(t["typical_cost_usd"]),
+             _usd(t["worst_cost_usd"], bool(t["unbounded"]))]
+    if batch:
+        cells += [_usd(t["batch_typical_cost_usd"]), ""]
+    table.add_row(*cells, "")
     Console(width=200).print(table)
     err = Console(stderr=True)
     if t["unpriced"]:

@@ -23,9 +23,10 @@ from ..errors import ErrorCode, ProviderError
 from ..http.client import Answer
 from ..protocols import ChatRequest
 from ..store.records import AttemptRow, ResultRow
-from .judge import estimate_tokens, judge_request, parse_verdict
+from .judge import judge_request, parse_verdict
 from .retry import RETRYABLE, with_retries
 from .rows import price
+from .usage import estimate_tokens
 
 if TYPE_CHECKING:  # the scheduler imports this module
     from .scheduler import Engine, Lane

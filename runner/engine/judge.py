@@ -90,11 +90,6 @@ def _verdict_object(text: str) -> dict[str, Any] | None:
     return None
 
 
-def estimate_tokens(messages: tuple[Mapping[str, str], ...]) -> int:
-    """The scheduler's rough count (four characters a token), for a grader's limits and budget."""
-    return sum(len(m["content"]) for m in messages) // 4 + 4 * len(messages)
-
-
 def _clip(text: str, width: int = 120) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[:width - 3] + "..."

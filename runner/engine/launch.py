@@ -27,6 +27,8 @@ from ..keys.lookup import find_key
 from ..protocols import adapter_for
 from ..store.database import RunStore, find_run, open_db
 from ..store.records import RunStatus
+from .batching import BatchReport, Fallback
+from .batchrun import BatchPlan, batch_run_options
 from .budget import Budget
 from .caching import AnswerCache
 from .grading import grader_providers
@@ -35,6 +37,7 @@ from .limits import ProviderLimits
 from .lock import RunLock
 from .output_path import check_database_path, database_error, unusable
 from .scheduler import Engine, Lane, Progress
+from .sharding import Shard, parse_shard, target_items
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class RunOptions:
     max_cost: float | None = None  # overrides the job's budget_usd
     allow_unpriced: bool = False
     cache: bool | None = None  # answer from the response cache; None: as the job's ``cache`` says
+    batch: bool | None = None  # None: the job's ``batch`` (a resumed run: what it was started with)
+    batch_fallback: Fallback = "batch"  # how expired batch requests are sent again
+    no_wait: bool = False  # batch mode: submit and return; ``--resume`` collects
+    poll_interval: float | None = None  # seconds between batch status polls at first (backs off)
+    shard: str | None = None  # "K/N": only the items of shard K of N
 
 
 class RunKwargs(TypedDict, total=False):
@@ -68,6 +76,11 @@ class RunKwargs(TypedDict, total=False):
     max_cost: float | None
     allow_unpriced: bool
     cache: bool | None
+    batch: bool | None
+    batch_fallback: Fallback
+    no_wait: bool
+    poll_interval: float | None
+    shard: str | None
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,9 @@ class RunOutcome:
     only: tuple[str, ...] = ()  # the run's own scope, as it was started: what a resume should repeat
     limit: int | None = None
     signalled: bool = False  # stopped by Ctrl-C / SIGTERM, not merely left with items to send
+    batches_created: int = 0  # by this invocation
+    batches_running: int = 0  # still running at the provider ("submitted" runs)
+    batch_interrupted: bool = False  # Ctrl-C while polling batches
 
 
 def prepare(job_path: Path, options: RunOptions) -> tuple[Job, ProviderRegistry]:
@@ -103,9 +119,10 @@ def _matches(target: Target, patterns: Sequence[str]) -> bool:
     return any(p in (target.label, target.provider, f"{target.provider}/{target.model}") for p in patterns)
 
 
-def lane_items(job: Job, targets: Sequence[Target], limit: int | None) -> Iterator[WorkItem]:
+def lane_items(job: Job, targets: Sequence[Target], limit: int | None,
+               shard: Shard | None = None) -> Iterator[WorkItem]:
     """One provider's items, its targets interleaved so each model progresses evenly."""
-    streams = [itertools.islice(job.items_for(t), limit) for t in targets]
+    streams = [target_items(job, t, limit, shard) for t in targets]
     for group in itertools.zip_longest(*streams):
         yield from (item for item in group if item is not None)
 
@@ -136,9 +153,10 @@ async def run_prepared(job: Job, registry: ProviderRegistry, options: RunOptions
             limit = options.max_cost if options.max_cost is not None else job.budget_usd
             budget = Budget(limit, allow_unpriced=options.allow_unpriced, spent_usd=store.spent()) if limit else None
             if progress is not None:
-                progress.start(None if options.limit else job.count_items())
+                progress.start(None if options.limit or options.shard else job.count_items())
+            report = BatchReport()
             try:
-                status = await _run(job, registry, options, store, progress, handle_signals, budget)
+                status = await _run(job, registry, options, store, progress, handle_signals, budget, report)
             except BaseException:
                 store.finish("failed")
                 raise
@@ -148,13 +166,17 @@ async def run_prepared(job: Job, registry: ProviderRegistry, options: RunOptions
             db.close()
     return RunOutcome(store.run_id, db_path, store.status, counts["items"], counts["ok"], counts["failed"],
                       counts["cost_usd"], job.has_checks, counts["missing"], *scope,
-                      signalled=status == "interrupted")
+                      signalled=status == "interrupted", batches_created=report.created,
+                      batches_running=report.running, batch_interrupted=report.interrupted)
 
 
-def scope_items(job: Job, limit: int | None) -> int:
-    """How many items a run of ``job`` (its targets already chosen by --only) has, each target cut to ``limit``."""
+def scope_items(job: Job, limit: int | None, shard: Shard | None = None) -> int:
+    """How many items a run of ``job`` (its targets already chosen by --only) has, each target cut to ``limit``
+    (and, in a shard, those of the shard: counted by their keys)."""
     if not job.targets:
         return 0
+    if shard is not None:
+        return sum(1 for target in job.targets for _ in target_items(job, target, limit, shard))
     per_target = job.count_items() // len(job.targets)
     return len(job.targets) * (per_target if limit is None else min(limit, per_target))
 
@@ -172,8 +194,11 @@ def open_run(db: Database, job: Job, registry: ProviderRegistry, options: RunOpt
     identities = provider_identities(job, registry)
     if which is None:
         return RunStore.start(db, job_name=job.name, job_path=str(job.path.resolve()), job_hash=job.hash,
-                              items_total=scope_items(job, options.limit), version=__version__, pid=os.getpid(),
-                              options=json.dumps({"only": options.only, "limit": options.limit}),
+                              items_total=scope_items(job, options.limit, parse_shard(options.shard)
+                                                      if options.shard else None),
+                              version=__version__, pid=os.getpid(),
+                              options=json.dumps({"only": options.only, "limit": options.limit,
+                                                  **batch_run_options(options, job)}),
                               providers=json.dumps(identities))
     flag = "--resume" if options.resume else "--retry-errors"
     run_id = None if which == "latest" else _run_id(which, flag)
@@ -201,9 +226,11 @@ def _run_id(value: str, flag: str) -> int:
 
 
 async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store: RunStore,
-               progress: Progress | None, handle_signals: bool, budget: Budget | None) -> RunStatus:
+               progress: Progress | None, handle_signals: bool, budget: Budget | None,
+               report: BatchReport) -> RunStatus:
     lanes: list[Lane] = []
     cache: AnswerCache | None = None
+    plan = BatchPlan(job, options, store)
     try:
         # A grader's provider gets a lane even without targets: its requests keep its limits.
         for provider_id in dict.fromkeys([*(t.provider for t in job.targets), *grader_providers(job)]):
@@ -212,13 +239,18 @@ async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store:
             lookup = find_key(provider)
             limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
             client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
-            lanes.append(Lane(provider, limits, client, lane_items(job, targets, options.limit), lookup.problem))
+            targets = plan.take(provider, targets, client, limits)  # those that go by batch are the plan's
+            lanes.append(Lane(provider, limits, client, lane_items(job, targets, options.limit, plan.shard),
+                              lookup.problem))
         cache = AnswerCache.open(job.cache_ttl_s) if (job.cache if options.cache is None else options.cache) else None
         engine = Engine(job, lanes, store, concurrency=options.concurrency or job.concurrency,
                         progress=progress, handle_signals=handle_signals, skip=store.done_keys(), budget=budget,
                         cache=cache,
                         earlier=store.earlier_attempts() if options.resume or options.retry_errors else None)
-        return await engine.run()
+        if not plan.targets:
+            return await engine.run()
+        return await plan.run(engine, progress=progress, budget=budget, handle_signals=handle_signals,
+                              report=report)
     finally:
         if cache is not None:
             cache.close()

@@ -196,6 +196,25 @@ class ProviderClient:
                 raise self.error(response.status_code, response.headers, response.content)
             return data
 
+    async def upload(self, path: str, fields: Mapping[str, str], filename: str, content: bytes) -> Any:
+        """POST a multipart form with one file (a batch input file) to ``path``; its JSON answer."""
+        url = self.provider.base_url + path
+        with self._translated(url, self.provider.timeout):
+            response = await self.http.post(url, data=dict(fields),
+                                            files={"file": (filename, content, "application/jsonl")})
+            if response.status_code >= 400:
+                raise self.error(response.status_code, response.headers, response.content)
+            return self._decode(response.content)
+
+    async def download(self, path: str) -> bytes:
+        """GET a file's raw content (a batch's JSONL results); ``path`` relative or absolute."""
+        url = path if "://" in path else self.provider.base_url + path
+        with self._translated(url, self.provider.timeout):
+            response = await self.http.get(url)
+            if response.status_code >= 400:
+                raise self.error(response.status_code, response.headers, response.content)
+            return response.content
+
     @contextmanager
     def _translated(self, url: str, limit: float) -> Iterator[None]:
         """Every way a request to ``url`` can fail, as a ProviderError naming this provider, key redacted."""

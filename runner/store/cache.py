@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -119,10 +120,19 @@ class ResponseCache:
         db = sqlite_utils.Database(path)
         # Another process may hold the write lock for a moment; wait for it rather than fail.
         db.conn.execute("PRAGMA busy_timeout = 10000")
-        if db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            db.conn.execute("PRAGMA journal_mode = wal")  # persistent: set once per file
+        # Two processes creating the file at once: switching it to WAL needs the file to itself, and
+        # SQLite answers "locked" at once instead of waiting, so the set-up is tried again briefly.
+        for attempt in range(100):
+            try:
+                if db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.conn.execute("PRAGMA journal_mode = wal")  # persistent: set once per file
+                db.execute(_SCHEMA)
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or attempt == 99:
+                    raise
+                time.sleep(0.05)
         db.conn.execute("PRAGMA synchronous = NORMAL")  # a lost last entry costs one request, never corruption
-        db.execute(_SCHEMA)
         return cls(db, path, clock)
 
     def close(self) -> None:

@@ -119,6 +119,52 @@ def m004_grading(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE attempts ADD COLUMN purpose TEXT DEFAULT 'answer'")  # NULL means 'answer' too
 
 
+@migrations()
+def m006_batches(db: sqlite_utils.Database) -> None:
+    """Batch mode: how each result was sent, and the provider batches of a run with their items.
+
+    A ``batches`` row (and its ``batch_items``) is committed before the batch is created at the
+    provider, and its ``provider_batch_id`` the moment the provider returns it: a crash in between
+    leaves a row without an id, which ``--resume`` looks up at the provider by its ``tag``.
+    """
+    db.execute("ALTER TABLE results ADD COLUMN via TEXT DEFAULT 'sync'")
+    db.execute("ALTER TABLE results ADD COLUMN batch_id TEXT")
+    db.execute(
+        """CREATE TABLE batches (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            target TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            api TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            provider_batch_id TEXT,
+            status TEXT NOT NULL,
+            provider_status TEXT,
+            request_count INTEGER NOT NULL,
+            ok_count INTEGER,
+            error_count INTEGER,
+            created_at TEXT NOT NULL,
+            ended_at TEXT,
+            collected_at TEXT,
+            input_file_id TEXT,
+            output_file_id TEXT,
+            error_file_id TEXT,
+            message TEXT
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE batch_items (
+            batch INTEGER NOT NULL REFERENCES batches(id),
+            item_key TEXT NOT NULL,
+            custom_id TEXT NOT NULL,
+            PRIMARY KEY (batch, custom_id)
+        )"""
+    )
+    db.execute("CREATE INDEX batches_run_status ON batches (run_id, status)")
+    db.execute("CREATE INDEX batch_items_item ON batch_items (item_key)")
+
+
 # Per run and target; the report computes percentiles on top (runner/summary.py). Rates are
 # over all items, errors counting as not passed; cost is NULL when any ok answer is unpriced.
 TARGET_SUMMARY_VIEW = """CREATE VIEW target_summary AS

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-RunStatus = Literal["running", "completed", "interrupted", "failed"]
+# "submitted": batches are still running at the provider; ``--resume`` collects them.
+RunStatus = Literal["running", "completed", "interrupted", "failed", "submitted"]
 ResultStatus = Literal["ok", "error"]
-# How an item was sent. Not a column yet: results will carry it when batch APIs arrive.
+# How an item was sent: one request of its own, or inside a provider batch.
 Via = Literal["sync", "batch"]
 
 
@@ -50,6 +51,9 @@ class ResultRow(NamedTuple):
     cached: int = 0
     cached_cost_usd: float | None = None
     judge_cost_usd: float | None = None  # the model-graded checks' share of cost_usd
+    # Defaults, so the synchronous hot path builds rows as before; the batch path replaces them.
+    via: Via = "sync"
+    batch_id: str | None = None  # the provider's id of the batch that answered it
 
 
 class AttemptRow(NamedTuple):
