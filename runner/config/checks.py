@@ -26,6 +26,7 @@ from jsonschema.exceptions import SchemaError, best_match
 
 from ..errors import Problem
 from .files import Document
+from .outputs import tool_args_problems, tool_args_test, tool_called_test
 from .templating import Row, as_text, render, render_strings, variables_in
 
 FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)\n?[ \t]*```\s*$", re.DOTALL)
@@ -38,6 +39,7 @@ class Observed:
     text: str
     output_tokens: int | None
     latency_ms: float | None
+    tool_calls: Sequence[Mapping[str, Any]] | None = None  # [{name, arguments}], when the model called tools
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,9 @@ CHECK_TYPES: dict[str, CheckType] = {
                                                                       "latency", "ms")),
     "max_output_tokens": CheckType(lambda value, fold, base: _limit_test(value, lambda seen: seen.output_tokens,
                                                                          "output", "tokens")),
+    "tool_called": CheckType(lambda value, fold, base: tool_called_test(value)),
+    "tool_args": CheckType(lambda value, fold, base: tool_args_test(value),
+                           vet=lambda value, fold, base: tool_args_problems(value)),
 }
 
 

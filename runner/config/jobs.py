@@ -8,6 +8,7 @@ Items are produced one at a time per target, never all held in memory.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -19,8 +20,11 @@ from typing import Any
 from ..errors import ConfigError, Problem
 from .checks import Checks, check_problems
 from .files import Document, check_schema, read_document, unicode_problem
+from .media import limit_for
+from .messages import check_images, image_sources, is_rich, render_message, text_of
+from .outputs import ResponseSpec, ToolSet, output_problems, response_spec, tool_set
 from .providers import ProviderRegistry, display_path
-from .templating import VARIABLE, Row, render
+from .templating import Row, render, variables_in
 
 
 @dataclass(frozen=True)
@@ -29,13 +33,17 @@ class Target:
     model: str
     params: Mapping[str, Any]  # job params with the target's own on top
     label: str
+    response: ResponseSpec | None = None  # the target's own response_schema / response_format
 
 
 @dataclass(frozen=True)
 class Prompt:
     id: str
-    messages: tuple[Mapping[str, str], ...]  # templates, system first when set
+    messages: tuple[Mapping[str, Any], ...]  # templates, system first when set
     checks: tuple[Mapping[str, Any], ...] = ()
+    response: ResponseSpec | None = None
+    tools: ToolSet | None = None
+    rich: bool = False  # some message has parts, tool calls or tool results (config/messages.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +52,17 @@ class WorkItem:
     prompt: Prompt
     row_index: int | None
     repeat_index: int
-    messages: tuple[Mapping[str, str], ...]  # rendered
+    messages: tuple[Mapping[str, Any], ...]  # rendered
     item_key: str
     row: Row
+    response: ResponseSpec | None = None  # JSON asked of the model (prompt's, else target's, else job's)
+    tools: ToolSet | None = None
 
     @property
     def prompt_text(self) -> str:
-        """The last user message: what the results table shows as the prompt."""
-        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+        """The last user message: what the results table shows as the prompt (images by reference)."""
+        content = next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+        return content if isinstance(content, str) else text_of(content)
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,8 @@ class Job:
     budget_usd: float | None
     output: Path
     hash: str  # of what makes the items (targets, prompts, data, repeat): resume refuses when it changed
+    response: ResponseSpec | None = None  # the job's response_schema / response_format
+    tools: ToolSet | None = None
 
     def rows(self) -> Iterator[tuple[int | None, Row]]:
         """Data rows, read lazily from their file; one empty row when the job has no data."""
@@ -79,12 +92,20 @@ class Job:
             yield from enumerate(read_rows(self.data))
 
     def items_for(self, target: Target) -> Iterator[WorkItem]:
+        base = self.path.parent
         for prompt in self.prompts:
+            response = prompt.response or target.response or self.response
+            tools = prompt.tools if prompt.tools is not None else self.tools
+            asks = (response, tools) if response or tools else None
             for row_index, row in self.rows():
-                messages = tuple({"role": m["role"], "content": render(m["content"], row)} for m in prompt.messages)
+                if prompt.rich:
+                    messages = tuple(render_message(m, row, base) for m in prompt.messages)
+                else:
+                    messages = tuple({"role": m["role"], "content": render(m["content"], row)}
+                                     for m in prompt.messages)
                 for r in range(self.repeat):
-                    key = item_key(target, prompt.id, row_index, messages, r)
-                    yield WorkItem(target, prompt, row_index, r, messages, key, row)
+                    key = item_key(target, prompt.id, row_index, messages, r, asks)
+                    yield WorkItem(target, prompt, row_index, r, messages, key, row, response, tools)
 
     def count_rows(self) -> int:
         return sum(1 for _ in self.rows())
@@ -114,11 +135,16 @@ def items_hash(targets: list[Target], prompts: list[Prompt], rows: tuple[Row, ..
     return h.hexdigest()[:16]
 
 
-def item_key(target: Target, prompt_id: str, row_index: int | None, messages: tuple[Mapping[str, str], ...],
-             repeat_index: int) -> str:
-    """Stable across runs of the same job: the same item always gets the same key."""
-    blob = json.dumps([target.provider, target.model, prompt_id, row_index, messages, target.params, repeat_index],
-                      sort_keys=True, separators=(",", ":"), default=str)
+def item_key(target: Target, prompt_id: str, row_index: int | None, messages: tuple[Mapping[str, Any], ...],
+             repeat_index: int, asks: Any = None) -> str:
+    """Stable across runs of the same job: the same item always gets the same key.
+
+    ``asks`` (the response schema and tools, when set) is part of the key: changing what is asked
+    makes new items. Without it the key is what it always was."""
+    parts: list[Any] = [target.provider, target.model, prompt_id, row_index, messages, target.params, repeat_index]
+    if asks is not None:
+        parts.append(asks)
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -235,8 +261,10 @@ def load_job(path: Path, registry: ProviderRegistry, *,
 def _build(doc: Document, registry: ProviderRegistry,
            selected_model: Callable[[str], str | None]) -> tuple[Job | None, list[Problem]]:
     data: dict[str, Any] = doc.data
-    problems: list[Problem] = []
     base = doc.path.parent
+    problems = _asks_problems(doc)
+    asks_ok = not problems  # schema files are read only when they are readable
+    job_tools = tool_set(data, None) if asks_ok else None
 
     def default_model(provider_id: str) -> str | None:
         if provider_id not in registry:
@@ -265,6 +293,8 @@ def _build(doc: Document, registry: ProviderRegistry,
             problems.append(doc.problem(["targets", i], f"target '{target.label}' is listed twice; give one a "
                                         "different label"))
         else:
+            if asks_ok and not isinstance(spec, str):
+                target = dataclasses.replace(target, response=response_spec(spec, base))
             targets.append(target)
 
     system = data.get("system")
@@ -281,7 +311,10 @@ def _build(doc: Document, registry: ProviderRegistry,
             messages += ({"role": "user", "content": spec["text"]},)
         if any(p.id == pid for p in prompts):
             problems.append(doc.problem(["prompts", i, "id"], f"prompt id '{pid}' is used twice"))
-        prompts.append(Prompt(pid, messages, tuple(spec.get("checks", ()))))
+        prompts.append(Prompt(pid, messages, tuple(spec.get("checks", ())),
+                              response_spec(spec, base) if asks_ok else None,
+                              tool_set(spec, job_tools) if asks_ok else None,
+                              any(is_rich(m) for m in messages)))
 
     rows: tuple[Row, ...] | Path | None = None
     variables: set[str] = set()
@@ -302,12 +335,12 @@ def _build(doc: Document, registry: ProviderRegistry,
     # Every {{var}} must be defined by the data rows (all of them).
     for i, prompt in enumerate(prompts):
         for j, message in enumerate(prompt.messages):
-            for name in VARIABLE.findall(message["content"]):
+            for name in variables_in(message["content"] if not prompt.rich else dict(message)):
                 if name not in variables:
                     where: list[str | int] = ["prompts", i]
                     spec = data["prompts"][i]
                     if isinstance(spec, dict) and "messages" in spec:
-                        where += ["messages", j, "content"]
+                        where += ["messages", j] + (["content"] if isinstance(message.get("content"), str) else [])
                     elif isinstance(spec, dict) and message["role"] == "user":
                         where += ["text"]
                     elif message["role"] == "system":
@@ -317,6 +350,8 @@ def _build(doc: Document, registry: ProviderRegistry,
                     problems.append(doc.problem(where, f"{{{{{name}}}}} is not defined by every data row "
                                                 f"(row variables: {have}{lacking})"))
     problems.extend(check_problems(doc, variables))
+    if not problems:
+        problems.extend(_image_problems(doc, registry, targets, prompts, rows))
 
     if problems:
         return None, problems
@@ -334,5 +369,36 @@ def _build(doc: Document, registry: ProviderRegistry,
         budget_usd=data.get("budget_usd"),
         output=base / data["output"],
         hash=digest,
+        response=response_spec(data, base),
+        tools=job_tools,
     )
     return job, []
+
+
+def _asks_problems(doc: Document) -> list[Problem]:
+    """What is wrong with response schemas and tools at job, target and prompt level beyond their shape."""
+    data = doc.data
+    base = doc.path.parent
+    places: list[tuple[list[str | int], Mapping[str, Any], list[str]]] = [([], data, [])]
+    job_tools = [t["name"] for t in data.get("tools", ())]
+    places += [(["targets", i], t, []) for i, t in enumerate(data["targets"]) if isinstance(t, dict)]
+    places += [(["prompts", i], p, job_tools) for i, p in enumerate(data["prompts"]) if isinstance(p, dict)]
+    return [doc.problem([*where, *at], message)
+            for where, spec, inherited in places for at, message in output_problems(spec, base, inherited)]
+
+
+def _image_problems(doc: Document, registry: ProviderRegistry, targets: list[Target], prompts: list[Prompt],
+                    rows: tuple[Row, ...] | Path | None) -> list[Problem]:
+    """Every image part checked for every target's provider, templated ones per data row."""
+    sinks: dict[str, tuple[str, int | None]] = {}
+    for target in targets:
+        provider = registry.get(target.provider)
+        sinks[target.provider] = (provider.protocol, limit_for(provider.protocol, provider.max_image_bytes))
+    probe = Job("", doc.path, (), (), rows, 1, False, 1, (), None, doc.path, "")
+    problems: list[Problem] = []
+    for i, prompt in enumerate(prompts):
+        for j, message in enumerate(prompt.messages):
+            for k, source in image_sources(message):
+                for message_text in check_images(source, probe.rows(), doc.path.parent, sinks):
+                    problems.append(doc.problem(["prompts", i, "messages", j, "content", k, "image"], message_text))
+    return problems

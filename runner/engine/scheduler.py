@@ -30,6 +30,7 @@ from ..config.providers import Pricing, Provider
 from ..errors import ErrorCode, ProviderError
 from ..http.client import Answer, ProviderClient
 from ..protocols import ChatRequest
+from .requests import chat_request
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow, RunStatus
 from .budget import Budget
@@ -131,7 +132,7 @@ class Engine:
             error = ProviderError(ErrorCode.API_KEY_REQUIRED, lane.key_problem or "no API key", None, lane.provider.id)
             return self._result(item, error, 0, started_at), attempts
         target = item.target
-        request = ChatRequest(target.model, item.messages, target.params, self.job.stream)
+        request = chat_request(item, self.job.stream, lane.provider)
         input_estimate = estimate_tokens(item.messages)
         max_tokens = int(target.params.get("max_tokens") or ASSUMED_MAX_TOKENS)
         reserved = 0.0

@@ -101,6 +101,16 @@ def m002_evaluation(db: sqlite_utils.Database) -> None:
     db.execute(TARGET_SUMMARY_VIEW)
 
 
+@migrations()
+def m005_media(db: sqlite_utils.Database) -> None:
+    """JSON answers, tool calls, and the reasoning and cached token counts of each result."""
+    db.execute("ALTER TABLE results ADD COLUMN response_json TEXT")
+    db.execute("ALTER TABLE results ADD COLUMN tool_calls TEXT")
+    db.execute("ALTER TABLE results ADD COLUMN reasoning_tokens INTEGER")
+    db.execute("ALTER TABLE results ADD COLUMN cached_input_tokens INTEGER")
+    db.execute("ALTER TABLE results ADD COLUMN cache_write_tokens INTEGER")
+
+
 # Per run and target; the report computes percentiles on top (runner/summary.py). Rates are
 # over all items, errors counting as not passed; cost is NULL when any ok answer is unpriced.
 TARGET_SUMMARY_VIEW = """CREATE VIEW target_summary AS

@@ -45,6 +45,12 @@ class ResultRow(NamedTuple):
     finished_at: str
     failed_checks: str | None  # JSON list of {check, reason}
     price_source: str | None
+    # m005_media
+    response_json: str | None = None  # the answer's JSON when the job asked for JSON
+    tool_calls: str | None = None  # JSON list of {name, arguments}
+    reasoning_tokens: int | None = None  # part of output_tokens
+    cached_input_tokens: int | None = None  # part of input_tokens
+    cache_write_tokens: int | None = None  # part of input_tokens (Anthropic cache writes)
 
 
 class AttemptRow(NamedTuple):
