@@ -104,10 +104,10 @@ def on_block_start(state: StreamState, data: Mapping[str, Any]) -> None:
 
 
 def on_input_json(state: StreamState, data: Mapping[str, Any]) -> None:
-    if state.tool_parts is None:
-        state.tool_parts = {}
-    entry = state.tool_parts.setdefault(data.get("index", 0), [""])
-    entry.append((data.get("delta") or {}).get("partial_json") or "")
+    """A piece of a tool_use block's input; pieces for any other block (none are defined) are ignored."""
+    entry = (state.tool_parts or {}).get(data.get("index", 0))
+    if entry is not None:
+        entry.append((data.get("delta") or {}).get("partial_json") or "")
 
 
 def read_cache_usage(into: Completion | StreamState, usage: Mapping[str, Any]) -> None:
