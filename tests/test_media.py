@@ -161,6 +161,9 @@ def test_images_json_and_tools_on_every_builtin_provider(stream: bool, fake: Fak
             hand = ((extract["input_tokens"] - cached) * 1.0 + cached * 0.25 + extract["output_tokens"] * 4.0) / 1e6
             assert extract["cost_usd"] == pytest.approx(hand), provider
 
+    # The end-of-run table shows the reasoning and cached tokens.
+    assert "reasoning" in done.stdout and "cached in" in done.stdout
+
     # Image bytes never reach the database.
     encoded = base64.b64encode(IMAGE.read_bytes())
     assert encoded not in (isolated / "out.db").read_bytes()
