@@ -340,7 +340,9 @@ def _build(doc: Document, registry: ProviderRegistry,
                     where: list[str | int] = ["prompts", i]
                     spec = data["prompts"][i]
                     if isinstance(spec, dict) and "messages" in spec:
-                        where += ["messages", j] + (["content"] if isinstance(message.get("content"), str) else [])
+                        where += ["messages", j]
+                        if isinstance(message.get("content"), str):
+                            where.append("content")
                     elif isinstance(spec, dict) and message["role"] == "user":
                         where += ["text"]
                     elif message["role"] == "system":

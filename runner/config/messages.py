@@ -39,7 +39,8 @@ def render_message(message: Mapping[str, Any], row: Row, base: Path) -> Mapping[
         out["content"] = ""
     if message.get("tool_calls"):
         out["tool_calls"] = tuple(
-            MappingProxyType({"name": render(c["name"], row), "arguments": render_strings(c.get("arguments") or {}, row),
+            MappingProxyType({"name": render(c["name"], row),
+                              "arguments": render_strings(c.get("arguments") or {}, row),
                               "id": render(c.get("id") or "", row)})
             for c in message["tool_calls"])
     for key in ("name", "id"):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 from ..config.checks import Checks, Failure, Observed
-from ..config.outputs import NO_JSON, ResponseSpec
 from ..config.jobs import WorkItem
+from ..config.outputs import NO_JSON, ResponseSpec
 from ..config.providers import Pricing
 from ..errors import ProviderError
 from ..http.client import Answer

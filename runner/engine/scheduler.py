@@ -30,12 +30,12 @@ from ..config.providers import Pricing, Provider
 from ..errors import ErrorCode, ProviderError
 from ..http.client import Answer, ProviderClient
 from ..protocols import ChatRequest
-from .requests import chat_request
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow, RunStatus
 from .budget import Budget
 from .limits import Holding, ProviderLimits
 from .pricing import PriceBook
+from .requests import chat_request
 from .retry import RETRYABLE, with_retries
 from .rows import attempt_row, result_row
 

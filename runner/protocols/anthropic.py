@@ -9,6 +9,14 @@ from typing import Any, Literal
 from ..config.providers import ModelInfo, Provider
 from ..errors import ErrorCode
 from . import listing
+from .anthropic_shapes import (
+    add_asks,
+    on_block_start,
+    on_input_json,
+    read_cache_usage,
+    read_tool_calls,
+    wire_messages,
+)
 from .base import (
     Adapter,
     ChatRequest,
@@ -24,14 +32,6 @@ from .base import (
     inband_error,
     invalid_response,
     merge_extra,
-)
-from .anthropic_shapes import (
-    add_asks,
-    on_block_start,
-    on_input_json,
-    read_cache_usage,
-    read_tool_calls,
-    wire_messages,
 )
 from .listing import entries, flags, positive_int
 from .ratelimit import exhausted_for
