@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests import fakeasks
+
 FLAVORS = ("openai", "groq", "openrouter", "sambanova", "lmstudio", "anthropic", "gemini", "ollama")
 # Path of the OpenAI-compatible API below each flavor's fake host (= the real host's path).
 OPENAI_API = {"openai": "/v1", "groq": "/openai/v1", "openrouter": "/api/v1", "sambanova": "/v1",
@@ -130,6 +132,10 @@ class _Chat:
     max_tokens: int | None
     stops: list[str]
     include_usage: bool = False
+    json_schema: Any = None  # set with wants_json: the schema the answer must match
+    wants_json: bool = False
+    tool: tuple[str, Any] | None = None  # (name, parameters) of the tool to call
+    image: bool = False  # the request carries an image
 
 
 @dataclass
@@ -140,6 +146,9 @@ class _Answer:
     input_tokens: int
     output_tokens: int
     pieces: list[str] = field(default_factory=list)  # stream chunks; "".join(pieces) == text
+    tool_call: tuple[str, Any] | None = None  # (name, arguments) when the answer calls a tool
+    reasoning: int = 0  # reasoning tokens, part of output_tokens
+    cached: int = 0  # input tokens read from the cache, part of input_tokens
 
 
 def _text(value: Any) -> str:
@@ -170,6 +179,16 @@ def _answer(chat: _Chat, huge: int | None = None, reply: str | None = None) -> _
         text = ("lorem " * (huge // 6 + 1))[:huge]
         pieces = [text[i:i + 65536] for i in range(0, len(text), 65536)]
         return _Answer(text, "stop", None, chat.input_tokens, _words(text), pieces)
+    if chat.tool is not None:
+        arguments = fakeasks.example(chat.tool[1] or {}, fakeasks.last_word(chat.prompt))
+        text = fakeasks.arguments_text(arguments)
+        return _with_details(chat, _Answer("", "stop", None, chat.input_tokens, _words(text), [text],
+                                           (chat.tool[0], arguments)))
+    if chat.wants_json:
+        text = json.dumps(fakeasks.example(chat.json_schema or {"type": "object", "properties": {
+            "answer": {"type": "string"}}}, fakeasks.last_word(chat.prompt)))
+        return _with_details(chat, _Answer(text, "stop", None, chat.input_tokens, len(WORDS.findall(text)),
+                                           WORDS.findall(text)))
     text, finish, stop_seq = f"{chat.model} says: {chat.prompt}", "stop", None
     hits = [(text.find(s), s) for s in chat.stops if s and s in text]
     if hits:
@@ -179,7 +198,17 @@ def _answer(chat: _Chat, huge: int | None = None, reply: str | None = None) -> _
     if chat.max_tokens is not None and 0 <= chat.max_tokens < len(pieces):
         pieces, finish, stop_seq = pieces[:chat.max_tokens], "length", None
         text = "".join(pieces)
-    return _Answer(text, finish, stop_seq, chat.input_tokens, len(pieces), pieces or [""])
+    return _with_details(chat, _Answer(text, finish, stop_seq, chat.input_tokens, len(pieces), pieces or [""]))
+
+
+def _with_details(chat: _Chat, ans: _Answer) -> _Answer:
+    """Reasoning and cached tokens for models named for them (see tests/fakeasks.py)."""
+    if "think" in chat.model:
+        ans.reasoning = fakeasks.REASONING_TOKENS
+        ans.output_tokens += ans.reasoning
+    if "cache" in chat.model:
+        ans.cached = min(fakeasks.CACHED_TOKENS, ans.input_tokens)
+    return ans
 
 
 # ---------------------------------------------------------------- error bodies, per flavor
@@ -388,6 +417,9 @@ def _openai_usage(flavor: str, ans: _Answer, price: tuple[float, float]) -> dict
         usage["cost"] = ans.input_tokens * price[0] + ans.output_tokens * price[1]
     if flavor == "groq":
         usage.update(queue_time=0.01, prompt_time=0.001, completion_time=0.002, total_time=0.003)
+    if ans.cached or ans.reasoning:  # reasoning is inside completion_tokens, cached inside prompt_tokens
+        usage["prompt_tokens_details"] = {"cached_tokens": ans.cached}
+        usage["completion_tokens_details"] = {"reasoning_tokens": ans.reasoning}
     return usage
 
 
@@ -397,20 +429,35 @@ def _render(flavor: str, chat: _Chat, ans: _Answer, price: tuple[float, float]) 
     family = _family(flavor)
     finish = FINISH[family][ans.finish]
     now = int(time.time())
+    call = ans.tool_call
+    args_text = fakeasks.arguments_text(call[1]) if call else ""
+    # The arguments' JSON in two pieces, as the streaming APIs send it.
+    arg_pieces = [args_text[:len(args_text) // 2], args_text[len(args_text) // 2:]]
     if family == "anthropic":
-        usage = {"input_tokens": ans.input_tokens, "output_tokens": ans.output_tokens,
-                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        # input_tokens counts what was not read from the cache.
+        usage = {"input_tokens": ans.input_tokens - ans.cached, "output_tokens": ans.output_tokens,
+                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": ans.cached}
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": ans.text}]
+        if call:
+            finish = "tool_use"
+            blocks = [{"type": "tool_use", "id": "toolu_fake01", "name": call[0], "input": call[1]}]
         message = {"id": "msg_fake0001", "type": "message", "role": "assistant", "model": chat.model,
-                   "content": [{"type": "text", "text": ans.text}], "stop_reason": finish,
+                   "content": blocks, "stop_reason": finish,
                    "stop_sequence": ans.stop_sequence, "usage": usage}
         start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+        first = {"type": "tool_use", "id": "toolu_fake01", "name": call[0], "input": {}} if call else {
+            "type": "text", "text": ""}
         head = [_sse({"type": "message_start", "message": start}, "message_start"),
                 _sse({"type": "content_block_start", "index": 0,
-                      "content_block": {"type": "text", "text": ""}}, "content_block_start"),
+                      "content_block": first}, "content_block_start"),
                 _sse({"type": "ping"}, "ping")]
         content = [_sse({"type": "content_block_delta", "index": 0,
                          "delta": {"type": "text_delta", "text": p}}, "content_block_delta")
                    for p in ans.pieces]
+        if call:
+            content = [_sse({"type": "content_block_delta", "index": 0,
+                             "delta": {"type": "input_json_delta", "partial_json": p}}, "content_block_delta")
+                       for p in arg_pieces]
         tail = [_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
                 _sse({"type": "message_delta", "usage": {"output_tokens": ans.output_tokens},
                       "delta": {"stop_reason": finish, "stop_sequence": ans.stop_sequence}},
@@ -420,11 +467,19 @@ def _render(flavor: str, chat: _Chat, ans: _Answer, price: tuple[float, float]) 
                      "error")
         return message, head, content, tail, error
     if family == "gemini":
-        meta = {"promptTokenCount": ans.input_tokens, "candidatesTokenCount": ans.output_tokens,
+        # Thoughts are counted beside the candidates, cached tokens inside the prompt's.
+        meta = {"promptTokenCount": ans.input_tokens, "candidatesTokenCount": ans.output_tokens - ans.reasoning,
                 "totalTokenCount": ans.input_tokens + ans.output_tokens}
+        if ans.reasoning:
+            meta["thoughtsTokenCount"] = ans.reasoning
+        if ans.cached:
+            meta["cachedContentTokenCount"] = ans.cached
 
         def chunk(text: str, last: bool) -> dict[str, Any]:
-            cand: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+            parts: list[dict[str, Any]] = [{"text": text}]
+            if call:
+                parts = [{"functionCall": {"name": call[0], "args": call[1]}}]
+            cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
             if last:
                 cand["finishReason"] = finish
             usage = meta if last else {"promptTokenCount": ans.input_tokens,
@@ -437,23 +492,33 @@ def _render(flavor: str, chat: _Chat, ans: _Answer, price: tuple[float, float]) 
         return full, [], content, [_sse(chunk(ans.pieces[-1], True))], error
     if family == "ollama":
         stamp = "2025-01-01T00:00:00.000000Z"
+        reply: dict[str, Any] = {"role": "assistant", "content": ans.text}
+        if call:
+            reply["tool_calls"] = [{"function": {"name": call[0], "arguments": call[1]}}]
         done = {"model": chat.model, "created_at": stamp,
-                "message": {"role": "assistant", "content": ans.text}, "done": True,
+                "message": reply, "done": True,
                 "done_reason": finish, "total_duration": 5_000_000, "load_duration": 1_000_000,
                 "prompt_eval_count": ans.input_tokens, "prompt_eval_duration": 1_000_000,
                 "eval_count": ans.output_tokens, "eval_duration": 3_000_000}
         content = [(json.dumps({"model": chat.model, "created_at": stamp, "done": False,
                                 "message": {"role": "assistant", "content": p}}) + "\n").encode()
                    for p in ans.pieces]
+        if call:  # Ollama sends a call whole, in one line
+            content = [(json.dumps({"model": chat.model, "created_at": stamp, "done": False,
+                                    "message": reply}) + "\n").encode()]
         last = {**done, "message": {"role": "assistant", "content": ""}}
         error = (json.dumps({"error": "an error was encountered while running the model"}) + "\n").encode()
         return done, [], content, [(json.dumps(last) + "\n").encode()], error
     usage = _openai_usage(flavor, ans, price)
     base = {"id": "chatcmpl-fake0001", "created": now, "model": chat.model,
             "system_fingerprint": "fp_fake"}
+    reply = {"role": "assistant", "content": ans.text}
+    if call:
+        finish = "tool_calls"
+        reply = {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_fake01", "type": "function", "function": {"name": call[0], "arguments": args_text}}]}
     full = {**base, "object": "chat.completion", "usage": usage, "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": ans.text},
-         "finish_reason": finish, "logprobs": None}]}
+        {"index": 0, "message": reply, "finish_reason": finish, "logprobs": None}]}
     with_usage = chat.include_usage or flavor == "openrouter"
     extra: dict[str, Any] = {"usage": None} if with_usage else {}
 
@@ -464,6 +529,11 @@ def _render(flavor: str, chat: _Chat, ans: _Answer, price: tuple[float, float]) 
     if flavor == "openrouter":
         head.insert(0, b": OPENROUTER PROCESSING\n\n")
     content = [_sse(chunk({"content": p}, None)) for p in ans.pieces]
+    if call:  # the name and id first, then the arguments in pieces, by index
+        content = [_sse(chunk({"tool_calls": [{"index": 0, "id": "call_fake01", "type": "function",
+                                               "function": {"name": call[0], "arguments": ""}}]}, None))]
+        content += [_sse(chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}, None))
+                    for p in arg_pieces]
     last = chunk({}, finish)
     if flavor == "groq":
         last["x_groq"] = {"id": "req_fake0001", "usage": usage}
@@ -686,6 +756,12 @@ class FakeServer:
         chat = _parse_chat(flavor, body, gemini)
         if isinstance(chat, str):
             return _error(flavor, 400, chat)
+        family = _family(flavor)
+        chat.wants_json, chat.json_schema = fakeasks.wanted_json(family, body)
+        chat.tool = fakeasks.wanted_tool(family, body)
+        chat.image = fakeasks.has_image(family, body)
+        if chat.image and "novision" in chat.model:
+            return _error(flavor, *fakeasks.refuse_image(family))
         fault = self._take_fault(flavor, chat.model)
         kind = fault.kind if fault else "none"
         opts = fault.options if fault else {}

@@ -80,7 +80,8 @@ def test_openai_parse() -> None:
             "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15,
                       "prompt_tokens_details": {"cached_tokens": 0}},
             "system_fingerprint": "fp_1"}
-    assert openai.ADAPTER.parse(body) == Completion("Hello!", "stop", 12, 3, None)
+    # The cache counted nothing: 0 is recorded, not unknown.
+    assert openai.ADAPTER.parse(body) == Completion("Hello!", "stop", 12, 3, None, cached_input_tokens=0)
 
 
 def test_openai_parse_openrouter_cost_and_null_content() -> None:
@@ -227,7 +228,8 @@ def test_anthropic_parse() -> None:
             "stop_reason": "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": 20, "cache_creation_input_tokens": 100,
                       "cache_read_input_tokens": 3, "output_tokens": 6, "service_tier": "standard"}}
-    assert anthropic.ADAPTER.parse(body) == Completion("Hello there", "end_turn", 123, 6, None)
+    assert anthropic.ADAPTER.parse(body) == Completion("Hello there", "end_turn", 123, 6, None,
+                                                       cached_input_tokens=3, cache_write_tokens=100)
 
 
 def test_anthropic_parse_error_body() -> None:
@@ -261,7 +263,7 @@ def test_anthropic_stream_takes_cumulative_output_tokens() -> None:
                            "usage": {"output_tokens": 15}}),
         ("brand_new_event", {"type": "brand_new_event"}),
     ])
-    assert state.completion() == Completion("Hello!", "max_tokens", 30, 15, None)
+    assert state.completion() == Completion("Hello!", "max_tokens", 30, 15, None, cached_input_tokens=5)
     assert state.done is False
     anthropic.ADAPTER.on_event(state, "message_stop", {"type": "message_stop"})
     assert state.done is True
@@ -351,7 +353,7 @@ def test_gemini_parse_skips_thoughts_and_counts_them_as_output() -> None:
             "usageMetadata": {"promptTokenCount": 8, "candidatesTokenCount": 2,
                               "totalTokenCount": 40, "thoughtsTokenCount": 30},
             "modelVersion": "gemini-2.5-flash", "responseId": "abc"}
-    assert gemini.ADAPTER.parse(body) == Completion("Hello!", "STOP", 8, 32, None)
+    assert gemini.ADAPTER.parse(body) == Completion("Hello!", "STOP", 8, 32, None, reasoning_tokens=30)
 
 
 def test_gemini_parse_blocked_prompt_is_an_empty_answer() -> None:
@@ -387,7 +389,7 @@ def test_gemini_stream_ends_at_the_chunk_with_a_finish_reason() -> None:
                              "totalTokenCount": 14, "thoughtsTokenCount": 4}
     gemini.ADAPTER.on_event(state, None, last)
     assert state.done is True
-    assert state.completion() == Completion("Hello you", "MAX_TOKENS", 7, 7, None)
+    assert state.completion() == Completion("Hello you", "MAX_TOKENS", 7, 7, None, reasoning_tokens=4)
 
 
 def test_gemini_stream_error_array() -> None:

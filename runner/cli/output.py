@@ -171,13 +171,18 @@ def summary_table(rows: list[dict[str, Any]], *, checked: bool = False) -> Table
     for name in ("target", "ok", "errors", *(("pass",) if checked else ()), "p50 ms", "p95 ms", "p50 ttft ms",
                  "tokens in", "tokens out", "cost $"):
         table.add_column(name, justify="left" if name == "target" else "right")
+    # Shown only when some answer reported them (reasoning models, prompt caches).
+    details = [k for k in ("reasoning_tokens", "cached_input_tokens") if any(r.get(k) is not None for r in rows)]
+    for name in details:
+        table.add_column({"reasoning_tokens": "reasoning", "cached_input_tokens": "cached in"}[name], justify="right")
     for r in rows:
         cost = "-" if not r["ok"] else "unpriced" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
         table.add_row(r["target"], str(r["ok"]), f"[red]{r['errors']}[/]" if r["errors"] else "0",
                       *((pct(r["pass_rate"]),) if checked else ()),
                       _ms(r["p50_latency_ms"]), _ms(r["p95_latency_ms"]), _ms(r["p50_ttft_ms"]),
                       tokens_cell(r["input_tokens"], r["unknown_input_tokens"]),
-                      tokens_cell(r["output_tokens"], r["unknown_output_tokens"]), cost)
+                      tokens_cell(r["output_tokens"], r["unknown_output_tokens"]), cost,
+                      *("-" if r.get(k) is None else f"{r[k]:,}" for k in details))
     return table
 
 

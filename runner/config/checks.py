@@ -31,6 +31,7 @@ from jsonschema.exceptions import SchemaError, best_match
 
 from ..errors import Problem
 from .files import Document
+from .outputs import tool_args_problems, tool_args_test, tool_called_test
 from .python_checks import DEFAULT_THRESHOLD, PythonCheckError, call_check, load_function
 from .templating import Row, as_text, render, render_strings, variables_in
 
@@ -45,6 +46,7 @@ class Observed:
     output_tokens: int | None
     latency_ms: float | None
     fields: Mapping[str, Any] | None = None  # the result's fields, for python checks (Checks.wants_fields)
+    tool_calls: Sequence[Mapping[str, Any]] | None = None  # [{name, arguments}], when the model called tools
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,9 @@ CHECK_TYPES: dict[str, CheckType] = {
     "judge": CheckType(lambda value, fold, base: _graded_by_a_model),
     "python": CheckType(lambda spec, fold, base: _python_test(spec, base), vet=lambda spec, fold, base:
                         _python_problems(spec, base), whole_spec=True, wants_fields=True),
+    "tool_called": CheckType(lambda value, fold, base: tool_called_test(value)),
+    "tool_args": CheckType(lambda value, fold, base: tool_args_test(value),
+                           vet=lambda value, fold, base: tool_args_problems(value)),
 }
 
 

@@ -8,6 +8,7 @@ Items are produced one at a time per target, never all held in memory.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -20,8 +21,11 @@ from ..errors import ConfigError, Problem
 from .checks import Checks, check_key, check_places, check_problems
 from .durations import parse_duration
 from .files import Document, check_schema, read_document, unicode_problem
+from .media import limit_for
+from .messages import check_images, image_sources, is_rich, render_message, text_of
+from .outputs import ResponseSpec, ToolSet, output_problems, response_spec, tool_set
 from .providers import ProviderRegistry, display_path
-from .templating import VARIABLE, Row, render
+from .templating import Row, render, variables_in
 
 
 @dataclass(frozen=True)
@@ -30,13 +34,17 @@ class Target:
     model: str
     params: Mapping[str, Any]  # job params with the target's own on top
     label: str
+    response: ResponseSpec | None = None  # the target's own response_schema / response_format
 
 
 @dataclass(frozen=True)
 class Prompt:
     id: str
-    messages: tuple[Mapping[str, str], ...]  # templates, system first when set
+    messages: tuple[Mapping[str, Any], ...]  # templates, system first when set
     checks: tuple[Mapping[str, Any], ...] = ()
+    response: ResponseSpec | None = None
+    tools: ToolSet | None = None
+    rich: bool = False  # some message has parts, tool calls or tool results (config/messages.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +53,17 @@ class WorkItem:
     prompt: Prompt
     row_index: int | None
     repeat_index: int
-    messages: tuple[Mapping[str, str], ...]  # rendered
+    messages: tuple[Mapping[str, Any], ...]  # rendered
     item_key: str
     row: Row
+    response: ResponseSpec | None = None  # JSON asked of the model (prompt's, else target's, else job's)
+    tools: ToolSet | None = None
 
     @property
     def prompt_text(self) -> str:
-        """The last user message: what the results table shows as the prompt."""
-        return next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+        """The last user message: what the results table shows as the prompt (images by reference)."""
+        content = next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
+        return content if isinstance(content, str) else text_of(content)
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,10 @@ class Job:
     cache_ttl_s: float = 14 * 24 * 3600.0
     batch: bool = False  # send through the providers' batch APIs where they have one
 
+
+    response: ResponseSpec | None = None  # the job's response_schema / response_format
+    tools: ToolSet | None = None
+
     def rows(self) -> Iterator[tuple[int | None, Row]]:
         """Data rows, read lazily from their file; one empty row when the job has no data."""
         if self.data is None:
@@ -86,12 +101,20 @@ class Job:
             yield from enumerate(read_rows(self.data))
 
     def items_for(self, target: Target) -> Iterator[WorkItem]:
+        base = self.path.parent
         for prompt in self.prompts:
+            response = prompt.response or target.response or self.response
+            tools = prompt.tools if prompt.tools is not None else self.tools
+            asks = (response, tools) if response or tools else None
             for row_index, row in self.rows():
-                messages = tuple({"role": m["role"], "content": render(m["content"], row)} for m in prompt.messages)
+                if prompt.rich:
+                    messages = tuple(render_message(m, row, base) for m in prompt.messages)
+                else:
+                    messages = tuple({"role": m["role"], "content": render(m["content"], row)}
+                                     for m in prompt.messages)
                 for r in range(self.repeat):
-                    key = item_key(target, prompt.id, row_index, messages, r)
-                    yield WorkItem(target, prompt, row_index, r, messages, key, row)
+                    key = item_key(target, prompt.id, row_index, messages, r, asks)
+                    yield WorkItem(target, prompt, row_index, r, messages, key, row, response, tools)
 
     def count_rows(self) -> int:
         return sum(1 for _ in self.rows())
@@ -122,11 +145,16 @@ def items_hash(targets: list[Target], prompts: list[Prompt], rows: tuple[Row, ..
     return h.hexdigest()[:16]
 
 
-def item_key(target: Target, prompt_id: str, row_index: int | None, messages: tuple[Mapping[str, str], ...],
-             repeat_index: int) -> str:
-    """Stable across runs of the same job: the same item always gets the same key."""
-    blob = json.dumps([target.provider, target.model, prompt_id, row_index, messages, target.params, repeat_index],
-                      sort_keys=True, separators=(",", ":"), default=str)
+def item_key(target: Target, prompt_id: str, row_index: int | None, messages: tuple[Mapping[str, Any], ...],
+             repeat_index: int, asks: Any = None) -> str:
+    """Stable across runs of the same job: the same item always gets the same key.
+
+    ``asks`` (the response schema and tools, when set) is part of the key: changing what is asked
+    makes new items. Without it the key is what it always was."""
+    parts: list[Any] = [target.provider, target.model, prompt_id, row_index, messages, target.params, repeat_index]
+    if asks is not None:
+        parts.append(asks)
+    blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -243,8 +271,10 @@ def load_job(path: Path, registry: ProviderRegistry, *,
 def _build(doc: Document, registry: ProviderRegistry,
            selected_model: Callable[[str], str | None]) -> tuple[Job | None, list[Problem]]:
     data: dict[str, Any] = doc.data
-    problems: list[Problem] = []
     base = doc.path.parent
+    problems = _asks_problems(doc)
+    asks_ok = not problems  # schema files are read only when they are readable
+    job_tools = tool_set(data, None) if asks_ok else None
 
     def default_model(provider_id: str) -> str | None:
         if provider_id not in registry:
@@ -273,6 +303,8 @@ def _build(doc: Document, registry: ProviderRegistry,
             problems.append(doc.problem(["targets", i], f"target '{target.label}' is listed twice; give one a "
                                         "different label"))
         else:
+            if asks_ok and not isinstance(spec, str):
+                target = dataclasses.replace(target, response=response_spec(spec, base))
             targets.append(target)
 
     system = data.get("system")
@@ -289,7 +321,10 @@ def _build(doc: Document, registry: ProviderRegistry,
             messages += ({"role": "user", "content": spec["text"]},)
         if any(p.id == pid for p in prompts):
             problems.append(doc.problem(["prompts", i, "id"], f"prompt id '{pid}' is used twice"))
-        prompts.append(Prompt(pid, messages, tuple(spec.get("checks", ()))))
+        prompts.append(Prompt(pid, messages, tuple(spec.get("checks", ())),
+                              response_spec(spec, base) if asks_ok else None,
+                              tool_set(spec, job_tools) if asks_ok else None,
+                              any(is_rich(m) for m in messages)))
 
     rows: tuple[Row, ...] | Path | None = None
     variables: set[str] = set()
@@ -310,12 +345,14 @@ def _build(doc: Document, registry: ProviderRegistry,
     # Every {{var}} must be defined by the data rows (all of them).
     for i, prompt in enumerate(prompts):
         for j, message in enumerate(prompt.messages):
-            for name in VARIABLE.findall(message["content"]):
+            for name in variables_in(message["content"] if not prompt.rich else dict(message)):
                 if name not in variables:
                     where: list[str | int] = ["prompts", i]
                     spec = data["prompts"][i]
                     if isinstance(spec, dict) and "messages" in spec:
-                        where += ["messages", j, "content"]
+                        where += ["messages", j]
+                        if isinstance(message.get("content"), str):
+                            where.append("content")
                     elif isinstance(spec, dict) and message["role"] == "user":
                         where += ["text"]
                     elif message["role"] == "system":
@@ -326,6 +363,10 @@ def _build(doc: Document, registry: ProviderRegistry,
                                                 f"(row variables: {have}{lacking})"))
     problems.extend(check_problems(doc, variables))
     graders = _graders(doc, registry, default_model, problems)
+
+
+    if not problems:
+        problems.extend(_image_problems(doc, registry, targets, prompts, rows))
 
     if problems:
         return None, problems
@@ -348,6 +389,10 @@ def _build(doc: Document, registry: ProviderRegistry,
         cache=data["cache"],
         cache_ttl_s=parse_duration(data["cache_ttl"]),
         batch=data["batch"],
+
+
+        response=response_spec(data, base),
+        tools=job_tools,
     )
     return job, []
 
@@ -386,3 +431,32 @@ def _graders(doc: Document, registry: ProviderRegistry, default_model: Callable[
         else:
             graders[written] = target
     return graders
+
+
+def _asks_problems(doc: Document) -> list[Problem]:
+    """What is wrong with response schemas and tools at job, target and prompt level beyond their shape."""
+    data = doc.data
+    base = doc.path.parent
+    places: list[tuple[list[str | int], Mapping[str, Any], list[str]]] = [([], data, [])]
+    job_tools = [t["name"] for t in data.get("tools", ())]
+    places += [(["targets", i], t, []) for i, t in enumerate(data["targets"]) if isinstance(t, dict)]
+    places += [(["prompts", i], p, job_tools) for i, p in enumerate(data["prompts"]) if isinstance(p, dict)]
+    return [doc.problem([*where, *at], message)
+            for where, spec, inherited in places for at, message in output_problems(spec, base, inherited)]
+
+
+def _image_problems(doc: Document, registry: ProviderRegistry, targets: list[Target], prompts: list[Prompt],
+                    rows: tuple[Row, ...] | Path | None) -> list[Problem]:
+    """Every image part checked for every target's provider, templated ones per data row."""
+    sinks: dict[str, tuple[str, int | None]] = {}
+    for target in targets:
+        provider = registry.get(target.provider)
+        sinks[target.provider] = (provider.protocol, limit_for(provider.protocol, provider.max_image_bytes))
+    probe = Job("", doc.path, (), (), rows, 1, False, 1, (), None, doc.path, "")
+    problems: list[Problem] = []
+    for i, prompt in enumerate(prompts):
+        for j, message in enumerate(prompt.messages):
+            for k, source in image_sources(message):
+                for message_text in check_images(source, probe.rows(), doc.path.parent, sinks):
+                    problems.append(doc.problem(["prompts", i, "messages", j, "content", k, "image"], message_text))
+    return problems

@@ -76,6 +76,7 @@ class Pricing:
     input: float  # USD per 1M tokens
     output: float
     source: str  # where the figure came from: the provider file, discovery, ...
+    cached_input: float | None = None  # USD per 1M input tokens read from the provider's cache
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class Provider:
     max_tokens_field: str
     source: Path = field(compare=False)
     batch: BatchSettings | None = None  # None: the provider has no batch API (or none hanzo-run speaks)
+    max_image_bytes: int | None = None  # overrides the protocol's limit per image (config/media.py)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: Path) -> Provider:
@@ -138,7 +140,8 @@ class Provider:
                 id=m["id"],
                 context_length=m.get("context_length"),
                 max_output_tokens=m.get("max_output_tokens"),
-                pricing=Pricing(m["pricing"]["input"], m["pricing"]["output"], f"provider file {source.name}")
+                pricing=Pricing(m["pricing"]["input"], m["pricing"]["output"], f"provider file {source.name}",
+                                m["pricing"].get("cached_input"))
                 if "pricing" in m
                 else None,
                 capabilities=tuple(m.get("capabilities", ())),
@@ -165,6 +168,7 @@ class Provider:
             max_tokens_field=data["max_tokens_field"],
             source=source,
             batch=_batch_settings(data.get("batch")),
+            max_image_bytes=data.get("max_image_bytes"),
         )
 
     @property

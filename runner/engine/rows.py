@@ -10,8 +10,9 @@ import json
 import re
 from typing import Any
 
-from ..config.checks import Checks, Observed
+from ..config.checks import Checks, Failure, Observed
 from ..config.jobs import WorkItem
+from ..config.outputs import NO_JSON, ResponseSpec
 from ..config.providers import Pricing
 from ..errors import ProviderError
 from ..http.client import Answer
@@ -46,7 +47,8 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
             latency_ms=None, ttft_ms=None, input_tokens=None, output_tokens=None, cost_usd=None, passed=None,
             started_at=started_at, finished_at=finished_at, failed_checks=None, price_source=None)
     c = outcome.completion
-    cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens)
+    cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens,
+                                                           c.cached_input_tokens)
     source = REPORTED if c.cost_usd is not None else pricing.source if pricing and cost is not None else None
     if cost is None and pricing is not None:  # usage not reported (llama.cpp streams): a free model is still $0
         if pricing.input == pricing.output == 0:
@@ -56,7 +58,16 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
                                           c.output_tokens), ESTIMATED
     fields = answer_fields(item, outcome) if checks.wants_fields else None  # only python checks read them
     passed, failures = checks.evaluate(item.prompt.id, item.row, Observed(c.text, c.output_tokens,
-                                                                           outcome.latency_ms, fields))
+                                                                           outcome.latency_ms, fields,
+                                                                           c.tool_calls))
+    response_json = None
+    if item.response is not None:  # JSON was asked for: it is parsed, stored and checked on every answer
+        response_json, failure = answer_json(item.response, c.text)
+        if failure is not None:
+            failures.append(failure)
+            passed = 0
+        elif passed is None:
+            passed = 1
     return ResultRow(
         run_id=run_id, item_key=item.item_key, target=target.label, provider=target.provider, model=target.model,
         prompt_id=item.prompt.id, row_index=item.row_index, repeat_index=item.repeat_index,
@@ -65,7 +76,18 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
         latency_ms=outcome.latency_ms, ttft_ms=outcome.ttft_ms, input_tokens=c.input_tokens,
         output_tokens=c.output_tokens, cost_usd=cost, passed=passed, started_at=started_at,
         finished_at=finished_at, failed_checks=json.dumps([f.as_dict() for f in failures]) if failures else None,
-        price_source=source)
+        price_source=source, response_json=response_json,
+        tool_calls=json.dumps(c.tool_calls, ensure_ascii=False) if c.tool_calls is not None else None,
+        reasoning_tokens=c.reasoning_tokens, cached_input_tokens=c.cached_input_tokens,
+        cache_write_tokens=c.cache_write_tokens)
+
+
+def answer_json(spec: ResponseSpec, text: str) -> tuple[str | None, Failure | None]:
+    """(the answer's JSON as stored, None) or (what parsed, or None, and the failed check)."""
+    value, problem = spec.read(text)
+    stored = None if value is NO_JSON else json.dumps(value, ensure_ascii=False)
+    check = "response_schema" if spec.schema is not None else "response_format"
+    return stored, None if problem is None else Failure(check, problem)
 
 
 def answer_fields(item: WorkItem, answer: Answer) -> dict[str, Any]:
@@ -90,8 +112,17 @@ def attempt_row(run_id: int, item_key: str, number: int, started_at: str, outcom
                       retry_after_s=None)
 
 
-def price(pricing: Pricing | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
-    """USD for one answer; None (never 0) when the price or a token count is unknown."""
+def price(pricing: Pricing | None, input_tokens: int | None, output_tokens: int | None,
+          cached_input_tokens: int | None = None) -> float | None:
+    """USD for one answer; None (never 0) when the price or a token count is unknown.
+
+    Input tokens include cached ones, which cost ``pricing.cached_input`` when the provider file
+    gives it (else the input price). Output tokens include reasoning tokens on every protocol
+    (Gemini's thoughts are added by its adapter), so reasoning is billed once, at the output price.
+    """
     if pricing is None or input_tokens is None or output_tokens is None:
         return None
-    return (input_tokens * pricing.input + output_tokens * pricing.output) / 1_000_000
+    cost = input_tokens * pricing.input + output_tokens * pricing.output
+    if cached_input_tokens and pricing.cached_input is not None:
+        cost -= min(cached_input_tokens, input_tokens) * (pricing.input - pricing.cached_input)
+    return cost / 1_000_000

@@ -36,6 +36,7 @@ from .caching import AnswerCache
 from .grading import Grading
 from .limits import Holding, ProviderLimits
 from .pricing import PriceBook
+from .requests import chat_request
 from .retry import RETRYABLE, with_retries
 from .rows import attempt_row, result_row
 from .stops import ProviderStopped, stop_for
@@ -164,7 +165,7 @@ class Engine:
         if lane.stopped is not None:
             return self._result(item, lane.stopped, before[1], started_at), attempts
         target = item.target
-        request = ChatRequest(target.model, item.messages, target.params, self.job.stream)
+        request = chat_request(item, self.job.stream, lane.provider)
         input_estimate = estimate_tokens(item.messages)
         max_tokens = int(target.params.get("max_tokens") or ASSUMED_MAX_TOKENS)
         reserved = 0.0

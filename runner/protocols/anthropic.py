@@ -9,6 +9,14 @@ from typing import Any, Literal
 from ..config.providers import ModelInfo, Provider
 from ..errors import ErrorCode
 from . import listing
+from .anthropic_shapes import (
+    add_asks,
+    on_block_start,
+    on_input_json,
+    read_cache_usage,
+    read_tool_calls,
+    wire_messages,
+)
 from .base import (
     Adapter,
     ChatRequest,
@@ -63,12 +71,15 @@ class AnthropicAdapter(Adapter):
 
     def build(self, request: ChatRequest) -> HttpCall:
         system: list[str] = []
-        messages: list[Mapping[str, str]] = []
-        for message in request.messages:  # no system role here: it is a top-level field
-            if message["role"] == "system":
-                system.append(message["content"])
-            else:
-                messages.append(message)
+        messages: list[Any] = []
+        if request.rich:  # content blocks, tool calls and results
+            system, messages = wire_messages(request)
+        else:
+            for message in request.messages:  # no system role here: it is a top-level field
+                if message["role"] == "system":
+                    system.append(message["content"])
+                else:
+                    messages.append(message)
         params = request.params
         max_tokens = params.get("max_tokens")
         body: dict[str, Any] = {
@@ -79,6 +90,7 @@ class AnthropicAdapter(Adapter):
         if system:
             body["system"] = "\n\n".join(system)
         copy_params(params, _PARAMS, body)
+        add_asks(body, request)
         if request.stream:
             body["stream"] = True
         merge_extra(body, params)
@@ -92,8 +104,11 @@ class AnthropicAdapter(Adapter):
         # Other block types (tool_use, thinking, ...) carry no answer text.
         text = "".join(block["text"] for block in content if block.get("type") == "text")
         usage = body.get("usage") or {}
-        return Completion(text, body.get("stop_reason"), _input_tokens(usage),
-                          as_int(usage.get("output_tokens")))
+        completion = Completion(text, body.get("stop_reason"), _input_tokens(usage),
+                                as_int(usage.get("output_tokens")))
+        read_tool_calls(completion, content)
+        read_cache_usage(completion, usage)
+        return completion
 
     def on_event(self, state: StreamState, event: str | None, data: Any) -> None:
         if not isinstance(data, dict):
@@ -103,9 +118,14 @@ class AnthropicAdapter(Adapter):
             delta = data.get("delta") or {}
             if delta.get("type") == "text_delta":
                 state.parts.append(delta["text"])
+            elif delta.get("type") == "input_json_delta":
+                on_input_json(state, data)
+        elif kind == "content_block_start":
+            on_block_start(state, data)
         elif kind == "message_start":
             usage = (data.get("message") or {}).get("usage") or {}
             state.input_tokens = _input_tokens(usage)
+            read_cache_usage(state, usage)
         elif kind == "message_delta":
             stop_reason = (data.get("delta") or {}).get("stop_reason")
             if stop_reason:
@@ -117,12 +137,13 @@ class AnthropicAdapter(Adapter):
                 state.output_tokens = output_tokens
             if usage.get("input_tokens") is not None:
                 state.input_tokens = _input_tokens(usage)
+                read_cache_usage(state, usage)
         elif kind == "message_stop":
             # Complete only after a message_delta carried the stop_reason.
             state.done = state.finish_reason is not None
         elif kind == "error":
             raise inband_error(self, self.error_info(data), ErrorCode.REQUEST_FAILED)
-        # ping, content_block_start/stop and event types added later need nothing.
+        # ping, content_block_stop and event types added later need nothing.
 
     def error_info(self, body: Any) -> ErrorInfo:
         error = body.get("error") if isinstance(body, dict) else None

@@ -18,8 +18,10 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
+from ..config.outputs import ResponseSpec, ToolSet
 from ..config.providers import ModelInfo, Provider
 from ..errors import ErrorCode, ProviderError
+from .features import assemble_tool_calls, tool_finish
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +31,21 @@ class ChatRequest:
     ``messages`` hold roles ``system``, ``user`` and ``assistant``; the job's system
     prompt is the first message when set. ``params`` holds the job's common
     parameters: ``temperature``, ``max_tokens``, ``top_p``, ``stop`` (a list),
-    ``seed`` and ``extra`` (a dict merged over the body as-is).
+    ``seed``, ``reasoning`` and ``extra`` (a dict merged over the body as-is).
+
+    When ``rich``, messages may also have content parts (text, images), assistant
+    ``tool_calls`` and ``tool`` results (runner/config/messages.py); ``response`` asks for
+    JSON, ``tools`` offers tools; ``image_limit`` is the provider's size limit per image.
     """
 
     model: str
-    messages: tuple[Mapping[str, str], ...]
+    messages: tuple[Mapping[str, Any], ...]
     params: Mapping[str, Any]
     stream: bool = False
+    response: ResponseSpec | None = None
+    tools: ToolSet | None = None
+    rich: bool = False
+    image_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,10 @@ class Completion:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None  # when the provider reports it itself (OpenRouter's usage.cost)
+    tool_calls: list[dict[str, Any]] | None = None  # [{name, arguments}], arguments parsed when JSON
+    reasoning_tokens: int | None = None  # part of output_tokens (every protocol counts them there)
+    cached_input_tokens: int | None = None  # part of input_tokens, read from the provider's cache
+    cache_write_tokens: int | None = None  # part of input_tokens, written to the cache (Anthropic)
 
 
 @dataclass(slots=True)
@@ -69,10 +83,20 @@ class StreamState:
     output_tokens: int | None = None
     cost_usd: float | None = None
     done: bool = False  # the protocol's end marker was seen
+    # Tool calls as they arrive, by the protocol's index: [name, argument pieces or a parsed object].
+    tool_parts: dict[int, list[Any]] | None = None
+    reasoning_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
     def completion(self) -> Completion:
-        return Completion("".join(self.parts), self.finish_reason, self.input_tokens,
-                          self.output_tokens, self.cost_usd)
+        completion = Completion("".join(self.parts), self.finish_reason, self.input_tokens,
+                                self.output_tokens, self.cost_usd, None, self.reasoning_tokens,
+                                self.cached_input_tokens, self.cache_write_tokens)
+        if self.tool_parts is not None:
+            completion.tool_calls = assemble_tool_calls(self.tool_parts)
+            completion.finish_reason = tool_finish(completion.finish_reason, completion.tool_calls)
+        return completion
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,17 @@ import httpx
 
 from ..errors import ProviderError
 from .base import Adapter, ChatRequest, Completion, ErrorInfo, HttpCall, StreamState
+from .features import tool_result_text
 
 
 class EchoAdapter(Adapter):
     stream_format: Literal["sse", "ndjson"] = "ndjson"
 
     def build(self, request: ChatRequest) -> HttpCall:
-        body = {"model": request.model, "messages": list(request.messages), "stream": request.stream}
+        messages = list(request.messages)
+        if request.rich:  # echo answers with text only: parts become their text, tool turns their content
+            messages = [{"role": m["role"], "content": tool_result_text(m.get("content") or "")} for m in messages]
+        body = {"model": request.model, "messages": messages, "stream": request.stream}
         if "max_tokens" in request.params:
             body["max_tokens"] = request.params["max_tokens"]
         return HttpCall("/echo", body)

@@ -26,6 +26,7 @@ from .base import (
     invalid_response,
     merge_extra,
 )
+from .gemini_shapes import add_asks, on_function_calls, read_tool_calls, read_usage_details, wire_contents
 from .listing import entries, positive_int
 
 _CONFIG = {"temperature": "temperature", "max_tokens": "maxOutputTokens", "top_p": "topP",
@@ -53,7 +54,9 @@ class GeminiAdapter(Adapter):
     def build(self, request: ChatRequest) -> HttpCall:
         system: list[str] = []
         contents: list[dict[str, Any]] = []
-        for message in request.messages:
+        if request.rich:  # parts, function calls and responses
+            system, contents = wire_contents(request)
+        for message in request.messages if not request.rich else ():
             role = message["role"]
             if role == "system":  # a separate field here, not a role
                 system.append(message["content"])
@@ -66,6 +69,7 @@ class GeminiAdapter(Adapter):
         config = copy_params(request.params, _CONFIG, {})
         if config:
             body["generationConfig"] = config
+        add_asks(body, request)
         merge_extra(body, request.params)
         # Model listings name models "models/x"; the path adds that prefix itself.
         model = request.model.removeprefix("models/")
@@ -82,6 +86,7 @@ class GeminiAdapter(Adapter):
             candidate = candidates[0]
             completion.text = _text(candidate)
             completion.finish_reason = candidate.get("finishReason")
+            read_tool_calls(completion, candidate)
             return completion
         # A blocked prompt is an answer (the model said nothing), not a failed request.
         block = (body.get("promptFeedback") or {}).get("blockReason")
@@ -104,6 +109,7 @@ class GeminiAdapter(Adapter):
             text = _text(candidate)
             if text:
                 state.parts.append(text)
+            on_function_calls(state, candidate)
             finish = candidate.get("finishReason")
             if finish:
                 # Gemini has no end marker: the chunk with a finish reason is the last.
@@ -183,6 +189,7 @@ def _read_usage(into: Completion | StreamState, usage: Any) -> None:
     thoughts = as_int(usage.get("thoughtsTokenCount"))
     if answer is not None or thoughts is not None:
         into.output_tokens = (answer or 0) + (thoughts or 0)
+    read_usage_details(into, usage)
 
 
 def _seconds(delay: Any) -> float | None:

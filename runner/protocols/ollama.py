@@ -26,6 +26,7 @@ from .base import (
     merge_extra,
 )
 from .listing import entries, positive_int
+from .ollama_shapes import add_asks, on_tool_calls, read_tool_calls, wire_messages
 
 _OPTIONS = {"temperature": "temperature", "max_tokens": "num_predict", "top_p": "top_p",
             "stop": "stop", "seed": "seed"}
@@ -37,11 +38,12 @@ class OllamaAdapter(Adapter):
 
     def build(self, request: ChatRequest) -> HttpCall:
         # "stream" is always sent: Ollama streams unless told not to.
-        body: dict[str, Any] = {"model": request.model, "messages": request.messages,
+        body: dict[str, Any] = {"model": request.model, "messages": wire_messages(request),
                                 "stream": request.stream}
         options = copy_params(request.params, _OPTIONS, {})
         if options:
             body["options"] = options
+        add_asks(body, request)
         merge_extra(body, request.params)
         return HttpCall("/api/chat", body)
 
@@ -50,8 +52,10 @@ class OllamaAdapter(Adapter):
         message = body.get("message")
         if not isinstance(message, dict):
             raise invalid_response(f"answer has no message: {excerpt(body)}")
-        return Completion(message.get("content") or "", body.get("done_reason"),
-                          as_int(body.get("prompt_eval_count")), as_int(body.get("eval_count")))
+        completion = Completion(message.get("content") or "", body.get("done_reason"),
+                                as_int(body.get("prompt_eval_count")), as_int(body.get("eval_count")))
+        read_tool_calls(completion, message)
+        return completion
 
     def on_event(self, state: StreamState, event: str | None, data: Any) -> None:
         if not isinstance(data, dict):
@@ -63,6 +67,8 @@ class OllamaAdapter(Adapter):
             text = message.get("content")
             if text:
                 state.parts.append(text)
+            if message.get("tool_calls"):
+                on_tool_calls(state, message)
         if data.get("done"):  # the last line carries the reason and the counts
             state.finish_reason = data.get("done_reason")
             state.input_tokens = as_int(data.get("prompt_eval_count"))

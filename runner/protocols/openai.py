@@ -30,6 +30,7 @@ from .base import (
     merge_extra,
 )
 from .listing import entries, first_int, flags, server_root
+from .openai_shapes import add_asks, on_tool_delta, read_tool_calls, read_usage_details, wire_messages
 from .ratelimit import exhausted_for
 
 # ``max_tokens`` rather than ``max_completion_tokens``: every compatible server accepts it;
@@ -60,7 +61,8 @@ class OpenAIAdapter(Adapter):
     def build(self, request: ChatRequest) -> HttpCall:
         # Tuples serialise as JSON arrays, so the messages go out without a copy.
         body = copy_params(request.params, _PARAMS,
-                           {"model": request.model, "messages": request.messages})
+                           {"model": request.model, "messages": wire_messages(request)})
+        add_asks(body, request)
         if request.stream:
             # Without include_usage most servers send no token counts in a stream.
             body["stream"] = True
@@ -74,15 +76,18 @@ class OpenAIAdapter(Adapter):
         if not choices or not isinstance(choices, list):
             raise invalid_response(f"answer has no choices: {excerpt(body)}")
         choice = choices[0]
-        text = (choice.get("message") or {}).get("content") or ""
+        message = choice.get("message") or {}
+        text = message.get("content") or ""
         if not isinstance(text, str):
             raise invalid_response(f"message content is not text: {excerpt(text)}")
         completion = Completion(text, choice.get("finish_reason"))
+        read_tool_calls(completion, message)
         usage = body.get("usage")
         if usage:
             completion.input_tokens = as_int(usage.get("prompt_tokens"))
             completion.output_tokens = as_int(usage.get("completion_tokens"))
             completion.cost_usd = _cost(usage)
+            read_usage_details(completion, usage)
         return completion
 
     def on_event(self, state: StreamState, event: str | None, data: Any) -> None:
@@ -99,6 +104,8 @@ class OpenAIAdapter(Adapter):
                 text = delta.get("content")
                 if text:
                     state.parts.append(text)
+                if delta.get("tool_calls"):
+                    on_tool_delta(state, delta["tool_calls"])
             finish = choice.get("finish_reason")
             if finish:
                 # The end marker: a chunk with a finish reason. [DONE] alone is not one (a llama.cpp
@@ -117,6 +124,7 @@ class OpenAIAdapter(Adapter):
             cost = _cost(usage)
             if cost is not None:
                 state.cost_usd = cost
+            read_usage_details(state, usage)
 
     def error_info(self, body: Any) -> ErrorInfo:
         error = body.get("error") if isinstance(body, dict) else None

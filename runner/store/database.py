@@ -120,6 +120,16 @@ def m004_grading(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m005_media(db: sqlite_utils.Database) -> None:
+    """JSON answers, tool calls, and the reasoning and cached token counts of each result."""
+    db.execute("ALTER TABLE results ADD COLUMN response_json TEXT")
+    db.execute("ALTER TABLE results ADD COLUMN tool_calls TEXT")
+    db.execute("ALTER TABLE results ADD COLUMN reasoning_tokens INTEGER")
+    db.execute("ALTER TABLE results ADD COLUMN cached_input_tokens INTEGER")
+    db.execute("ALTER TABLE results ADD COLUMN cache_write_tokens INTEGER")
+
+
+@migrations()
 def m006_batches(db: sqlite_utils.Database) -> None:
     """Batch mode: how each result was sent, and the provider batches of a run with their items.
 

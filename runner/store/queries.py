@@ -56,8 +56,16 @@ def target_summary(db: sqlite_utils.Database, run_id: int) -> list[dict[str, Any
         row["p50_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.5)
         row["p95_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.95)
         row["p50_ttft_ms"] = percentile(db, run_id, target, "ttft_ms", 0.5)
+        row.update(token_details(db, run_id, target))
         out.append(row)
     return out
+
+
+def token_details(db: sqlite_utils.Database, run_id: int, target: str) -> dict[str, int | None]:
+    """Reasoning and cached input tokens of a target's results; None where no answer reported them."""
+    return dict(next(db.query(
+        "SELECT sum(reasoning_tokens) AS reasoning_tokens, sum(cached_input_tokens) AS cached_input_tokens"
+        " FROM results WHERE run_id = ? AND target = ?", [run_id, target])))
 
 
 def run_rates(db: sqlite_utils.Database, run_id: int) -> tuple[int, float | None, float | None]:

@@ -54,6 +54,12 @@ class ResultRow(NamedTuple):
     # Defaults, so the synchronous hot path builds rows as before; the batch path replaces them.
     via: Via = "sync"
     batch_id: str | None = None  # the provider's id of the batch that answered it
+    # m005_media
+    response_json: str | None = None  # the answer's JSON when the job asked for JSON
+    tool_calls: str | None = None  # JSON list of {name, arguments}
+    reasoning_tokens: int | None = None  # part of output_tokens
+    cached_input_tokens: int | None = None  # part of input_tokens
+    cache_write_tokens: int | None = None  # part of input_tokens (Anthropic cache writes)
 
 
 class AttemptRow(NamedTuple):
