@@ -35,7 +35,7 @@ BASE_PATH = {**OPENAI_API, "anthropic": "", "gemini": "/v1beta", "ollama": ""}
 NO_AUTH = ("lmstudio", "ollama")
 FAULT_KINDS = ("429", "rpm_429", "quota", "no_endpoints", "401", "500", "503", "529", "slow", "malformed", "html",
                "disconnect", "cut_stream", "early_done", "drip", "stall", "error_200", "missing_fields", "huge",
-               "stream_error", "no_usage", "surrogate")
+               "stream_error", "no_usage", "surrogate", "empty_answer")
 DEFAULT_MODELS = {
     "openai": ["gpt-4o-mini", "gpt-4o"],
     "groq": ["llama-3.1-8b-instant", "llama-3.3-70b-versatile"],
@@ -476,7 +476,7 @@ def _render(flavor: str, chat: _Chat, ans: _Answer, price: tuple[float, float]) 
             meta["cachedContentTokenCount"] = ans.cached
 
         def chunk(text: str, last: bool) -> dict[str, Any]:
-            parts: list[dict[str, Any]] = [{"text": text}]
+            parts: list[dict[str, Any]] = [{"text": text}] if text else []  # as LiteLLM sends an empty one
             if call:
                 parts = [{"functionCall": {"name": call[0], "args": call[1]}}]
             cand: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
@@ -489,7 +489,7 @@ def _render(flavor: str, chat: _Chat, ans: _Answer, price: tuple[float, float]) 
         full = chunk(ans.text, True)
         content = [_sse(chunk(p, False)) for p in ans.pieces[:-1]]
         error = _sse(_error_body("gemini", 503, SERVER_ERRORS[503]))
-        return full, [], content, [_sse(chunk(ans.pieces[-1], True))], error
+        return full, [], content, [_sse(chunk(ans.pieces[-1] if ans.pieces else "", True))], error
     if family == "ollama":
         stamp = "2025-01-01T00:00:00.000000Z"
         reply: dict[str, Any] = {"role": "assistant", "content": ans.text}
@@ -786,6 +786,8 @@ class FakeServer:
         if kind == "surrogate":  # a lone surrogate, sent as the JSON escape "\ud800"
             ans.text += "\ud800"
             ans.pieces.append("\ud800")
+        if kind == "empty_answer":  # LiteLLM's proxy when llama.cpp cut the stream behind it: a whole, empty answer
+            ans.text, ans.pieces, ans.output_tokens = "", [], 0
         full, head, content, tail, error = _render(flavor, chat, ans, self.price)
         if kind == "no_usage":  # like llama.cpp: no token counts at all (non-streamed OpenAI format)
             full.pop("usage", None)

@@ -215,6 +215,25 @@ def test_a_stream_always_cut_is_an_error_never_a_partial_answer(provider: str, f
     assert result["error_message"].startswith(f"the stream ended before its end marker after {chars} characters (")
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "openai"])
+def test_an_empty_answer_with_no_output_tokens_is_asked_again(provider: str, stream: bool, fake: FakeServer,
+                                                               fake_providers: Path, keys: dict[str, str],
+                                                               isolated: Path) -> None:
+    """LiteLLM's proxy, when llama.cpp behind it cut a stream, answers a well-formed, empty message
+    (end_turn / STOP, 0 output tokens): the model said nothing, so it is asked again, never kept as ok."""
+    fake.add_fault("empty_answer", flavor=FLAVORS[provider])
+    [result] = run_job(isolated, fake_providers, {"targets": [f"{provider}/m"], "prompts": ["hi"], "stream": stream})
+    assert (result["status"], result["attempts"], result["response_text"]) == ("ok", 2, "m says: hi")
+    assert result["attempt_rows"][0]["error_code"] == "INVALID_RESPONSE"
+    fake.add_fault("empty_answer", flavor=FLAVORS[provider], times=10)
+    (isolated / "again").mkdir()
+    [again] = run_job(isolated / "again", fake_providers, {"targets": [f"{provider}/m"], "prompts": ["hi"],
+                                                           "stream": stream})
+    assert (again["status"], again["error_code"], again["attempts"]) == ("error", "INVALID_RESPONSE", 3)
+    assert again["error_message"] == "the answer is empty: no text, no tool call and 0 output tokens"
+
+
 def test_a_proxy_in_the_environment_is_used(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
                                             isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast aiohttp path ignores HTTP(S)_PROXY, so a proxied run must go through httpx, which honours it."""

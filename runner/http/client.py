@@ -266,6 +266,11 @@ class ProviderClient:
                 raise ProviderError(ErrorCode.INVALID_RESPONSE, f"answer text is not a string: {excerpt(result.text)}")
             if result.finish_reason is not None and not isinstance(result.finish_reason, str):
                 result.finish_reason = str(result.finish_reason)
+            if result.output_tokens == 0 and not result.text and not result.tool_calls:
+                # The model produced nothing at all: seen from LiteLLM's proxy when the server behind it cut
+                # its stream (a well-formed answer, end_turn / STOP, 0 output tokens). Asked again, not kept.
+                raise ProviderError(ErrorCode.INVALID_RESPONSE, "the answer is empty: no text, no tool call and "
+                                    "0 output tokens", transient=True)
         return result
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
