@@ -290,3 +290,19 @@ def test_example_jobs_validate(fake_providers: Path) -> None:
     for name in ("vision.yaml", "extract.yaml", "tools.yaml"):
         done = hanzo("validate", REPO / "jobs" / name, "--providers-dir", fake_providers)
         assert done.returncode == 0, name + done.stdout + done.stderr
+
+
+def test_a_llama_cpp_python_server_gets_the_schema_in_its_own_dialect(fake: FakeServer, keys: dict[str, str],
+                                                                      isolated: Path) -> None:
+    """llama-cpp-python's server answers response_format json_schema with a 500 (seen with 0.3.36) and takes
+    {type: json_object, schema} instead: json_schema_style says which a provider gets."""
+    schema = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+    providers = write_providers(isolated / "p", {
+        "lmstudio": point_at(fake, "lmstudio", json_schema_style="llama-cpp-python"),
+        "openai": point_at(fake, "openai")})
+    job = write_job(isolated, {"targets": ["lmstudio/m", "openai/m"], "prompts": ["Name someone."],
+                               "response_schema": schema, "output": "out.db"})
+    hanzo(job, "--providers-dir", providers)
+    sent = {r.flavor: r.json["response_format"] for r in fake.requests if r.chat}
+    assert sent["lmstudio"] == {"type": "json_object", "schema": schema}
+    assert sent["openai"]["type"] == "json_schema" and sent["openai"]["json_schema"]["schema"] == schema

@@ -22,6 +22,7 @@ is never recorded as an answer, and usage-less streams keep NULL token counts.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -44,7 +45,8 @@ def provider_folder(folder: Path) -> Path:
         f"base_url: {URL}\n"
         "limits: {requests: 1000, window: 1, concurrency: 2}\n"
         "retry: {max_retries: 4, initial_delay: 0.2, max_delay: 1, multiplier: 2, max_elapsed: 60}\n"
-        f"models: {{list_path: /models, default: {MODEL}}}\n")
+        f"models: {{list_path: /models, default: {MODEL}}}\n"
+        "json_schema_style: llama-cpp-python\n")
     return folder
 
 
@@ -111,3 +113,27 @@ def test_anthropic_and_gemini_formats_through_litellm(protocol: str, stream: boo
         assert row["status"] == "ok", dict(row)
         assert row["response_text"], dict(row)
         assert row["finish_reason"], dict(row)
+
+
+@needs_llamacpp
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_response_schema_against_llamacpp_returns_json_that_validates(stream: bool, isolated: Path) -> None:
+    """llama.cpp's server constrains its output to the JSON Schema sent as response_format json_schema."""
+    providers = provider_folder(isolated / "providers")
+    job = write_job(isolated, {
+        "targets": [f"llamacpp/{MODEL}"], "stream": stream, "concurrency": 1, "output": "out.db",
+        "response_schema": {"title": "person", "type": "object", "additionalProperties": False,
+                            "required": ["name", "age"],
+                            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}},
+        "data": [{"sentence": "Ada Lovelace was 36 when she died."},
+                 {"sentence": "At 26, Alan Turing wrote On Computable Numbers."}],
+        "prompts": ["Extract the person and their age as JSON: {{sentence}}"],
+        "params": {"temperature": 0, "max_tokens": 60}})
+    done = hanzo(job, "--providers-dir", providers, timeout=300)
+    rows = results(isolated / "out.db")
+    assert len(rows) == 2, done.stderr
+    for row in rows:
+        assert row["status"] == "ok", dict(row)
+        data = json.loads(row["response_json"])
+        assert set(data) == {"name", "age"} and isinstance(data["age"], int), dict(row)
+        assert row["passed"] == 1, dict(row)

@@ -126,6 +126,7 @@ class Provider:
     validate_path: str | None
     docs_url: str | None
     max_tokens_field: str
+    json_schema_style: str
     source: Path = field(compare=False)
     batch: BatchSettings | None = None  # None: the provider has no batch API (or none hanzo-run speaks)
     max_image_bytes: int | None = None  # overrides the protocol's limit per image (config/media.py)
@@ -166,6 +167,7 @@ class Provider:
             validate_path=data["validate_path"] or models["list_path"],
             docs_url=data["docs_url"],
             max_tokens_field=data["max_tokens_field"],
+            json_schema_style=data["json_schema_style"],
             source=source,
             batch=_batch_settings(data.get("batch")),
             max_image_bytes=data.get("max_image_bytes"),

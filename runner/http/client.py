@@ -68,6 +68,7 @@ class ProviderClient:
         self._json_headers = {**headers, "content-type": "application/json"}
         # The provider's own name for the output-token cap (OpenAI: max_completion_tokens), when it differs.
         self._max_tokens_field = self.adapter.output_cap_field(provider)
+        self._dialect = self.adapter.body_dialect(provider)
         self.http = httpx.AsyncClient(
             base_url=provider.base_url if offline is None else "http://echo.invalid",
             headers=headers,
@@ -83,6 +84,8 @@ class ProviderClient:
         call = self.adapter.build(request)
         if self._max_tokens_field and "max_tokens" in call.json:
             call.json[self._max_tokens_field] = call.json.pop("max_tokens")
+        if self._dialect is not None:
+            self._dialect(call.json)
         url = self.provider.base_url + call.path
         started = time.perf_counter()
         total = self.timeouts.total

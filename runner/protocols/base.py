@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, Protocol
@@ -171,6 +171,11 @@ class Adapter(Protocol):
 
     def output_cap_field(self, provider: Provider) -> str | None:
         """The request field that replaces ``max_tokens`` for ``provider``, None to keep it."""
+        return None
+
+    def body_dialect(self, provider: Provider) -> Callable[[dict[str, Any]], None] | None:
+        """What rewrites a built body for a server that speaks a dialect of the protocol (chosen once per
+        provider), None when it speaks the protocol as written."""
         return None
 
     def rate_limit_pause(self, headers: Mapping[str, str]) -> float | None:

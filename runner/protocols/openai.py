@@ -6,7 +6,7 @@ provider adds (context length, output limit, per-token prices).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -30,7 +30,14 @@ from .base import (
     merge_extra,
 )
 from .listing import entries, first_int, flags, server_root
-from .openai_shapes import add_asks, on_tool_delta, read_tool_calls, read_usage_details, wire_messages
+from .openai_shapes import (
+    add_asks,
+    on_tool_delta,
+    read_tool_calls,
+    read_usage_details,
+    schema_as_json_object,
+    wire_messages,
+)
 from .ratelimit import exhausted_for
 
 # ``max_tokens`` rather than ``max_completion_tokens``: every compatible server accepts it;
@@ -144,6 +151,9 @@ class OpenAIAdapter(Adapter):
         if info.message.startswith("Unexpected endpoint or method"):  # LM Studio's wrong path, on a 200
             return ErrorCode.CLIENT_ERROR
         return classify_http(status, info, _KNOWN)
+
+    def body_dialect(self, provider: Provider) -> Callable[[dict[str, Any]], None] | None:
+        return schema_as_json_object if provider.json_schema_style == "llama-cpp-python" else None
 
     def output_cap_field(self, provider: Provider) -> str | None:
         # OpenAI's reasoning models take only max_completion_tokens; the provider file says so.

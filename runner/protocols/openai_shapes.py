@@ -50,6 +50,14 @@ def _content(content: Any, limit: int | None) -> Any:
     return parts
 
 
+def schema_as_json_object(body: dict[str, Any]) -> None:
+    """llama-cpp-python's server refuses ``response_format`` ``json_schema`` and takes the schema beside
+    ``json_object`` instead (its own extension; seen with llama-cpp-python 0.3)."""
+    asked = body.get("response_format")
+    if asked and asked.get("type") == "json_schema":
+        body["response_format"] = {"type": "json_object", "schema": asked["json_schema"]["schema"]}
+
+
 def add_asks(body: dict[str, Any], request: ChatRequest) -> None:
     """response_format, tools, tool_choice and reasoning_effort, as the job asked."""
     response = request.response
