@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -126,6 +127,25 @@ def write_job(folder: Path, data: dict[str, Any], name: str = "job.yaml") -> Pat
     path = folder / name
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of a results database as tuples (the database is opened and closed around the query)."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def dict_rows(db: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Rows of a results database as dicts by column name."""
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, params).fetchall()]
+    finally:
+        conn.close()
 
 
 def hanzo(*args: str | Path, timeout: float = 120, env: dict[str, str] | None = None,

@@ -4,13 +4,12 @@ prompt sends only its own items, --no-cache overrides, and the cache command rep
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import hanzo, write_job
+from tests.conftest import hanzo, query, write_job
 
 
 @pytest.fixture
@@ -19,13 +18,6 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HANZO_RUN_CACHE_DIR", str(folder))
     return folder
 
-
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def cached_job(folder: Path, second_prompt: str = "Describe {{country}}.", **extra: Any) -> Path:

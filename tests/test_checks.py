@@ -4,7 +4,6 @@ errors (exact messages), and passed / failed_checks in the results table of a re
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from runner.errors import ConfigError
 from runner.protocols import Completion
 from runner.resources import load_schema
 from tests.conftest import hanzo, write_job
+from tests.conftest import query as rows
 
 ROW = {"city": "Paris", "country": "France", "n": "5", "limit": "250", "key": "capital"}
 
@@ -167,13 +167,6 @@ def test_undefined_variables_bad_regex_and_missing_schema_file(isolated: Path) -
         "(row variables: city)",
     ]
 
-
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_results_record_passed_and_failed_checks(fake_providers: Path, keys: dict[str, str], isolated: Path,

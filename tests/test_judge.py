@@ -4,7 +4,6 @@ and a real run graded by a second provider of the fake server."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from runner.config.checks import Judge
 from runner.engine.judge import Verdict, judge_request, parse_verdict
 from runner.protocols import adapter_for
 from tests.conftest import hanzo, point_at, write_job, write_providers
+from tests.conftest import query as results
 
 JUDGE = Judge("Names {{capital}} as the capital.", "{{capital}}", "anthropic", {})
 ROW = {"country": "France", "capital": "Paris"}
@@ -60,13 +60,6 @@ def test_json_mode_is_asked_for_in_each_protocols_own_way() -> None:
     anthropic = body("anthropic")
     assert "response_format" not in anthropic and "format" not in anthropic and anthropic["max_tokens"] == 1024
 
-
-def results(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def judged_job(folder: Path, rows: list[dict[str, Any]], **extra: Any) -> Path:

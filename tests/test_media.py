@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from runner.config.providers import Pricing
 from runner.engine.rows import price
 from tests.conftest import FLAVORS, REPO, hanzo, point_at, write_job, write_providers
+from tests.conftest import dict_rows as rows
 from tests.fakeserver import FakeServer
 
 IMAGE = REPO / "jobs" / "images" / "red-square.png"
@@ -23,14 +23,6 @@ CITY = {"type": "object", "additionalProperties": False, "required": ["city", "p
         "properties": {"city": {"type": "string"}, "population": {"type": "integer"}}}
 PRICING = {"input": 1.0, "output": 4.0, "cached_input": 0.25}
 
-
-def rows(db: Path, sql: str) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql).fetchall()]
-    finally:
-        conn.close()
 
 
 def media_job(folder: Path, *, stream: bool) -> Path:

@@ -4,12 +4,11 @@ and the load problems validate reports with file:line."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import hanzo, write_job
+from tests.conftest import hanzo, query, write_job
 
 CHECKS_PY = textwrap.dedent('''
     SEEN = []
@@ -30,13 +29,6 @@ CHECKS_PY = textwrap.dedent('''
         return None
 ''')
 
-
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_python_checks_in_a_run(fake: Any, keys: dict[str, str], isolated: Path, fake_providers: Path) -> None:

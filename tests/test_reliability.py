@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import hanzo, point_at, write_job, write_providers
+from tests.conftest import hanzo, point_at, query, write_job, write_providers
 from tests.fakeserver import FakeServer
 
 
@@ -22,13 +22,6 @@ def start(*args: str | Path) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "runner", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
-
-def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def wait_for_results(db: Path, at_least: int, timeout: float = 20) -> None:

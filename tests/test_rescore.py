@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import hanzo, write_job
+from tests.conftest import hanzo, query, write_job
 
 ROWS = [{"country": "France", "capital": "Paris"}, {"country": "Japan", "capital": "Tokyo"},
         {"country": "Peru", "capital": "Lima"}]
-
-
-def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def job_with(folder: Path, checks: list[dict[str, Any]], **extra: Any) -> Path:
@@ -94,3 +85,22 @@ def test_rescore_names_a_missing_run(isolated: Path, fake_providers: Path, keys:
     done = hanzo("rescore", "7", job, "--providers-dir", fake_providers)
     assert done.returncode == 2
     assert "rescore: there is no run 7 in this database" in done.stderr
+
+
+def test_rescore_keeps_tool_and_json_checks_of_the_stored_answers(fake: Any, keys: dict[str, str], isolated: Path,
+                                                                   fake_providers: Path) -> None:
+    """Tool calls and asked-for JSON are read back from the stored row: a tool check and the schema check
+    give the same verdict on rescore as on the run."""
+    weather = {"name": "get_weather", "description": "Weather in a city",
+               "parameters": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}
+    schema = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+    job = write_job(isolated, {"targets": ["openai/gpt-4o-mini"], "output": "out.db", "prompts": [
+        {"id": "tool", "text": "Weather in Paris", "tools": [weather], "checks": [{"tool_called": "get_weather"}]},
+        {"id": "json", "text": "Name someone", "response_schema": schema}]})
+    first = hanzo(job, "--providers-dir", fake_providers)
+    assert first.returncode == 0, first.stderr
+    done = hanzo("rescore", "latest", job, "--providers-dir", fake_providers)
+    assert done.returncode == 0, done.stderr
+    got = query(isolated / "out.db", "SELECT run_id, prompt_id, passed, response_json IS NOT NULL FROM results"
+                                     " ORDER BY run_id, prompt_id")
+    assert got == [(1, "json", 1, 1), (1, "tool", 1, 0), (2, "json", 1, 1), (2, "tool", 1, 0)]

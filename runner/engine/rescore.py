@@ -38,6 +38,7 @@ from .budget import Budget
 from .grading import grader_providers
 from .launch import RunOutcome
 from .limits import ProviderLimits
+from .rows import check_answer
 from .scheduler import Engine, Lane, Progress
 
 PAGE = 500  # stored results read at a time
@@ -88,10 +89,11 @@ class RescoreEngine(Engine):
         if row.cost_usd is not None and row.judge_cost_usd is not None:  # the source's judges were its own spend
             answer_cost = row.cost_usd - row.judge_cost_usd
         fields = {f: stored[f] for f in ANSWER_FIELDS} if self.checks.wants_fields else None
-        seen = Observed(row.response_text or "", row.output_tokens, row.latency_ms, fields)
-        passed, failures = self.checks.evaluate(item.prompt.id, item.row, seen)
+        tool_calls = json.loads(row.tool_calls) if row.tool_calls else None
+        seen = Observed(row.response_text or "", row.output_tokens, row.latency_ms, fields, tool_calls)
+        passed, failures, response_json = check_answer(self.checks, item, seen)
         return row._replace(passed=passed, failed_checks=json.dumps([f.as_dict() for f in failures]) if failures
-                            else None, cost_usd=answer_cost, judge_cost_usd=None), []
+                            else None, response_json=response_json, cost_usd=answer_cost, judge_cost_usd=None), []
 
 
 async def rescore_run(job: Job, registry: ProviderRegistry, db_path: Path, which: str, *,
@@ -148,7 +150,7 @@ async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Databa
                 last = stored["id"]
                 assert engine is not None
                 engine.stored[stored["item_key"]] = stored
-                yield _item(stored, prompts, rows)
+                yield _item(stored, job, prompts, rows)
 
     try:
         for provider_id in dict.fromkeys([*providers, *grader_providers(job)]):
@@ -171,10 +173,14 @@ def _data_rows(job: Job, source_id: int, db: sqlite_utils.Database) -> dict[int,
     return {i: row for i, row in job.rows() if i is not None and i in wanted}
 
 
-def _item(stored: Mapping[str, Any], prompts: Mapping[str, Prompt], rows: Mapping[int, Row]) -> WorkItem:
-    """The work item a stored result answered, as far as checks need it: its prompt's checks, its data row."""
-    target = Target(stored["provider"], stored["model"], {}, stored["target"])
+def _item(stored: Mapping[str, Any], job: Job, prompts: Mapping[str, Prompt], rows: Mapping[int, Row]) -> WorkItem:
+    """The work item a stored result answered, as far as checks need it: its prompt's checks, its data row,
+    and the JSON the job asks for (checked against its schema again)."""
+    target = next((t for t in job.targets if t.label == stored["target"]), None) or \
+        Target(stored["provider"], stored["model"], {}, stored["target"])
     prompt = prompts.get(stored["prompt_id"]) or Prompt(stored["prompt_id"], ())
     row = rows.get(stored["row_index"], {}) if stored["row_index"] is not None else {}
     messages = ({"role": "user", "content": stored["prompt"] or ""},)
-    return WorkItem(target, prompt, stored["row_index"], stored["repeat_index"], messages, stored["item_key"], row)
+    response = prompt.response or target.response or job.response
+    return WorkItem(target, prompt, stored["row_index"], stored["repeat_index"], messages, stored["item_key"], row,
+                    response)

@@ -57,17 +57,8 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
             cost, source = estimated_cost(pricing, item.messages, c.text or "", c.input_tokens,
                                           c.output_tokens), ESTIMATED
     fields = answer_fields(item, outcome) if checks.wants_fields else None  # only python checks read them
-    passed, failures = checks.evaluate(item.prompt.id, item.row, Observed(c.text, c.output_tokens,
-                                                                           outcome.latency_ms, fields,
-                                                                           c.tool_calls))
-    response_json = None
-    if item.response is not None:  # JSON was asked for: it is parsed, stored and checked on every answer
-        response_json, failure = answer_json(item.response, c.text)
-        if failure is not None:
-            failures.append(failure)
-            passed = 0
-        elif passed is None:
-            passed = 1
+    passed, failures, response_json = check_answer(
+        checks, item, Observed(c.text, c.output_tokens, outcome.latency_ms, fields, c.tool_calls))
     return ResultRow(
         run_id=run_id, item_key=item.item_key, target=target.label, provider=target.provider, model=target.model,
         prompt_id=item.prompt.id, row_index=item.row_index, repeat_index=item.repeat_index,
@@ -80,6 +71,20 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
         tool_calls=json.dumps(c.tool_calls, ensure_ascii=False) if c.tool_calls is not None else None,
         reasoning_tokens=c.reasoning_tokens, cached_input_tokens=c.cached_input_tokens,
         cache_write_tokens=c.cache_write_tokens)
+
+
+def check_answer(checks: Checks, item: WorkItem, seen: Observed) -> tuple[int | None, list[Failure], str | None]:
+    """The item's checks on an answer: (passed, failures, the answer's JSON when the job asked for JSON).
+
+    Asked-for JSON is parsed, stored and checked against its schema on every answer, checks or not.
+    """
+    passed, failures = checks.evaluate(item.prompt.id, item.row, seen)
+    if item.response is None:
+        return passed, failures, None
+    response_json, failure = answer_json(item.response, seen.text)
+    if failure is not None:
+        return 0, [*failures, failure], response_json
+    return (1 if passed is None else passed), failures, response_json
 
 
 def answer_json(spec: ResponseSpec, text: str) -> tuple[str | None, Failure | None]:
