@@ -152,8 +152,9 @@ class ProviderClient:
                 return Answer(self._read(self.adapter.parse, data), status, _ms_since(started), None)
             ttft: float | None = None
             received = chunks = 0
-            lines = timer.watch(response.aiter_lines())
-            events = sse_events(lines) if self.adapter.stream_format == "sse" else ndjson_events(lines)
+            lines = response.aiter_lines()
+            events = (sse_events(lines, timer.stamp) if self.adapter.stream_format == "sse"
+                      else ndjson_events(lines, timer.stamp))
             async for event, data in events:
                 if data == "[DONE]":  # the OpenAI-style trailer; complete only if a finish reason came first
                     break
