@@ -13,16 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
-from .driver import REPO, Mock
+from .driver import Mock, measure
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -54,17 +51,10 @@ def run(folder: Path, url: str, items: int) -> tuple[float, float]:
         "targets": ["mock/bench"], "data": rows.name, "concurrency": 64, "output": f"out-{items}.db",
         "prompts": [{"id": "look", "messages": [{"role": "user", "content": [
             {"text": "What is in this picture?"}, {"image": "images/{{file}}"}]}]}]}))
-    started = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run([sys.executable, "-m", "runner", "run", str(job), "--quiet",
-                           "--providers-dir", str(providers)], cwd=REPO, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"hanzo-run failed ({done.returncode}): {done.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:  # ru_maxrss is the largest child so far; a smaller run after a larger one hides
-        raise SystemExit("run the smaller size first")
-    return wall, peak / 1024
+    sample = measure([sys.executable, "-m", "runner", "run", str(job), "--quiet", "--providers-dir", str(providers)])
+    if sample.code != 0:
+        raise SystemExit(f"hanzo-run failed ({sample.code}): {sample.stderr}")
+    return sample.wall, sample.rss_mb
 
 
 def main(argv: list[str] | None = None) -> None:
