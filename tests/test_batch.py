@@ -300,6 +300,11 @@ def test_three_shards_merged_equal_one_unsharded_run(batch: bool, fake: FakeServ
     assert rows(isolated / "all.db", query) == rows(isolated / "whole.db", query)
     run_row = rows(isolated / "all.db", "SELECT status, items_ok, items_failed FROM runs")
     assert run_row == [{"status": "completed", "items_ok": 60, "items_failed": 0}]
+    if batch:  # every batch comes with its items, re-pointed at the merged batch ids
+        items = "SELECT b.provider_batch_id, i.item_key FROM batch_items i JOIN batches b ON b.id = i.batch"
+        assert sorted(map(str, rows(isolated / "all.db", items))) == sorted(
+            str(r) for s in shards for r in rows(s, items))
+        assert len(rows(isolated / "all.db", items)) == 60
 
 
 def test_merge_refuses_different_jobs_unless_allowed(fake: FakeServer, batch_providers: Path, keys: dict[str, str],

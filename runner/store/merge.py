@@ -150,7 +150,7 @@ def _merge(target: sqlite_utils.Database, out: Path, runs: list[_SourceRun],
             _record_source(target, run_id, run)
             counts["results"] += _copy_results(target, run, run_id)
             counts["attempts"] += _copy_new_rows(target, run, run_id, "attempts")
-            counts["batches"] += _copy_new_rows(target, run, run_id, "batches")
+            counts["batches"] += _copy_batches(target, run, run_id)
         statuses = {run_id: _recount(target, run_id) for run_id in touched}
     return MergeSummary(out, tuple(touched), len(runs), counts["results"], counts["attempts"], counts["batches"],
                         statuses)
@@ -235,6 +235,33 @@ def _copy_new_rows(target: sqlite_utils.Database, run: _SourceRun, run_id: int, 
     if rows:
         target.table(table).insert_all(rows)
     return len(rows)
+
+
+def _copy_batches(target: sqlite_utils.Database, run: _SourceRun, run_id: int) -> int:
+    """The source run's batches with their items (``batch_items`` re-pointed at the new batch ids): without
+    the items a merged run could not tell which results a batch answered, nor collect it later."""
+    if not run.db["batches"].exists():
+        return 0
+    for table in ("batches", "batch_items"):
+        if run.db[table].exists() and not target[table].exists():
+            target.execute(run.db[table].schema)
+    columns = [c for c in _columns(run.db, "batches") if c in set(_columns(target, "batches")) and c != "id"]
+    present = {tuple(r[c] for c in columns): r["id"] for r in target.query(
+        f"SELECT id, {', '.join(columns)} FROM batches WHERE run_id = ?", [run_id])}
+    added = 0
+    for row in run.db.query(f"SELECT id, {', '.join(columns)} FROM batches WHERE run_id = ? ORDER BY id",
+                            [run.row["id"]]):
+        source_id = row.pop("id")
+        row["run_id"] = run_id
+        key = tuple(row[c] for c in columns)
+        if key not in present:
+            present[key] = target.table("batches").insert(row).last_pk
+            added += 1
+        if run.db["batch_items"].exists():
+            items = [{**item, "batch": present[key]} for item in run.db.query(
+                "SELECT batch, item_key, custom_id FROM batch_items WHERE batch = ?", [source_id])]
+            target.table("batch_items").insert_all(items, ignore=True)  # (batch, custom_id) is the key: once each
+    return added
 
 
 def _recount(target: sqlite_utils.Database, run_id: int) -> str:
