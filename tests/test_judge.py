@@ -130,6 +130,12 @@ def test_a_grader_that_fails_leaves_the_check_unknown(fake: Any, keys: dict[str,
                                                                   "HTTP 401: invalid x-api-key"}]
     assert results(isolated / "out.db", "SELECT purpose, http_status, error_code FROM attempts ORDER BY id") == [
         ("answer", 200, None), ("judge", 401, "INVALID_API_KEY")]
+    fake.add_fault("401", flavor="anthropic")
+    quiet = hanzo(job, "--providers-dir", fake_providers, "--quiet", "--db", isolated / "quiet.db")
+    assert (quiet.returncode, quiet.stdout) == (1, "")
+    assert quiet.stderr == (f"hanzo-run: run 1 failed: 1 of 1 answers got no verdict from their checks (no verdict "
+                            f"from {GRADER}: INVALID_API_KEY: HTTP 401: invalid x-api-key); results in "
+                            f"{isolated / 'quiet.db'}\n")
 
 
 def test_a_judge_check_needs_a_known_grader(isolated: Path) -> None:

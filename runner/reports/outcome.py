@@ -34,10 +34,16 @@ class RunFigures:
     checks_failed: dict[str, int] = field(default_factory=dict)  # check name -> answers, most first
     check_examples: dict[str, str] = field(default_factory=dict)  # check name -> one reason
     checks_failed_by_target: dict[str, dict[str, int]] = field(default_factory=dict)
+    no_verdict_example: str = ""  # why one answer got no verdict (a grader that did not answer one)
 
     @property
     def errors(self) -> int:
         return self.items - self.ok
+
+    @property
+    def no_verdict(self) -> int:
+        """Answers whose checks gave no verdict (passed NULL): a judge that failed or did not parse."""
+        return self.ok - self.passed - self.failed_checks if self.checked else 0
 
     @property
     def ok_rate(self) -> float | None:
@@ -70,6 +76,7 @@ class RunFigures:
         return {"checked": self.checked, "ok_rate": self.ok_rate, "pass_rate": self.pass_rate,
                 "passed": self.passed if self.checked else None,
                 "answers_failing_checks": self.failed_checks if self.checked else None,
+                "answers_without_verdict": self.no_verdict if self.checked else None,
                 "fail_under": self.fail_under, "request_errors": self.request_errors,
                 "checks_failed": self.checks_failed, "checks_failed_by_target": self.checks_failed_by_target,
                 "reason": failure_reason(self) if self.failed else None}
@@ -88,7 +95,18 @@ def run_figures(db: sqlite_utils.Database, run_id: int, db_path: Path, *, checke
         " GROUP BY error_code ORDER BY count(*) DESC, error_code", [run_id])}
     if figures.failed_checks:
         _count_checks(db, figures)
+    if figures.no_verdict:
+        example = next(db.query(
+            "SELECT json_extract(f.value, '$.reason') AS reason FROM results, json_each(results.failed_checks) AS f"
+            " WHERE results.run_id = ? AND results.status = 'ok' AND results.passed IS NULL"
+            " AND json_valid(results.failed_checks) LIMIT 1", [run_id]), None)
+        figures.no_verdict_example = _clip(str(example["reason"])) if example else ""
     return figures
+
+
+def _clip(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _count_checks(db: sqlite_utils.Database, figures: RunFigures) -> None:
@@ -133,7 +151,8 @@ def summary_line(figures: RunFigures) -> str:
         errors += f" ({_codes(figures.request_errors)})"
     head = f"run {figures.run_id}: {figures.items} answered, "
     if figures.checked:
-        return (f"{head}{figures.passed} passed, {figures.failed_checks} failed checks "
+        unknown = f", {figures.no_verdict} without a verdict" if figures.no_verdict else ""
+        return (f"{head}{figures.passed} passed, {figures.failed_checks} failed checks{unknown} "
                 f"(pass rate {pct(figures.pass_rate)}{_fail_under(figures)}); {errors}")
     line = f"{head}{figures.ok} ok, {errors}"
     if figures.fail_under is not None:
@@ -149,10 +168,13 @@ def failure_reason(figures: RunFigures) -> str:
     clauses: list[tuple[str, list[str]]] = []
     if figures.checked and figures.failed_checks:
         clauses.append((f"{figures.failed_checks} of {figures.items} answers failed checks", []))
+    if figures.no_verdict:
+        why = [figures.no_verdict_example] if figures.no_verdict_example else []
+        clauses.append((f"{figures.no_verdict} of {figures.items} answers got no verdict from their checks", why))
     if figures.errors:
         clauses.append((f"{figures.errors} of {figures.items} requests failed", [_codes(figures.request_errors)]))
     if not clauses:  # cannot happen while the rule above holds; say something true anyway
-        clauses.append((f"{figures.items} items", []))
+        clauses.append((f"{figures.items} item{'s' if figures.items != 1 else ''} did not pass", []))
     if rate:
         clauses[0][1].append(rate)
     said = " and ".join(text + (f" ({'; '.join(notes)})" if notes else "") for text, notes in clauses)
