@@ -361,6 +361,18 @@ def _family(flavor: str) -> str:
 
 
 def _parse_chat(flavor: str, body: dict[str, Any], gemini: re.Match[str] | None) -> _Chat | str:
+    """The chat request in ``body`` with what it asks beyond text (JSON, a tool, an image), or why it is
+    refused: the same for a synchronous request and a batch line."""
+    chat = _parse_request(flavor, body, gemini)
+    if isinstance(chat, _Chat):
+        family = _family(flavor)
+        chat.wants_json, chat.json_schema = fakeasks.wanted_json(family, body)
+        chat.tool = fakeasks.wanted_tool(family, body)
+        chat.image = fakeasks.has_image(family, body)
+    return chat
+
+
+def _parse_request(flavor: str, body: dict[str, Any], gemini: re.Match[str] | None) -> _Chat | str:
     """A _Chat, or the message of the 400 the provider would answer."""
     family = _family(flavor)
     if family == "gemini":
@@ -756,12 +768,8 @@ class FakeServer:
         chat = _parse_chat(flavor, body, gemini)
         if isinstance(chat, str):
             return _error(flavor, 400, chat)
-        family = _family(flavor)
-        chat.wants_json, chat.json_schema = fakeasks.wanted_json(family, body)
-        chat.tool = fakeasks.wanted_tool(family, body)
-        chat.image = fakeasks.has_image(family, body)
         if chat.image and "novision" in chat.model:
-            return _error(flavor, *fakeasks.refuse_image(family))
+            return _error(flavor, *fakeasks.refuse_image(_family(flavor)))
         fault = self._take_fault(flavor, chat.model)
         kind = fault.kind if fault else "none"
         opts = fault.options if fault else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -348,3 +349,27 @@ def test_ctrl_c_while_polling_leaves_the_batches_running(fake: FakeServer, batch
     assert "1 batches keep running at the provider" in err and f"hanzo-run {job} --resume 1" in err
     assert rows(isolated / "out.db", "SELECT status FROM runs") == [{"status": "submitted"}]
     assert fake.batch.created("openai")[0].state == "running" and fake.batch.created("openai")[0].cancel_at is None
+
+
+def test_json_and_tools_go_by_batch_too(fake: FakeServer, batch_providers: Path, keys: dict[str, str],
+                                        isolated: Path) -> None:
+    """A batch line's body is the synchronous request: the response schema and the tools are sent in each
+    protocol's shape, and the answers' JSON and tool calls are recorded and checked as they would be."""
+    schema = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
+    weather = {"name": "get_weather", "description": "Weather in a city",
+               "parameters": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}
+    job = write_job(isolated, {"targets": [f"{p}/{m}" for p, m in MODELS.items()], "batch": True, "output": "out.db",
+                               "params": {"max_tokens": 50}, "prompts": [
+        {"id": "json", "text": "Give a number", "response_schema": schema},
+        {"id": "tool", "text": "Weather in Paris", "tools": [weather], "checks": [{"tool_called": "get_weather"}]}]})
+    outcome = run(job, batch_providers)
+    assert (outcome.status, outcome.ok, outcome.failed) == ("completed", 6, 0)
+    assert fake.batch.chat_requests() == 0
+    got = rows(isolated / "out.db", "SELECT provider, prompt_id, via, passed, response_json, tool_calls,"
+                                    " failed_checks, response_text FROM results")
+    for r in got:
+        assert r["via"] == "batch" and r["passed"] == 1, r
+        if r["prompt_id"] == "json":
+            assert isinstance(json.loads(r["response_json"])["n"], int), r
+        else:
+            assert json.loads(r["tool_calls"])[0]["name"] == "get_weather", r

@@ -34,7 +34,7 @@ from ..config.jobs import Job, Target, WorkItem
 from ..config.providers import Pricing, Provider
 from ..errors import ErrorCode, ProviderError
 from ..http.client import Answer, ProviderClient
-from ..protocols import ChatRequest, Completion, adapter_for
+from ..protocols import Completion, adapter_for
 from ..protocols.base import excerpt
 from ..protocols.batch import BatchApi, BatchEntry, BatchLine, BatchStatus, LineKind, batch_api
 from ..store.database import RunStore, utcnow
@@ -42,6 +42,7 @@ from ..store.records import AttemptRow, ResultRow
 from .budget import Budget
 from .limits import ProviderLimits
 from .pricing import PriceBook
+from .requests import chat_request
 from .retry import with_retries
 from .rows import result_row
 from .scheduler import ASSUMED_MAX_TOKENS, Progress
@@ -166,7 +167,7 @@ class BatchFlow:
                 except ProviderError as error:
                     refused.append((self._row(item, error, None, utcnow(), None), []))
                     continue
-            call = adapter.build(ChatRequest(item.target.model, item.messages, item.target.params, False))
+            call = adapter.build(chat_request(item, False, bt.provider))  # the synchronous request, not streamed
             body = call.json
             if cap_field and "max_tokens" in body:
                 body[cap_field] = body.pop("max_tokens")
