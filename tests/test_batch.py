@@ -351,6 +351,22 @@ def test_ctrl_c_while_polling_leaves_the_batches_running(fake: FakeServer, batch
     assert fake.batch.created("openai")[0].state == "running" and fake.batch.created("openai")[0].cancel_at is None
 
 
+def test_batch_lines_get_the_providers_dialect_like_synchronous_requests(fake: FakeServer, keys: dict[str, str],
+                                                                         isolated: Path, tmp_path: Path) -> None:
+    """The body of a batch line is rewritten for the provider exactly as a synchronous body is: the output
+    cap under max_completion_tokens (openai.yaml) and a llama-cpp-python schema as json_object + schema."""
+    schema = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
+    providers = write_providers(tmp_path / "dialect", {"openai": point_at(
+        fake, "openai", json_schema_style="llama-cpp-python")})
+    job = batch_job(isolated, ["openai"], 3, response_schema=schema)
+    run(job, providers)
+    [created] = fake.batch.created("openai")
+    for request in created.requests:
+        body = request.body
+        assert body["max_completion_tokens"] == 50 and "max_tokens" not in body
+        assert body["response_format"] == {"type": "json_object", "schema": schema}
+
+
 def test_json_and_tools_go_by_batch_too(fake: FakeServer, batch_providers: Path, keys: dict[str, str],
                                         isolated: Path) -> None:
     """A batch line's body is the synchronous request: the response schema and the tools are sent in each

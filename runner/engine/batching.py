@@ -149,7 +149,7 @@ class BatchFlow:
     async def _submit_target(self, bt: BatchTarget) -> None:
         skip = self._skip(bt.target.label)
         adapter = adapter_for(bt.provider.protocol)
-        cap_field = adapter.output_cap_field(bt.provider)
+        dialect = adapter.body_dialect(bt.provider)  # the same rewrite a synchronous request gets
         assert bt.provider.batch is not None
         settings = bt.provider.batch
         chunk: list[tuple[WorkItem, BatchEntry]] = []
@@ -169,8 +169,8 @@ class BatchFlow:
                     continue
             call = adapter.build(chat_request(item, False, bt.provider))  # the synchronous request, not streamed
             body = call.json
-            if cap_field and "max_tokens" in body:
-                body[cap_field] = body.pop("max_tokens")
+            if dialect is not None:
+                dialect(body)
             entry = BatchEntry(custom_id(item.item_key), body)
             entry_size = bt.api.entry_size(entry)
             if chunk and (len(chunk) >= settings.max_requests or size + entry_size > settings.max_bytes):

@@ -66,8 +66,6 @@ class ProviderClient:
         # Chat calls skip httpx's Request/Response layer on the real transport (see transport.py).
         self._direct = transport if isinstance(transport, PooledTransport) else None
         self._json_headers = {**headers, "content-type": "application/json"}
-        # The provider's own name for the output-token cap (OpenAI: max_completion_tokens), when it differs.
-        self._max_tokens_field = self.adapter.output_cap_field(provider)
         self._dialect = self.adapter.body_dialect(provider)
         self.http = httpx.AsyncClient(
             base_url=provider.base_url if offline is None else "http://echo.invalid",
@@ -82,8 +80,6 @@ class ProviderClient:
 
     async def send(self, request: ChatRequest) -> Answer:
         call = self.adapter.build(request)
-        if self._max_tokens_field and "max_tokens" in call.json:
-            call.json[self._max_tokens_field] = call.json.pop("max_tokens")
         if self._dialect is not None:
             self._dialect(call.json)
         url = self.provider.base_url + call.path

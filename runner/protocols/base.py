@@ -169,13 +169,10 @@ class Adapter(Protocol):
         """
         return classify_http(status, info)
 
-    def output_cap_field(self, provider: Provider) -> str | None:
-        """The request field that replaces ``max_tokens`` for ``provider``, None to keep it."""
-        return None
-
     def body_dialect(self, provider: Provider) -> Callable[[dict[str, Any]], None] | None:
-        """What rewrites a built body for a server that speaks a dialect of the protocol (chosen once per
-        provider), None when it speaks the protocol as written."""
+        """What rewrites a built body for ``provider`` when its server speaks a dialect of the protocol
+        (another name for the output cap, another shape of a JSON schema), chosen once per provider and
+        applied to every body sent, synchronously or by batch; None when it speaks the protocol as written."""
         return None
 
     def rate_limit_pause(self, headers: Mapping[str, str]) -> float | None:

@@ -6,6 +6,7 @@ provider adds (context length, output limit, per-token prices).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal
@@ -35,6 +36,7 @@ from .openai_shapes import (
     on_tool_delta,
     read_tool_calls,
     read_usage_details,
+    rename_max_tokens,
     schema_as_json_object,
     wire_messages,
 )
@@ -153,11 +155,19 @@ class OpenAIAdapter(Adapter):
         return classify_http(status, info, _KNOWN)
 
     def body_dialect(self, provider: Provider) -> Callable[[dict[str, Any]], None] | None:
-        return schema_as_json_object if provider.json_schema_style == "llama-cpp-python" else None
+        rewrites: list[Callable[[dict[str, Any]], None]] = []
+        if provider.max_tokens_field != "max_tokens":
+            # OpenAI's reasoning models take only max_completion_tokens; the provider file says so.
+            rewrites.append(functools.partial(rename_max_tokens, provider.max_tokens_field))
+        if provider.json_schema_style == "llama-cpp-python":
+            rewrites.append(schema_as_json_object)
+        if len(rewrites) < 2:
+            return rewrites[0] if rewrites else None
 
-    def output_cap_field(self, provider: Provider) -> str | None:
-        # OpenAI's reasoning models take only max_completion_tokens; the provider file says so.
-        return provider.max_tokens_field if provider.max_tokens_field != "max_tokens" else None
+        def both(body: dict[str, Any]) -> None:
+            for rewrite in rewrites:
+                rewrite(body)
+        return both
 
     def rate_limit_pause(self, headers: Mapping[str, str]) -> float | None:
         return exhausted_for(headers, _RATE_LIMITS)

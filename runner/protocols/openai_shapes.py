@@ -50,6 +50,12 @@ def _content(content: Any, limit: int | None) -> Any:
     return parts
 
 
+def rename_max_tokens(field: str, body: dict[str, Any]) -> None:
+    """The output cap under the provider's own name for it (OpenAI's reasoning models: max_completion_tokens)."""
+    if "max_tokens" in body:
+        body[field] = body.pop("max_tokens")
+
+
 def schema_as_json_object(body: dict[str, Any]) -> None:
     """llama-cpp-python's server refuses ``response_format`` ``json_schema`` and takes the schema beside
     ``json_object`` instead (its own extension; seen with llama-cpp-python 0.3)."""
