@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, best_match
+from jsonschema.exceptions import best_match
 
 from ..errors import Problem
 from .files import Document
-from .outputs import tool_args_problems, tool_args_test, tool_called_test
+from .outputs import load_schema, schema_problem, tool_args_problems, tool_args_test, tool_called_test
 from .python_checks import DEFAULT_THRESHOLD, PythonCheckError, call_check, load_function
 from .templating import Row, as_text, render, render_strings, variables_in
 
@@ -145,7 +144,8 @@ def _regex_problems(value: Any, fold: bool, base: Path) -> list[str]:
 
 
 def _schema_check_problems(value: Any, fold: bool, base: Path) -> list[str]:
-    return _schema_problems(value, base)
+    problem = schema_problem(value, base, mapping=False)
+    return [problem] if problem else []
 
 
 # Every check type, by its key in schemas/job.schema.json $defs.check (a test holds the two equal).
@@ -159,7 +159,7 @@ CHECK_TYPES: dict[str, CheckType] = {
     "starts_with": CheckType(lambda value, fold, base: _text_test("starts_with", str(value), fold)),
     "regex": CheckType(lambda value, fold, base: _regex_test(value, fold), vet=_regex_problems),
     "json": CheckType(lambda value, fold, base: _json_test),
-    "json_schema": CheckType(lambda value, fold, base: _schema_test(load_schema_spec(value, base)),
+    "json_schema": CheckType(lambda value, fold, base: _schema_test(load_schema(value, base)),
                              vet=_schema_check_problems),
     "max_latency_ms": CheckType(lambda value, fold, base: _limit_test(value, lambda seen: seen.latency_ms,
                                                                       "latency", "ms")),
@@ -312,14 +312,6 @@ def _schema_test(schema: Any) -> Test:
     return test
 
 
-def load_schema_spec(value: str | Mapping[str, Any], base: Path) -> Any:
-    """An inline schema as is, or the schema file (.json, .yaml) relative to the job's folder."""
-    if not isinstance(value, str):
-        return value
-    text = (base / value).read_text(encoding="utf-8")
-    return json.loads(text) if value.endswith(".json") else yaml.safe_load(text)
-
-
 def _limit_test(limit: float | str, measure: Callable[[Observed], float | None], what: str, unit: str) -> Test:
     def test(seen: Observed, row: Row) -> tuple[bool, str]:
         bound: float | str = limit
@@ -369,17 +361,3 @@ def check_places(data: Mapping[str, Any]) -> Iterator[tuple[list[str | int], Map
         if isinstance(prompt, dict):
             for j, spec in enumerate(prompt.get("checks", [])):
                 yield ["prompts", i, "checks", j], spec
-
-
-def _schema_problems(value: str | Mapping[str, Any], base: Path) -> list[str]:
-    try:
-        schema = load_schema_spec(value, base)
-    except FileNotFoundError:
-        return [f"schema file {value} not found (relative to the job file)"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as e:
-        return [f"cannot read schema file {value}: {e}"]
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as e:
-        return [f"not a valid JSON Schema: {e.message}"]
-    return []

@@ -134,14 +134,16 @@ def load_schema(value: str | Mapping[str, Any], base: Path) -> Any:
     return json.loads(text) if value.endswith(".json") else yaml.safe_load(text)
 
 
-def schema_problem(value: str | Mapping[str, Any], base: Path) -> str | None:
+def schema_problem(value: str | Mapping[str, Any], base: Path, *, mapping: bool = True) -> str | None:
+    """What keeps ``value`` (inline, or a file relative to the job) from being a usable JSON Schema, or None.
+    ``mapping``: only an object schema will do (what providers take); a check also accepts true/false."""
     try:
         schema = load_schema(value, base)
     except FileNotFoundError:
         return f"schema file {value} not found (relative to the job file)"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as e:
         return f"cannot read schema file {value}: {e}"
-    if not isinstance(schema, dict):
+    if mapping and not isinstance(schema, dict):
         return "a JSON Schema must be a mapping"
     try:
         Draft202012Validator.check_schema(schema)
