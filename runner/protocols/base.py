@@ -89,6 +89,14 @@ class StreamState:
     cached_input_tokens: int | None = None
     cache_write_tokens: int | None = None
 
+    def add_whole_calls(self, calls: list[dict[str, Any]]) -> None:
+        """Tool calls a stream sends whole (Gemini, Ollama) rather than in pieces, after those seen before."""
+        if calls:
+            if self.tool_parts is None:
+                self.tool_parts = {}
+            for call in calls:
+                self.tool_parts[len(self.tool_parts)] = [call["name"], call["arguments"]]
+
     def completion(self) -> Completion:
         completion = Completion("".join(self.parts), self.finish_reason, self.input_tokens,
                                 self.output_tokens, self.cost_usd, None, self.reasoning_tokens,

@@ -113,12 +113,7 @@ def read_tool_calls(completion: Completion, candidate: Mapping[str, Any]) -> Non
 
 def on_function_calls(state: StreamState, candidate: Mapping[str, Any]) -> None:
     """Gemini streams each function call whole, in the chunk that carries it."""
-    calls = function_calls(candidate)
-    if calls:
-        if state.tool_parts is None:
-            state.tool_parts = {}
-        for call in calls:
-            state.tool_parts[len(state.tool_parts)] = [call["name"], call["arguments"]]
+    state.add_whole_calls(function_calls(candidate))
 
 
 def read_usage_details(into: Completion | StreamState, usage: Mapping[str, Any]) -> None:

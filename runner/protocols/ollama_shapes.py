@@ -67,9 +67,4 @@ def read_tool_calls(completion: Completion, message: Mapping[str, Any]) -> None:
 
 
 def on_tool_calls(state: StreamState, message: Mapping[str, Any]) -> None:
-    calls = _calls(message)
-    if calls:
-        if state.tool_parts is None:
-            state.tool_parts = {}
-        for call in calls:
-            state.tool_parts[len(state.tool_parts)] = [call["name"], call["arguments"]]
+    state.add_whole_calls(_calls(message))
