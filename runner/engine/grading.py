@@ -24,7 +24,7 @@ from ..http.client import Answer
 from ..protocols import ChatRequest
 from ..store.records import AttemptRow, ResultRow
 from .judge import judge_request, parse_verdict
-from .retry import RETRYABLE, with_retries
+from .retry import gave_up, with_retries
 from .rows import price
 from .usage import estimate_tokens
 
@@ -124,7 +124,4 @@ class Grading:
             return await with_retries(lane.provider.retry, engine.sleep,
                                       lambda: engine._attempt(lane, request, item, weight, tries, 0))
         except ProviderError as error:
-            if len(tries) > 1 and error.code in RETRYABLE:
-                raise ProviderError(ErrorCode.MAX_RETRIES_EXCEEDED, f"gave up after {len(tries)} attempts; "
-                                    f"last: {error}", error.status, error.provider) from None
-            raise
+            raise gave_up(error, len(tries)) from None

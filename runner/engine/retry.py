@@ -69,6 +69,15 @@ def retrying(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]], ela
     )
 
 
+def gave_up(error: ProviderError, attempts: int) -> ProviderError:
+    """The error an item ends with: a transient one that outlasted its retries is MAX_RETRIES_EXCEEDED,
+    naming the last cause; any other is itself."""
+    if attempts > 1 and error.code in RETRYABLE:
+        return ProviderError(ErrorCode.MAX_RETRIES_EXCEEDED, f"gave up after {attempts} attempts; last: {error}",
+                             error.status, error.provider)
+    return error
+
+
 async def with_retries(policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]],
                        attempt: Callable[[], Awaitable[T]]) -> T:
     """``attempt()`` until it succeeds or ``retrying`` gives up; its error then propagates.

@@ -37,7 +37,7 @@ from .grading import Grading
 from .limits import Holding, ProviderLimits
 from .pricing import PriceBook
 from .requests import chat_request
-from .retry import RETRYABLE, with_retries
+from .retry import gave_up, with_retries
 from .rows import attempt_row, result_row
 from .stops import ProviderStopped, stop_for
 from .usage import estimate_tokens
@@ -183,9 +183,8 @@ class Engine:
                 error = ProviderError(error.code, f"stopped after {len(attempts)} attempt"
                                       f"{'s' if len(attempts) > 1 else ''}; "
                                       f"{error.message.removeprefix('not sent: ')}", None, error.provider)
-            elif len(attempts) > 1 and error.code in RETRYABLE:
-                error = ProviderError(ErrorCode.MAX_RETRIES_EXCEEDED, f"gave up after {len(attempts)} attempts; "
-                                      f"last: {error}", error.status, error.provider)
+            else:
+                error = gave_up(error, len(attempts))
             outcome = error
         row = self._result(item, outcome, before[1] + len(attempts), started_at)
         if self.budget is not None and (reserved or attempts):
