@@ -95,3 +95,33 @@ def test_cache_ttl_is_checked(isolated: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == (
         "job.yaml:6:12: cache_ttl: expected seconds, or a number with s, m, h, d or w (e.g. 14d)")
+
+
+def test_the_cache_keeps_tool_calls_and_tells_apart_what_a_request_asks(fake: Any, keys: dict[str, str],
+                                                                       isolated: Path, fake_providers: Path,
+                                                                       cache_dir: Path) -> None:
+    """A cached answer keeps its tool calls (so a tool check gives the same verdict), and a request that
+    asks for another response schema or other tools is another request, sent again."""
+    weather = {"name": "get_weather", "description": "Weather in a city",
+               "parameters": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}}
+
+    def job(schema_key: str) -> Path:
+        schema = {"type": "object", "required": [schema_key], "properties": {schema_key: {"type": "string"}}}
+        return write_job(isolated, {"targets": ["openai/gpt-4o-mini"], "cache": True, "output": "out.db",
+                                    "prompts": [
+            {"id": "tool", "text": "Weather in Paris", "tools": [weather], "checks": [{"tool_called": "get_weather"}]},
+            {"id": "json", "text": "Name someone", "response_schema": schema}]})
+
+    assert hanzo(job("name"), "--providers-dir", fake_providers).returncode == 0
+    fake.clear()
+    assert hanzo(job("name"), "--providers-dir", fake_providers).returncode == 0
+    assert fake.requests == []
+    db = isolated / "out.db"
+    assert query(db, "SELECT run_id, prompt_id, cached, passed, tool_calls IS NOT NULL, response_json IS NOT NULL"
+                     " FROM results ORDER BY run_id, prompt_id") == [
+        (1, "json", 0, 1, 0, 1), (1, "tool", 0, 1, 1, 0), (2, "json", 1, 1, 0, 1), (2, "tool", 1, 1, 1, 0)]
+    assert query(db, "SELECT tool_calls FROM results WHERE prompt_id = 'tool' AND run_id = 2") == query(
+        db, "SELECT tool_calls FROM results WHERE prompt_id = 'tool' AND run_id = 1")
+    fake.clear()
+    assert hanzo(job("title"), "--providers-dir", fake_providers).returncode == 0
+    assert [r.json["messages"][-1]["content"] for r in fake.requests] == ["Name someone"]

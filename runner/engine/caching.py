@@ -11,15 +11,17 @@ latency and tokens, and cost 0 for this run: what it first cost stays in
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from ..config.checks import Checks
 from ..config.jobs import WorkItem
 from ..http.client import Answer
-from ..protocols import ChatRequest, Completion, adapter_for
+from ..protocols import Completion, adapter_for
 from ..store.cache import CachedAnswer, ResponseCache, request_key
 from ..store.database import utcnow
 from ..store.records import ResultRow
+from .requests import chat_request
 from .rows import result_row
 
 if TYPE_CHECKING:  # the scheduler imports this module
@@ -42,9 +44,11 @@ class AnswerCache:
         self.cache.close()
 
     def key(self, lane: Lane, item: WorkItem) -> str:
-        target = item.target
-        body = adapter_for(lane.provider.protocol).build(ChatRequest(target.model, item.messages, target.params)).json
-        return request_key(lane.provider.base_url, lane.provider.protocol, target.model, body, item.repeat_index)
+        # The request as it would be sent (images, response schema and tools included): an item that asks
+        # for something else is another request.
+        body = adapter_for(lane.provider.protocol).build(chat_request(item, False, lane.provider)).json
+        return request_key(lane.provider.base_url, lane.provider.protocol, item.target.model, body,
+                           item.repeat_index)
 
     def lookup(self, lane: Lane, item: WorkItem) -> tuple[str, CachedAnswer | None]:
         key = self.key(lane, item)
@@ -53,13 +57,16 @@ class AnswerCache:
     def keep(self, key: str, row: ResultRow) -> None:
         """Store an ok answer under ``key`` (its cost as this run paid it; judges' share left out)."""
         answer = CachedAnswer(row.response_text or "", row.finish_reason, row.input_tokens, row.output_tokens,
-                              row.latency_ms, row.ttft_ms, row.http_status, _answer_cost(row), row.price_source)
+                              row.latency_ms, row.ttft_ms, row.http_status, _answer_cost(row), row.price_source,
+                              row.tool_calls, row.reasoning_tokens, row.cached_input_tokens, row.cache_write_tokens)
         self.cache.put(key, answer)
 
     def row(self, run_id: int, item: WorkItem, hit: CachedAnswer, checks: Checks) -> ResultRow:
         """The item's result from a cached answer, checked like a fresh one."""
         self.hits += 1
-        completion = Completion(hit.response_text, hit.finish_reason, hit.input_tokens, hit.output_tokens)
+        completion = Completion(hit.response_text, hit.finish_reason, hit.input_tokens, hit.output_tokens, None,
+                                json.loads(hit.tool_calls) if hit.tool_calls else None, hit.reasoning_tokens,
+                                hit.cached_input_tokens, hit.cache_write_tokens)
         answer = Answer(completion, hit.http_status or 200, hit.latency_ms or 0.0, hit.ttft_ms)
         now = utcnow()
         row = result_row(run_id, item, answer, attempts=0, started_at=now, finished_at=now, pricing=None,

@@ -39,6 +39,10 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS responses (
     http_status INTEGER,
     cost_usd REAL,
     price_source TEXT,
+    tool_calls TEXT,
+    reasoning_tokens INTEGER,
+    cached_input_tokens INTEGER,
+    cache_write_tokens INTEGER,
     created_at REAL NOT NULL
 )"""
 
@@ -82,6 +86,10 @@ class CachedAnswer:
     http_status: int | None = None
     cost_usd: float | None = None
     price_source: str | None = None
+    tool_calls: str | None = None  # JSON list of {name, arguments}, as the results column holds it
+    reasoning_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
     created_at: float | None = None  # epoch seconds; set by the cache when stored
 
     @classmethod
