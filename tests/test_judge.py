@@ -37,7 +37,7 @@ def test_verdicts_are_read_from_json_prose_and_fences(text: str, expected: Verdi
 
 
 def test_the_grader_is_told_question_answer_rubric_and_reference() -> None:
-    request = judge_request(JUDGE, "anthropic", "claude-haiku-4-5", "Capital of France?", "Paris.", ROW)
+    request = judge_request(JUDGE, "claude-haiku-4-5", "Capital of France?", "Paris.", ROW)
     assert request.stream is False and request.messages[0]["role"] == "system"
     assert request.messages[1]["content"] == (
         "Question:\n<<<\nCapital of France?\n>>>\n\nAnswer:\n<<<\nParis.\n>>>\n\n"
@@ -48,7 +48,7 @@ def test_the_grader_is_told_question_answer_rubric_and_reference() -> None:
 
 def body(protocol: str, model: str = "m", **params: Any) -> dict[str, Any]:
     judge = Judge("r", None, "x", params)
-    return adapter_for(protocol).build(judge_request(judge, protocol, model, "q", "a", {})).json
+    return adapter_for(protocol).build(judge_request(judge, model, "q", "a", {})).json
 
 
 def test_json_mode_is_asked_for_in_each_protocols_own_way() -> None:

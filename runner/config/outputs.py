@@ -101,6 +101,7 @@ class ToolSet:
 
 
 EMPTY_PARAMETERS: Mapping[str, Any] = {"type": "object", "properties": {}}
+ANY_JSON = ResponseSpec(None)  # response_format: json, and what a judge asks its grader for
 
 
 def response_spec(spec: Mapping[str, Any], base: Path) -> ResponseSpec | None:
@@ -111,7 +112,7 @@ def response_spec(spec: Mapping[str, Any], base: Path) -> ResponseSpec | None:
         name = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(title or "response"))[:64]
         return ResponseSpec(schema, name)
     if spec.get("response_format") == "json":
-        return ResponseSpec(None)
+        return ANY_JSON
     return None
 
 

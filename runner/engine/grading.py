@@ -78,8 +78,7 @@ class Grading:
         if lane.client is None:
             return f"not graded: {target.label}: {lane.key_problem or 'no API key'}", 0.0
         engine = self.engine
-        request = judge_request(judge, lane.provider.protocol, target.model, row.prompt, row.response_text or "",
-                                item.row)
+        request = judge_request(judge, target.model, row.prompt, row.response_text or "", item.row)
         pricing = engine._pricing(target.provider, target.model)
         max_tokens = int(request.params["max_tokens"])
         tries: list[AttemptRow] = []
@@ -92,11 +91,11 @@ class Grading:
             try:
                 answer = await self._send(lane, request, item, tries)
             except ProviderError as e:
-                if e.code != ErrorCode.CLIENT_ERROR or "extra" not in request.params:
+                if e.code != ErrorCode.CLIENT_ERROR or request.response is None:
                     raise
                 # Some servers refuse the JSON mode (a 400): ask once more with the instructions alone.
-                plain = judge_request(judge, lane.provider.protocol, target.model, row.prompt,
-                                      row.response_text or "", item.row, json_mode=False)
+                plain = judge_request(judge, target.model, row.prompt, row.response_text or "", item.row,
+                                      json_mode=False)
                 answer = await self._send(lane, plain, item, tries)
         except ProviderError as error:
             failure = f"no verdict from {target.label}: {error.code}: {error.message}"

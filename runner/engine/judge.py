@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config.checks import Judge, parse_json
+from ..config.outputs import ANY_JSON
 from ..config.templating import Row, render
-from ..protocols import ChatRequest, adapter_for
+from ..protocols import ChatRequest
 
 DEFAULT_PARAMS: Mapping[str, Any] = {"temperature": 0, "max_tokens": 1024}
 SYSTEM = ("You grade an answer to a question against a rubric. Reply with only a JSON object: "
@@ -30,9 +31,10 @@ class Verdict:
     reason: str
 
 
-def judge_request(judge: Judge, protocol: str, model: str, question: str, answer: str, row: Row, *,
+def judge_request(judge: Judge, model: str, question: str, answer: str, row: Row, *,
                   json_mode: bool = True) -> ChatRequest:
-    """The grader's request: never streamed; in the protocol's JSON mode when it has one and ``json_mode``."""
+    """The grader's request: never streamed; asking for any JSON object when ``json_mode``, which each
+    protocol maps to its own JSON mode where it has one (as for a job's ``response_format: json``)."""
     parts = [f"Question:\n<<<\n{question}\n>>>", f"Answer:\n<<<\n{answer}\n>>>",
              f"Rubric:\n{render(judge.rubric, row)}"]
     if judge.reference is not None:
@@ -40,22 +42,7 @@ def judge_request(judge: Judge, protocol: str, model: str, question: str, answer
     parts.append("Does the answer meet the rubric? Reply with the JSON object only.")
     messages = ({"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)})
     params = {**DEFAULT_PARAMS, **judge.params}
-    if json_mode:
-        params["extra"] = {**_json_mode(protocol, model, params), **params.get("extra", {})}
-    return ChatRequest(model, messages, params, False)
-
-
-def _json_mode(protocol: str, model: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    if protocol == "openai":
-        return {"response_format": {"type": "json_object"}}
-    if protocol == "ollama":
-        return {"format": "json"}
-    if protocol == "gemini":
-        # extra replaces generationConfig as a whole: start from the one the adapter maps params to.
-        plain = {k: v for k, v in params.items() if k != "extra"}
-        config = adapter_for("gemini").build(ChatRequest(model, (), plain)).json.get("generationConfig", {})
-        return {"generationConfig": {**config, "responseMimeType": "application/json"}}
-    return {}  # anthropic, echo: the instructions alone
+    return ChatRequest(model, messages, params, False, ANY_JSON if json_mode else None)
 
 
 def parse_verdict(text: str) -> Verdict | str:
