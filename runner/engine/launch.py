@@ -22,9 +22,6 @@ from ..config.jobs import Job, Target, WorkItem, load_job
 from ..config.providers import ProviderRegistry, provider_dirs
 from ..config.settings import selected_model
 from ..errors import ConfigError, UsageError
-from ..http.client import ProviderClient
-from ..keys.lookup import find_key
-from ..protocols import adapter_for
 from ..store.database import RunStore, find_run, open_db
 from ..store.records import RunStatus
 from .batching import BatchReport, Fallback
@@ -33,7 +30,6 @@ from .budget import Budget
 from .caching import AnswerCache
 from .grading import grader_providers
 from .identity import identity_changes, provider_identities
-from .limits import ProviderLimits
 from .lock import RunLock
 from .output_path import check_database_path, database_error, unusable
 from .scheduler import Engine, Lane, Progress
@@ -236,12 +232,10 @@ async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store:
         for provider_id in dict.fromkeys([*(t.provider for t in job.targets), *grader_providers(job)]):
             provider = registry.get(provider_id)
             targets = [t for t in job.targets if t.provider == provider_id]
-            lookup = find_key(provider)
-            limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
-            client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
-            targets = plan.take(provider, targets, client, limits)  # those that go by batch are the plan's
-            lanes.append(Lane(provider, limits, client, lane_items(job, targets, options.limit, plan.shard),
-                              lookup.problem))
+            lane = Lane.open(provider, iter(()))
+            targets = plan.take(provider, targets, lane.client, lane.limits)  # those that go by batch are the plan's
+            lane.items = lane_items(job, targets, options.limit, plan.shard)
+            lanes.append(lane)
         cache = AnswerCache.open(job.cache_ttl_s) if (job.cache if options.cache is None else options.cache) else None
         engine = Engine(job, lanes, store, concurrency=options.concurrency or job.concurrency,
                         progress=progress, handle_signals=handle_signals, skip=store.done_keys(), budget=budget,

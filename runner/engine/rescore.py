@@ -26,18 +26,14 @@ import sqlite_utils
 from .. import __version__
 from ..config.checks import Observed
 from ..config.jobs import Job, Prompt, Target, WorkItem
-from ..config.providers import Provider, ProviderRegistry
+from ..config.providers import ProviderRegistry
 from ..config.templating import Row
 from ..errors import UsageError
-from ..http.client import ProviderClient
-from ..keys.lookup import find_key
-from ..protocols import adapter_for
 from ..store.database import RunStore, open_db
 from ..store.records import AttemptRow, ResultRow
 from .budget import Budget
 from .grading import grader_providers
 from .launch import RunOutcome
-from .limits import ProviderLimits
 from .rows import check_answer
 from .scheduler import Engine, Lane, Progress
 
@@ -63,14 +59,6 @@ def source_run(db: sqlite_utils.Database, which: str, job_path: str | None) -> d
     if found is None:
         raise UsageError(f"rescore: there is no run {run_id} in this database")
     return found
-
-
-def new_lane(provider: Provider, items: Iterator[WorkItem]) -> Lane:
-    """A provider's lane as a run makes it: its limits, and a client when its key is found."""
-    lookup = find_key(provider)
-    limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
-    client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
-    return Lane(provider, limits, client, items, lookup.problem)
 
 
 class RescoreEngine(Engine):
@@ -155,7 +143,7 @@ async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Databa
     try:
         for provider_id in dict.fromkeys([*providers, *grader_providers(job)]):
             items = stored_items(provider_id) if provider_id in providers else iter(())
-            lanes.append(new_lane(registry.get(provider_id), items))
+            lanes.append(Lane.open(registry.get(provider_id), items))
         budget = Budget(job.budget_usd) if job.budget_usd else None  # bounds the judges: nothing else is bought
         engine = RescoreEngine(job, lanes, store, concurrency=job.concurrency, progress=progress,
                                handle_signals=handle_signals, budget=budget)

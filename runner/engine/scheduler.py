@@ -28,7 +28,8 @@ from ..config.jobs import Job, WorkItem
 from ..config.providers import Pricing, Provider
 from ..errors import ErrorCode, ProviderError
 from ..http.client import Answer, ProviderClient
-from ..protocols import ChatRequest
+from ..keys.lookup import find_key
+from ..protocols import ChatRequest, adapter_for
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow, RunStatus
 from .budget import Budget
@@ -60,6 +61,14 @@ class Lane:
     key_problem: str | None = None  # set when the provider needs a key and has none
     stopped: ProviderStopped | None = None  # set when the provider cannot work: its items are no longer sent
     answered: bool = False  # some request of this run got an answer: the host is reachable
+
+    @classmethod
+    def open(cls, provider: Provider, items: Iterator[WorkItem]) -> Lane:
+        """A provider's lane as a run makes it: its limits, and a client when its key is found."""
+        lookup = find_key(provider)
+        limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
+        client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
+        return cls(provider, limits, client, items, lookup.problem)
 
 
 class Progress:
