@@ -190,8 +190,12 @@ def _validator(kind: str) -> Draft202012Validator:
 def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
     path = list(error.absolute_path)
     validator = error.validator
-    if validator in ("oneOf", "anyOf") and "errorMessage" in error.schema:
-        # The schema words the rule itself (e.g. "exactly one check key") better than its branches can.
+    if validator in ("oneOf", "anyOf", "pattern", "not") and "errorMessage" in error.schema:
+        # The schema words the rule itself (e.g. "exactly one check key") better than its branches, a regex
+        # or a "not" can. (Not for every validator: a root errorMessage must not hide a missing key.)
+        if "propertyNames" in error.absolute_schema_path:  # a key is wrong, not a value: point at it
+            yield doc.problem([*path, error.instance], f"{error.instance!r}: {error.schema['errorMessage']}", key=True)
+            return
         yield doc.problem(path, error.schema["errorMessage"])
         return
     if validator in ("oneOf", "anyOf") and error.context:

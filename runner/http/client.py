@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -22,6 +23,7 @@ import httpx
 from ..config.providers import Provider
 from ..errors import ErrorCode, ProviderError
 from ..keys.lookup import redact
+from ..keys.store import host_of
 from ..protocols import Adapter, ChatRequest, Completion, StreamState, adapter_for
 from ..protocols.base import excerpt, inband_error
 from .retry_after import retry_after_from
@@ -184,7 +186,7 @@ class ProviderClient:
 
         A 200 whose body is only ``{"error": ...}`` (LM Studio's unknown endpoint) is an error too.
         """
-        url = path if "://" in path else self.provider.base_url + path
+        url = self._url(path)
         limit = within or self.timeouts.first_byte
         with self._translated(url, limit):
             response = await self.http.request(method, url, params=query, json=body,
@@ -208,12 +210,22 @@ class ProviderClient:
 
     async def download(self, path: str) -> bytes:
         """GET a file's raw content (a batch's JSONL results); ``path`` relative or absolute."""
-        url = path if "://" in path else self.provider.base_url + path
+        url = self._url(path)
         with self._translated(url, self.provider.timeout):
             response = await self.http.get(url)
             if response.status_code >= 400:
                 raise self.error(response.status_code, response.headers, response.content)
             return response.content
+
+    def _url(self, path: str) -> str:
+        """Where a request for ``path`` goes: below the base URL, or an absolute URL on the base URL's own
+        scheme and host. The key rides in every request's headers, so it never goes anywhere else."""
+        if path.startswith("/") or "://" not in path:
+            return self.provider.base_url + path
+        if _origin(path) != _origin(self.provider.base_url):
+            raise self._fail(ErrorCode.CLIENT_ERROR, f"not sent: {path} is not on {self.provider.id}'s host "
+                             f"({_origin(self.provider.base_url)}), and its key goes to that host only")
+        return path
 
     @contextmanager
     def _translated(self, url: str, limit: float) -> Iterator[None]:
@@ -304,6 +316,11 @@ def _too_large(size: int) -> ProviderError:
 
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{host_of(url)}"
 
 
 def _reason(e: Exception) -> str:

@@ -23,6 +23,8 @@ from typing import Any
 
 import sqlite_utils
 
+from ..errors import UsageError
+
 DEFAULT_TTL_S = 14 * 24 * 3600.0
 CACHE_FILE = "responses.db"
 # Streaming changes how an answer arrives, not what it is: a streamed and a plain request share an entry.
@@ -124,23 +126,39 @@ class ResponseCache:
     def open(cls, path: Path | None = None, *, clock: Callable[[], float] = time.time) -> ResponseCache:
         """The cache file at ``path``, else ``responses.db`` in ``cache_dir()``; created when missing."""
         path = path if path is not None else cache_dir() / CACHE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UsageError(f"hanzo-run: the response cache folder {path.parent} is not a folder (a file is in the "
+                             "way); point HANZO_RUN_CACHE_DIR at a folder, or run with --no-cache") from None
+        try:
+            return cls._open(path, clock)
+        except sqlite3.DatabaseError as e:
+            raise UsageError(f"hanzo-run: the response cache {path} cannot be used: SQLite says: {e}; it holds only "
+                             f"cached answers: delete it (rm {path}) and run again, or run with --no-cache") from None
+
+    @classmethod
+    def _open(cls, path: Path, clock: Callable[[], float]) -> ResponseCache:
         db = sqlite_utils.Database(path)
-        # Another process may hold the write lock for a moment; wait for it rather than fail.
-        db.conn.execute("PRAGMA busy_timeout = 10000")
-        # Two processes creating the file at once: switching it to WAL needs the file to itself, and
-        # SQLite answers "locked" at once instead of waiting, so the set-up is tried again briefly.
-        for attempt in range(100):
-            try:
-                if db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    db.conn.execute("PRAGMA journal_mode = wal")  # persistent: set once per file
-                db.execute(_SCHEMA)
-                break
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or attempt == 99:
-                    raise
-                time.sleep(0.05)
-        db.conn.execute("PRAGMA synchronous = NORMAL")  # a lost last entry costs one request, never corruption
+        try:
+            # Another process may hold the write lock for a moment; wait for it rather than fail.
+            db.conn.execute("PRAGMA busy_timeout = 10000")
+            # Two processes creating the file at once: switching it to WAL needs the file to itself, and
+            # SQLite answers "locked" at once instead of waiting, so the set-up is tried again briefly.
+            for attempt in range(100):
+                try:
+                    if db.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        db.conn.execute("PRAGMA journal_mode = wal")  # persistent: set once per file
+                    db.execute(_SCHEMA)
+                    break
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or attempt == 99:
+                        raise
+                    time.sleep(0.05)
+            db.conn.execute("PRAGMA synchronous = NORMAL")  # a lost last entry costs one request, never corruption
+        except BaseException:
+            db.close()
+            raise
         return cls(db, path, clock)
 
     def close(self) -> None:

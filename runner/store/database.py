@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from ..errors import UsageError
 from .records import AttemptRow, ResultRow, RunStatus
 
 migrations = Migrations("hanzo-run")
@@ -211,13 +213,28 @@ def utcnow() -> str:
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating and migrating as needed) the results database at ``path``."""
-    db = sqlite_utils.Database(path)
-    db.conn.execute("PRAGMA busy_timeout = 10000")
-    db.enable_wal()
-    db.conn.execute("PRAGMA synchronous = NORMAL")  # safe under WAL: a crash loses no committed batch
-    migrations.apply(db)
+    """Open (creating and migrating as needed) the results database at ``path``.
+
+    A file SQLite cannot use (not a database, corrupt, unreadable) is a UsageError naming it.
+    """
+    try:
+        db = sqlite_utils.Database(path)
+    except sqlite3.Error as e:
+        raise _unusable(path, e) from None
+    try:
+        db.conn.execute("PRAGMA busy_timeout = 10000")
+        db.enable_wal()
+        db.conn.execute("PRAGMA synchronous = NORMAL")  # safe under WAL: a crash loses no committed batch
+        migrations.apply(db)
+    except sqlite3.DatabaseError as e:
+        db.close()
+        raise _unusable(path, e) from None
     return db
+
+
+def _unusable(path: Path | str, error: sqlite3.Error) -> UsageError:
+    return UsageError(f"hanzo-run: cannot use {path} as a results database: SQLite says: {error}; give --db "
+                      "(or the job's output:) a hanzo-run results database, or a new file name")
 
 
 def _upsert_sql(table: str, columns: Sequence[str], conflict: Sequence[str]) -> str:
