@@ -225,6 +225,22 @@ def check_rows(path: Path, display: str, missing_at: dict[str, str] | None = Non
     return columns or set(), problems
 
 
+def _inline_variables(rows: tuple[Row, ...]) -> tuple[set[str], dict[str, str]]:
+    """The variables every inline row defines, and the first row (``data[7]``) lacking each one some rows have.
+
+    Two passes over the rows, so the work grows with the rows, not with their square."""
+    if not rows:
+        return set(), {}
+    every: set[str] = set().union(*rows)
+    common = set.intersection(*map(set, rows))
+    missing_at: dict[str, str] = {}
+    if every != common:
+        for index, row in enumerate(rows):
+            for name in every.difference(row):
+                missing_at.setdefault(name, f"data[{index}]")
+    return common, missing_at
+
+
 def parse_target(spec: str | Mapping[str, Any], job_params: Mapping[str, Any],
                  default_model: Callable[[str], str | None]) -> Target | str:
     """A Target, or the reason it is not one."""
@@ -337,10 +353,7 @@ def _build(doc: Document, registry: ProviderRegistry,
                         for p in row_problems)
     elif isinstance(source, list):
         rows = tuple(source)
-        variables = set.intersection(*(set(r) for r in rows)) if rows else set()
-        for index, row in enumerate(rows):
-            for name in set().union(*map(set, rows)) - set(row):
-                missing_at.setdefault(name, f"data[{index}]")
+        variables, missing_at = _inline_variables(rows)
 
     # Every {{var}} must be defined by the data rows (all of them).
     for i, prompt in enumerate(prompts):
