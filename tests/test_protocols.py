@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 
 from runner.config.providers import ProtocolName, load_provider_file
 from runner.errors import ErrorCode, ProviderError
-from runner.protocols import PROTOCOLS, Adapter, adapter_for
+from runner.protocols import PROTOCOLS, Adapter, Completion, ErrorInfo, StreamState, adapter_for
 from runner.resources import load_schema
 
 
@@ -24,6 +24,23 @@ def test_every_registered_adapter_implements_the_protocol() -> None:
     for adapter in PROTOCOLS.values():
         assert Adapter in type(adapter).__mro__  # subclassed, so its defaults apply
         assert adapter.stream_format in ("sse", "ndjson")
+
+
+def test_an_adapter_missing_a_required_method_cannot_be_instantiated() -> None:
+    class NoBuild(Adapter):  # parse, on_event and error_info, but no build
+        stream_format = "sse"
+
+        def parse(self, body: Any) -> Completion:
+            return Completion("")
+
+        def on_event(self, state: StreamState, event: str | None, data: Any) -> None:
+            pass
+
+        def error_info(self, body: Any) -> ErrorInfo:
+            return ErrorInfo("")
+
+    with pytest.raises(TypeError, match="abstract method '?build"):
+        NoBuild()  # type: ignore[abstract]
 
 
 def test_an_unknown_protocol_has_no_adapter() -> None:

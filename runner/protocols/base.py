@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -136,19 +137,21 @@ class JsonApi(Protocol):
         ...
 
 
-class Adapter(Protocol):
-    """A wire protocol. Subclass it: the four methods without a body are required, the rest
-    are defaults a protocol overrides where its wire differs."""
+class Adapter(ABC):
+    """A wire protocol. Subclass it: the four abstract methods are required (a subclass missing one
+    cannot be instantiated), the rest are defaults a protocol overrides where its wire differs."""
 
     #: How a streamed answer is framed: server-sent events or one JSON object per line.
     stream_format: Literal["sse", "ndjson"]
     #: Query for the key check's GET, where that GET is a model list: its smallest page.
     key_check_query: Mapping[str, str] | None = None
 
+    @abstractmethod
     def build(self, request: ChatRequest) -> HttpCall:
         """The HTTP call for ``request`` (streaming or not, as it says)."""
         ...
 
+    @abstractmethod
     def parse(self, body: Any) -> Completion:
         """Read a 2xx JSON answer.
 
@@ -156,6 +159,7 @@ class Adapter(Protocol):
         """
         ...
 
+    @abstractmethod
     def on_event(self, state: StreamState, event: str | None, data: Any) -> None:
         """Apply one decoded stream event (SSE ``event:`` name or None, and its JSON ``data``).
 
@@ -165,6 +169,7 @@ class Adapter(Protocol):
         """
         ...
 
+    @abstractmethod
     def error_info(self, body: Any) -> ErrorInfo:
         """Read an error body (any JSON value, or a string when it was not JSON)."""
         ...
