@@ -8,9 +8,9 @@ from typing import Any, get_args
 
 import pytest
 
-from runner.config.providers import ProtocolName, load_provider_file
+from runner.config.providers import BatchApiName, ProtocolName, load_provider_file
 from runner.errors import ErrorCode, ProviderError
-from runner.protocols import PROTOCOLS, Adapter, Completion, ErrorInfo, StreamState, adapter_for
+from runner.protocols import BATCH_APIS, PROTOCOLS, Adapter, Completion, ErrorInfo, StreamState, adapter_for
 from runner.resources import load_schema
 
 
@@ -18,6 +18,14 @@ def test_the_schemas_protocol_enum_is_the_registry() -> None:
     enum = load_schema("provider")["properties"]["protocol"]["enum"]
     assert list(PROTOCOLS) == enum
     assert list(get_args(ProtocolName)) == enum
+
+
+def test_the_schemas_batch_api_enum_is_the_batch_registry() -> None:
+    enum = load_schema("provider")["properties"]["batch"]["properties"]["api"]["enum"]
+    assert list(BATCH_APIS) == enum
+    assert list(get_args(BatchApiName)) == enum
+    for name, make in BATCH_APIS.items():  # each lives beside its protocol
+        assert make.__module__ == f"runner.protocols.{name}_batch"
 
 
 def test_every_registered_adapter_implements_the_protocol() -> None:

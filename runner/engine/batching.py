@@ -34,9 +34,9 @@ from ..config.jobs import Job, Target, WorkItem
 from ..config.providers import Pricing, Provider
 from ..errors import ErrorCode, ProviderError
 from ..http.client import Answer, ProviderClient
-from ..protocols import Completion, adapter_for
+from ..protocols import Completion, adapter_for, batch_api
 from ..protocols.base import excerpt
-from ..protocols.batch import BatchApi, BatchEntry, BatchLine, BatchStatus, LineKind, batch_api
+from ..protocols.batch import BatchApi, BatchEntry, BatchLine, BatchStatus, LineKind
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow
 from .budget import Budget

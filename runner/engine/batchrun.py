@@ -23,7 +23,7 @@ from ..config.providers import Provider, ProviderRegistry
 from ..errors import ProviderError
 from ..http.client import ProviderClient
 from ..keys.lookup import find_key
-from ..protocols.batch import batch_api
+from ..protocols import batch_api
 from ..store.database import RunStore
 from ..store.records import RunStatus
 from .batching import BatchFlow, BatchReport, BatchTarget, live_batches, mark_cancelling

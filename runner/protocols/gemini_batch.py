@@ -1,0 +1,101 @@
+"""Gemini Batch Mode with inline requests: ``POST /models/{model}:batchGenerateContent`` with requests
+named by ``metadata.key``, poll the operation (``BATCH_STATE_*``), results in ``inlinedResponses``. The
+batch carries its tag in its display name."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..config.providers import BatchSettings
+from .batch import (
+    LIST_PAGES,
+    BatchApi,
+    BatchEntry,
+    BatchIO,
+    BatchLine,
+    BatchState,
+    BatchStatus,
+    compact_json,
+    count_of,
+    unix_time,
+)
+
+# google.rpc.Code -> the HTTP status it maps to (google.rpc code.proto)
+RPC_STATUS = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 11: 400,
+              12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
+GEMINI_STATES: dict[str, BatchState] = {
+    "BATCH_STATE_SUCCEEDED": "ended", "BATCH_STATE_FAILED": "failed", "BATCH_STATE_CANCELLED": "cancelled",
+    "BATCH_STATE_EXPIRED": "expired", "JOB_STATE_SUCCEEDED": "ended", "JOB_STATE_FAILED": "failed",
+    "JOB_STATE_CANCELLED": "cancelled", "JOB_STATE_EXPIRED": "expired"}
+
+
+class GeminiBatches(BatchApi):
+    """Gemini Batch Mode with inline requests."""
+
+    def __init__(self, settings: BatchSettings) -> None:
+        self.batches = settings.paths.get("batches", "/batches")
+
+    def entry_size(self, entry: BatchEntry) -> int:
+        return len(compact_json({"request": entry.body, "metadata": {"key": entry.custom_id}}).encode()) + 1
+
+    async def create(self, io: BatchIO, model: str, entries: Sequence[BatchEntry], tag: str,
+                     metadata: Mapping[str, str]) -> BatchStatus:
+        model = model.removeprefix("models/")
+        made = await io.fetch("POST", f"/models/{model}:batchGenerateContent", body={"batch": {
+            "display_name": f"hanzo-{tag}",
+            "input_config": {"requests": {"requests": [
+                {"request": e.body, "metadata": {"key": e.custom_id}} for e in entries]}}}})
+        return self._status(made)
+
+    async def status(self, io: BatchIO, batch_id: str) -> BatchStatus:
+        return self._status(await io.fetch("GET", f"/{batch_id}"))
+
+    @staticmethod
+    def _status(op: dict[str, Any]) -> BatchStatus:
+        meta = op.get("metadata") or {}
+        provider_status = str(meta.get("state") or ("BATCH_STATE_SUCCEEDED" if op.get("done") else "?"))
+        state = GEMINI_STATES.get(provider_status, "running")
+        if op.get("done") and state == "running":
+            state = "failed" if op.get("error") else "ended"
+        stats = meta.get("batchStats") or {}
+        error = op.get("error")
+        message = f"{error.get('code')}: {error.get('message')}" if isinstance(error, dict) else None
+        return BatchStatus(str(op.get("name") or meta.get("name")), state, provider_status,
+                           count_of(stats.get("requestCount")), count_of(stats.get("successfulRequestCount")),
+                           count_of(stats.get("failedRequestCount")), message=message,
+                           created_at=unix_time(meta.get("createTime")), raw=op)
+
+    async def results(self, io: BatchIO, status: BatchStatus) -> list[BatchLine]:
+        op = status.raw
+        output = op.get("response") or (op.get("metadata") or {}).get("output") or {}
+        inlined = (output.get("inlinedResponses") or {}).get("inlinedResponses") or []
+        lines: list[BatchLine] = []
+        for n, entry in enumerate(inlined):
+            key = (entry.get("metadata") or {}).get("key")
+            custom_id = str(key) if key is not None else str(n)  # without a key Gemini keeps input order
+            if "response" in entry:
+                lines.append(BatchLine(custom_id, "ok", 200, entry["response"]))
+            else:
+                error = entry.get("error") or {}
+                code = RPC_STATUS.get(count_of(error.get("code")) or 2, 500)
+                lines.append(BatchLine(custom_id, "error", code, {"error": {
+                    "code": code, "message": error.get("message") or "request failed", "details": []}}))
+        return lines
+
+    async def cancel(self, io: BatchIO, batch_id: str) -> None:
+        await io.fetch("POST", f"/{batch_id}:cancel")
+
+    async def find(self, io: BatchIO, tag: str, *, created_after: float, count: int,
+                   known: frozenset[str]) -> BatchStatus | None:
+        query = {"pageSize": "100"}
+        for _ in range(LIST_PAGES):
+            page = await io.fetch("GET", self.batches, query=query)
+            for op in page.get("operations") or []:
+                if (op.get("metadata") or {}).get("displayName") == f"hanzo-{tag}":
+                    return self._status(op)
+            token = page.get("nextPageToken")
+            if not token:
+                return None
+            query = {"pageSize": "100", "pageToken": str(token)}
+        return None
