@@ -3,7 +3,8 @@
     HanzoError
     ├── UsageError            bad command line or invalid files; nothing was sent (exit 2)
     │   └── ConfigError       provider/job files with problems, each with file:line:col
-    └── ProviderError         one request failed; becomes a result row, never a crash
+    ├── ProviderError         one request failed; becomes a result row, never a crash
+    └── BatchUndecided        an orphan batch cannot be told apart yet; asked again later
 
 Third-party exceptions (httpx, yaml, jsonschema, sqlite) are translated at the
 boundary where they happen and never escape to the user as tracebacks.
@@ -95,3 +96,8 @@ class ProviderError(HanzoError):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+class BatchUndecided(HanzoError):
+    """Whether a provider's batch is the orphan of a batch row cannot be told yet (Anthropic: its
+    custom ids show only in its results, once it has ended); the row waits and is asked again."""

@@ -26,6 +26,9 @@ Controls, read when a batch is created (``FakeServer.clear()`` resets them)::
     fake.batch.outcome = "expired"    # or "failed"; default "completed"
     fake.batch.partial = 2            # requests (input order) that finished before expiry or cancel
     fake.batch.cancel_polls = 1       # polls a cancel stays in cancelling / canceling
+    fake.batch.results_host = url     # the origin an Anthropic results_url names, as the public API names
+                                      # its own host behind a proxy (default: this server, under /anthropic)
+    fake.batch.results_error = 404    # Anthropic results downloads answer this status (an error body)
 
 Inspection: ``fake.batch.created("openai")`` lists the batches created on a flavor (``FakeBatch``
 records, oldest first, with their parsed ``requests``); ``fake.batch.chat_requests("openai")``.
@@ -146,6 +149,8 @@ class BatchFake:
         self.outcome = "completed"
         self.partial = 0
         self.cancel_polls = 1
+        self.results_host: str | None = None
+        self.results_error: int | None = None
         self.files.clear()
         self.batches.clear()
 
@@ -257,8 +262,9 @@ class BatchFake:
     def _run(self, batch: FakeBatch, req: BatchRequest) -> tuple[int, Any]:
         """What the synchronous chat endpoint would answer: (HTTP status, JSON body)."""
         flavor = batch.flavor
-        if req.custom_id in batch.fail_ids:
-            status = batch.fail_ids[req.custom_id]
+        failing = next((i for i in (req.custom_id, req.custom_id.partition("_")[2]) if i in batch.fail_ids), None)
+        if failing is not None:  # named by its custom id, or (Anthropic) the part after the client's "<tag>_"
+            status = batch.fail_ids[failing]
             return status, _error_body(flavor, status, SERVER_ERROR if status >= 500 else "Invalid request.")
         if not isinstance(req.body, dict):
             return 400, _error_body(flavor, 400, "The request body is not a JSON object.")
@@ -531,8 +537,8 @@ class BatchFake:
                 "request_counts": counts, "created_at": _iso(batch.created), "ended_at": _iso(batch.ended),
                 "expires_at": _iso(batch.created + 86400), "archived_at": None,
                 "cancel_initiated_at": _iso(batch.cancel_at),
-                "results_url": f"{self.server.url}/anthropic/v1/messages/batches/{batch.id}/results"
-                if ended else None}
+                "results_url": f"{self.results_host or self.server.url + '/anthropic'}/v1/messages/batches/"
+                               f"{batch.id}/results" if ended else None}
 
     def _anthropic_batch(self, batch_id: str) -> FakeBatch | web.Response:
         batch = self.batches.get(batch_id)
@@ -561,6 +567,9 @@ class BatchFake:
             return batch
         if batch.state == "running":
             return _error("anthropic", 400, f"Message batch {batch_id} has not ended: its results are not yet"
+                          " available.")
+        if self.results_error is not None:
+            return _error("anthropic", self.results_error, f"Results for message batch {batch_id} are not"
                           " available.")
         lines: list[Any] = []
         for req, kind, _, body in batch.outputs:

@@ -32,11 +32,11 @@ from sqlite_utils import Database
 
 from ..config.jobs import Job, Target, WorkItem
 from ..config.providers import Pricing, Provider
-from ..errors import ErrorCode, ProviderError
+from ..errors import BatchUndecided, ErrorCode, ProviderError
 from ..http.client import Answer, ProviderClient
 from ..protocols import Completion, adapter_for, batch_api
 from ..protocols.base import excerpt
-from ..protocols.batch import BatchApi, BatchEntry, BatchLine, BatchStatus, LineKind
+from ..protocols.batch import BatchApi, BatchEntry, BatchLine, BatchStatus, LineKind, refused_for_good
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow
 from .budget import Budget
@@ -126,6 +126,7 @@ class BatchFlow:
         self._sync_later: list[WorkItem] = []
         self._reserved: dict[str, float] = {}  # item key -> its worst case, reserved at submission
         self._resend_by_batch = False
+        self._undecided: set[int] = set()  # orphan rows already reported as not told apart yet
 
     # ------------------------------------------------------------ submitting
 
@@ -201,7 +202,10 @@ class BatchFlow:
         except ProviderError as error:
             found = None
             if error.code in (ErrorCode.TIMEOUT, ErrorCode.CONNECTION_FAILED, ErrorCode.SERVER_ERROR):
-                found = await self._find(bt, tag, created_at, len(chunk))  # the create may have gone through
+                try:
+                    found = await self._find(bt, tag, created_at, len(chunk))  # the create may have gone through
+                except BatchUndecided:
+                    return  # the row waits as an orphan, polled until the provider can tell
             if found is None:
                 self._fail_batch(row_id, bt, [item for item, _ in chunk], error)
                 return
@@ -262,15 +266,25 @@ class BatchFlow:
             "SELECT * FROM batches WHERE run_id = ? AND target = ? AND provider_batch_id IS NULL"
             " AND collected_at IS NULL ORDER BY id", [self.run_id, bt.target.label]))
         for row in rows:
+            await self._recover_orphan(bt, row)
+
+    async def _recover_orphan(self, bt: BatchTarget, row: dict[str, Any]) -> None:
+        try:
             found = await self._find(bt, row["tag"], row["created_at"], row["request_count"])
-            if found is not None:
-                self._record_created(row["id"], found)
-                print(f"hanzo-run: {bt.target.label}: found batch {found.batch_id} created before the last "
-                      "run stopped; collecting it instead of sending its items again", file=sys.stderr)
-                continue
-            with self.db.atomic():  # never created: its items are sent again like any unsent item
-                self.db.execute("DELETE FROM batch_items WHERE batch = ?", [row["id"]])
-                self.db.execute("DELETE FROM batches WHERE id = ?", [row["id"]])
+        except BatchUndecided as undecided:  # live until told: its items are neither sent again nor failed
+            if row["id"] not in self._undecided:
+                self._undecided.add(row["id"])
+                print(f"hanzo-run: {bt.target.label}: {undecided}", file=sys.stderr)
+            return
+        if found is not None:
+            self._record_created(row["id"], found)
+            print(f"hanzo-run: {bt.target.label}: found batch {found.batch_id} created before the last "
+                  "run stopped; collecting it instead of sending its items again", file=sys.stderr)
+            return
+        with self.db.atomic():  # never created: its items are sent again like any unsent item
+            self.db.execute("DELETE FROM batch_items WHERE batch = ?", [row["id"]])
+            self.db.execute("DELETE FROM batches WHERE id = ?", [row["id"]])
+        self._resend_by_batch = True
 
     # ------------------------------------------------------------ polling and collecting
 
@@ -278,7 +292,7 @@ class BatchFlow:
         labels = list(self.targets)
         marks = ", ".join("?" for _ in labels)
         return list(self.db.query(
-            f"SELECT * FROM batches WHERE run_id = ? AND collected_at IS NULL AND provider_batch_id IS NOT NULL"
+            f"SELECT * FROM batches WHERE run_id = ? AND collected_at IS NULL"
             f" AND target IN ({marks}) ORDER BY id", [self.run_id, *labels]))
 
     async def collect(self, *, wait: bool) -> BatchReport:
@@ -318,6 +332,9 @@ class BatchFlow:
     async def _poll_all(self) -> None:
         for row in self.live():
             bt = self.targets[row["target"]]
+            if row["provider_batch_id"] is None:  # an orphan the provider could not tell apart yet
+                await self._recover_orphan(bt, row)
+                continue
             try:
                 status = await with_retries(bt.provider.retry, anyio.sleep,
                                             functools.partial(bt.api.status, bt.client, row["provider_batch_id"]))
@@ -350,9 +367,12 @@ class BatchFlow:
             lines = await with_retries(bt.provider.retry, anyio.sleep,
                                        functools.partial(bt.api.results, bt.client, status))
         except ProviderError as error:
-            print(f"hanzo-run: {row['target']}: batch {status.batch_id}: cannot read its results: {error}; "
-                  "trying again at the next poll", file=sys.stderr)
-            return
+            if not refused_for_good(error):
+                print(f"hanzo-run: {row['target']}: batch {status.batch_id}: cannot read its results: {error}; "
+                      "trying again at the next poll", file=sys.stderr)
+                return
+            lines = []  # asking again would be refused again: its items get the error
+            status.state, status.message = "failed", f"its results could not be read: {error}"
         except ValueError as error:  # a results file that is not JSON lines
             lines = []
             status.message = f"its results could not be read: {error}"

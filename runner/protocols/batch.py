@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..errors import ProviderError
+
 # What became of a batch as a whole, whatever the API calls it.
 BatchState = Literal["running", "ended", "failed", "expired", "cancelled"]
 # What became of one request in it.
@@ -109,8 +111,16 @@ class BatchApi(ABC):
     @abstractmethod
     async def find(self, io: BatchIO, tag: str, *, created_after: float, count: int,
                    known: frozenset[str]) -> BatchStatus | None:
-        """A batch created with ``tag`` whose id was never recorded, or None."""
+        """A batch created with ``tag`` whose id was never recorded, or None when there is none.
+
+        Recognised by the tag the batch carries, never by its size and time; ``BatchUndecided``
+        when the API cannot tell yet."""
         ...
+
+
+def refused_for_good(error: ProviderError) -> bool:
+    """A 4xx answer other than a timeout or a rate limit: asking again will not change it."""
+    return error.status is not None and 400 <= error.status < 500 and error.status not in (408, 429)
 
 
 def count_of(value: Any) -> int | None:
