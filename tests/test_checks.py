@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from runner.config.checks import CHECK_OPTIONS, CHECK_TYPES, Checks, Observed
+from runner.config.checks import CHECK_OPTIONS, CHECK_TYPES, Checks
 from runner.config.jobs import Job, WorkItem, load_job
+from runner.config.observed import Observed
 from runner.config.providers import ProviderRegistry, provider_dirs
 from runner.errors import ConfigError
 from runner.protocols import Completion

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from ..version import __version__
 from .exits import run_main
 
 JOB_SUFFIXES = (".yaml", ".yml")

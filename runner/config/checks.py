@@ -30,22 +30,12 @@ from jsonschema.exceptions import best_match
 
 from ..errors import Problem
 from .files import Document
+from .observed import Observed as Observed  # where checks were always read from
 from .outputs import load_schema, schema_problem, tool_args_problems, tool_args_test, tool_called_test
 from .python_checks import DEFAULT_THRESHOLD, PythonCheckError, call_check, load_function
 from .templating import Row, as_text, render, render_strings, variables_in
 
 FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)\n?[ \t]*```\s*$", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Observed:
-    """What a check looks at: the answer and how it was produced."""
-
-    text: str
-    output_tokens: int | None
-    latency_ms: float | None
-    fields: Mapping[str, Any] | None = None  # the result's fields, for python checks (Checks.wants_fields)
-    tool_calls: Sequence[Mapping[str, Any]] | None = None  # [{name, arguments}], when the model called tools
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
+from .observed import Observed
 from .templating import Row, render, render_strings
-
-if TYPE_CHECKING:
-    from .checks import Observed
 
 # Nothing parsed (the answer was not JSON, or nothing asked for JSON): distinct from JSON null.
 NO_JSON: Any = object()

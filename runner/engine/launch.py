@@ -17,13 +17,13 @@ from typing import TypedDict
 import anyio
 from sqlite_utils import Database
 
-from .. import __version__
 from ..config.jobs import Job, Target, WorkItem, load_job
 from ..config.providers import ProviderRegistry, provider_dirs
 from ..config.settings import selected_model
 from ..errors import ConfigError, UsageError
 from ..store.database import RunStore, find_run, open_db
 from ..store.records import RunStatus
+from ..version import __version__
 from .batching import BatchReport, Fallback
 from .batchrun import BatchPlan, batch_run_options
 from .budget import Budget

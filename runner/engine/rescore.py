@@ -23,14 +23,14 @@ from typing import Any
 
 import sqlite_utils
 
-from .. import __version__
-from ..config.checks import Observed
 from ..config.jobs import Job, Prompt, Target, WorkItem
+from ..config.observed import Observed
 from ..config.providers import ProviderRegistry
 from ..config.templating import Row
 from ..errors import UsageError
 from ..store.database import RunStore, open_db
 from ..store.records import AttemptRow, ResultRow
+from ..version import __version__
 from .budget import Budget
 from .grading import grader_providers
 from .launch import RunOutcome
