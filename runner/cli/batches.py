@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .exits import ExitCode
+from .options import providers_dir_option
 from .where import db_option, find
 
 COLUMNS = ("id", "target", "provider_batch_id", "status", "provider_status", "request_count", "ok_count",
@@ -85,8 +86,7 @@ def list_batches(run_id: int | None, db: Path | None, as_json: bool) -> None:
 @batches.command()
 @click.argument("run_id", type=int)
 @db_option
-@click.option("--providers-dir", "providers_dirs", multiple=True, metavar="DIR",
-              help="Extra provider folder, read last (repeatable; also HANZO_RUN_PROVIDERS_DIR).")
+@providers_dir_option
 def cancel(run_id: int, db: Path | None, providers_dirs: tuple[str, ...]) -> None:
     """Cancel the batches of RUN_ID still running; the next --resume records their unrun requests as CANCELLED."""
     import anyio

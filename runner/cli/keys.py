@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .exits import ExitCode
+from .options import providers_dir_option
 
 
 def mask(key: str) -> str:
@@ -33,7 +34,8 @@ def keys() -> None:
 @click.argument("provider")
 @click.option("--value", help="The key (else read from a hidden prompt, or from stdin when piped).")
 @click.option("--no-validate", is_flag=True, help="Save without checking the key against the provider.")
-def set_key(provider: str, value: str | None, no_validate: bool) -> None:
+@providers_dir_option
+def set_key(provider: str, value: str | None, no_validate: bool, providers_dirs: tuple[str, ...]) -> None:
     """Check PROVIDER's key against the provider, then save it in the key store.
 
     A key that is refused, or that cannot be checked now, is not saved.
@@ -44,13 +46,13 @@ def set_key(provider: str, value: str | None, no_validate: bool) -> None:
     """
     from ..api import get_provider, set_api_key
 
-    get_provider(provider)  # an unknown id fails before the user types a secret
+    get_provider(provider, providers_dirs)  # an unknown id fails before the user types a secret
     if value is None:
         if sys.stdin.isatty():
             value = str(click.prompt(f"{provider} API key", hide_input=True))
         else:
             value = sys.stdin.readline()
-    check = set_api_key(provider, value or "", validate=not no_validate)
+    check = set_api_key(provider, value or "", validate=not no_validate, providers_dirs=providers_dirs)
     verdict = "checked and saved" if check else "saved without checking"
     click.echo(f"{provider}: key {verdict} (…{value.strip()[-4:]})" if len(value.strip()) >= 12
                else f"{provider}: key {verdict}", err=True)
@@ -59,7 +61,8 @@ def set_key(provider: str, value: str | None, no_validate: bool) -> None:
 @keys.command("get")
 @click.argument("provider")
 @click.option("--reveal", is_flag=True, help="Print the whole key instead of its last 4 characters.")
-def get_key(provider: str, reveal: bool) -> None:
+@providers_dir_option
+def get_key(provider: str, reveal: bool, providers_dirs: tuple[str, ...]) -> None:
     """Print the key a run would use for PROVIDER (masked unless --reveal).
 
     \b
@@ -68,7 +71,7 @@ def get_key(provider: str, reveal: bool) -> None:
     """
     from ..api import find_provider_key
 
-    _, lookup = find_provider_key(provider)
+    _, lookup = find_provider_key(provider, providers_dirs)
     if lookup.key is None:
         click.echo(f"{provider}: {lookup.problem or 'no key (' + lookup.source + ')'}", err=True)
         raise ExitCode(1)
@@ -78,7 +81,8 @@ def get_key(provider: str, reveal: bool) -> None:
 
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def list_keys(as_json: bool) -> None:
+@providers_dir_option
+def list_keys(as_json: bool, providers_dirs: tuple[str, ...]) -> None:
     """List every provider, where its key comes from, and the key's last 4 characters.
 
     \b
@@ -91,7 +95,7 @@ def list_keys(as_json: bool) -> None:
     from ..keys.lookup import find_key
     from ..keys.store import KeyStore
 
-    providers, _ = get_all_providers()
+    providers, _ = get_all_providers(providers_dirs)
     stored = KeyStore().all()
     rows = []
     for provider in providers:
@@ -145,7 +149,8 @@ def clear_keys(yes: bool) -> None:
 @keys.command("validate")
 @click.argument("provider", required=False)
 @click.option("--all", "check_all", is_flag=True, help="Check every provider that has a key.")
-def validate_keys(provider: str | None, check_all: bool) -> None:
+@providers_dir_option
+def validate_keys(provider: str | None, check_all: bool, providers_dirs: tuple[str, ...]) -> None:
     """Check keys against their providers without spending tokens; exit 1 if any fails.
 
     Says whether a key is valid, refused, rate-limited or out of quota, or could not be
@@ -161,10 +166,10 @@ def validate_keys(provider: str | None, check_all: bool) -> None:
     if bool(provider) == check_all:
         raise UsageError("hanzo-run: name one PROVIDER, or --all")
     if provider:
-        get_provider(provider)
-        checks = [validate_api_key(provider)]
+        get_provider(provider, providers_dirs)
+        checks = [validate_api_key(provider, providers_dirs=providers_dirs)]
     else:
-        checks = validate_all_keys()
+        checks = validate_all_keys(providers_dirs)
         if not checks:
             click.echo("no provider has a key; save one with: hanzo-run keys set PROVIDER", err=True)
     for check in checks:

@@ -8,6 +8,7 @@ import sys
 import click
 
 from .exits import ExitCode
+from .options import providers_dir_option
 
 
 def _provider_or_default(provider: str | None) -> str:
@@ -26,7 +27,8 @@ def _provider_or_default(provider: str | None) -> str:
 @click.argument("provider", required=False)
 @click.option("--refresh", is_flag=True, help="Ask the provider again instead of using the 24 h cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def models(provider: str | None, refresh: bool, as_json: bool) -> None:
+@providers_dir_option
+def models(provider: str | None, refresh: bool, as_json: bool, providers_dirs: tuple[str, ...]) -> None:
     """List PROVIDER's models from its own API: context length, price per 1M tokens,
     capabilities. Prices set in the provider file win over discovered ones.
 
@@ -41,7 +43,7 @@ def models(provider: str | None, refresh: bool, as_json: bool) -> None:
 
     provider = _provider_or_default(provider)
     try:
-        found = fetch_models(provider, refresh=refresh)
+        found = fetch_models(provider, refresh=refresh, providers_dirs=providers_dirs)
     except ProviderError as e:
         click.echo(f"hanzo-run: {e}", err=True)
         raise ExitCode(1) from None
@@ -69,7 +71,8 @@ def _num(value: int | None) -> str:
 
 @click.command("ping")
 @click.argument("provider", required=False)
-def ping(provider: str | None) -> None:
+@providers_dir_option
+def ping(provider: str | None, providers_dirs: tuple[str, ...]) -> None:
     """Is PROVIDER usable now? A local server: is it up, which models are loaded.
     A cloud provider: does the key work. Exit 0 when usable, 1 when not.
 
@@ -80,15 +83,15 @@ def ping(provider: str | None) -> None:
     from ..api import get_provider, test_local_connection, validate_api_key
 
     provider = _provider_or_default(provider)
-    if get_provider(provider).kind == "local":
-        status = test_local_connection(provider)
+    if get_provider(provider, providers_dirs).kind == "local":
+        status = test_local_connection(provider, providers_dirs)
         if not status.up:
             click.echo(f"{provider}: down: {status.detail}")
             raise ExitCode(1)
         loaded = ", ".join(status.loaded) or "none"
         click.echo(f"{provider}: {status.detail}; models loaded: {loaded}")
         return
-    check = validate_api_key(provider)
+    check = validate_api_key(provider, providers_dirs=providers_dirs)
     click.echo(f"{provider}: {check.status}: {check.detail}")
     if not check.ok and check.status != "no_check":
         raise ExitCode(1)
@@ -96,7 +99,8 @@ def ping(provider: str | None) -> None:
 
 @click.command("use")
 @click.argument("target", metavar="PROVIDER[/MODEL]")
-def use(target: str) -> None:
+@providers_dir_option
+def use(target: str, providers_dirs: tuple[str, ...]) -> None:
     """Make PROVIDER the default and, with /MODEL, the model a job target naming only
     PROVIDER runs (else the provider file's default).
 
@@ -107,6 +111,6 @@ def use(target: str) -> None:
     from ..api import use as select
 
     provider, _, model = target.partition("/")
-    settings = select(provider, model or None)
+    settings = select(provider, model or None, providers_dirs)
     chosen = settings.models.get(provider)
     click.echo(f"default provider: {provider}" + (f"; model: {chosen}" if chosen else ""), err=True)

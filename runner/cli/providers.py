@@ -7,12 +7,14 @@ import sys
 import click
 
 from .exits import ExitCode
+from .options import providers_dir_option
 
 
 @click.group("providers", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@providers_dir_option
 @click.pass_context
-def providers(ctx: click.Context, as_json: bool) -> None:
+def providers(ctx: click.Context, as_json: bool, providers_dirs: tuple[str, ...]) -> None:
     """List providers: name, kind, protocol, base URL, key status, and whether local
     servers answer right now. Where a key is missing, where to get one.
 
@@ -30,7 +32,7 @@ def providers(ctx: click.Context, as_json: bool) -> None:
     from ..keys.lookup import find_key
     from ..probes.local import LocalStatus, check_all_local
 
-    found, problems = get_all_providers()
+    found, problems = get_all_providers(providers_dirs)
     lookups = {p.id: find_key(p) for p in found}
     local = [(p, lookups[p.id].key) for p in found if p.kind == "local"]
 
@@ -74,7 +76,8 @@ def providers(ctx: click.Context, as_json: bool) -> None:
 
 @providers.command("show")
 @click.argument("provider")
-def show(provider: str) -> None:
+@providers_dir_option
+def show(provider: str, providers_dirs: tuple[str, ...]) -> None:
     """Print PROVIDER's resolved file: where it came from, limits, retry settings (never the key).
 
     \b
@@ -85,14 +88,14 @@ def show(provider: str) -> None:
     from ..config.providers import Provider, provider_dirs
     from ..keys.lookup import find_key
 
-    p = get_provider(provider)
+    p = get_provider(provider, providers_dirs)
 
     def _auth(p: Provider) -> str:
         if p.auth is None:
             return "none"
         return f"{p.auth.header} ({p.auth.scheme or 'bare key'}); key from {', '.join(p.key_env)} or the store"
 
-    folders = [d for d in provider_dirs() if (d / p.source.name).resolve() == p.source.resolve()]
+    folders = [d for d in provider_dirs(providers_dirs) if (d / p.source.name).resolve() == p.source.resolve()]
     lookup = find_key(p)
     lines = [
         f"id:        {p.id}",

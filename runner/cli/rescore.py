@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .exits import ExitCode
+from .options import providers_dir_option
 
 
 @click.command()
@@ -14,8 +15,7 @@ from .exits import ExitCode
 @click.argument("job", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
               help="Results database (default: JOB's output, else the one database found here).")
-@click.option("--providers-dir", "providers_dirs", multiple=True, metavar="DIR",
-              help="Extra provider folder, read last (repeatable; also HANZO_RUN_PROVIDERS_DIR).")
+@providers_dir_option
 @click.option("--fail-under", type=click.FloatRange(0, 1), metavar="RATE",
               help="Exit 1 when the new pass rate (0..1) is below RATE.")
 @click.option("--quiet", "-q", is_flag=True, help="No table; errors only.")

@@ -13,14 +13,14 @@ from typing import Any
 import click
 
 from .exits import EX_TEMPFAIL, INTERRUPTED, ExitCode
+from .options import providers_dir_option
 
 
 @click.command()
 @click.argument("job", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
               help="Results database (default: the job's output).")
-@click.option("--providers-dir", "providers_dirs", multiple=True, metavar="DIR",
-              help="Extra provider folder, read last (repeatable; also HANZO_RUN_PROVIDERS_DIR).")
+@providers_dir_option
 @click.option("--only", multiple=True, metavar="TARGET",
               help="Run only this target (provider or provider/model; repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), help="Run only the first N items of each target.")

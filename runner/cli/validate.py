@@ -7,12 +7,12 @@ from pathlib import Path
 import click
 
 from .exits import ExitCode
+from .options import providers_dir_option
 
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--providers-dir", "providers_dirs", multiple=True, metavar="DIR",
-              help="Extra provider folder (repeatable).")
+@providers_dir_option
 def validate(files: tuple[Path, ...], providers_dirs: tuple[str, ...]) -> None:
     """Check provider and job files; print every error as file:line:col.
 
