@@ -146,10 +146,10 @@ def test_bad_checks_are_reported_with_their_place(isolated: Path) -> None:
         "job.yaml:9:3: checks[0].contians: unknown key 'contians'; did you mean 'contains'?",
         "job.yaml:9:3: checks[0]: a check has exactly one of contains, not_contains, equals, starts_with, regex, json,"
         " json_schema, max_latency_ms, max_output_tokens, judge, python, tool_called, tool_args"
-        " (plus optional not, ignore_case, threshold)",
+        " (plus optional not, ignore_case, threshold, timeout)",
         "job.yaml:10:3: checks[1]: a check has exactly one of contains, not_contains, equals, starts_with, regex, json,"
         " json_schema, max_latency_ms, max_output_tokens, judge, python, tool_called, tool_args"
-        " (plus optional not, ignore_case, threshold)",
+        " (plus optional not, ignore_case, threshold, timeout)",
         "job.yaml:12:3: checks[2]: ignore_case applies only to contains, not_contains, equals, starts_with and regex",
         "job.yaml:14:19: checks[3].max_latency_ms: expected a number, or a {{var}} of the data row that holds one",
     ]

@@ -32,7 +32,7 @@ from ..errors import Problem
 from .files import Document
 from .observed import Observed as Observed  # where checks were always read from
 from .outputs import load_schema, schema_problem, tool_args_problems, tool_args_test, tool_called_test
-from .python_checks import DEFAULT_THRESHOLD, PythonCheckError, call_check, load_function
+from .python_checks import DEFAULT_THRESHOLD, DEFAULT_TIMEOUT, PythonCheckError, call_check, load_function
 from .templating import Row, as_text, render, render_strings, variables_in
 
 FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)\n?[ \t]*```\s*$", re.DOTALL)
@@ -42,13 +42,15 @@ FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)\n?[ \t]*```\s*$", re.DOTALL)
 class Failure:
     check: str  # the check key, "not " in front when negated
     reason: str
+    unknown: bool = False  # the check gave no verdict (a python check that raised or timed out)
 
     def as_dict(self) -> dict[str, str]:
         return {"check": self.check, "reason": self.reason}
 
 
 # A test says whether its fact holds for the answer, and the sentence stating the outcome;
-# None when it could not tell (a python check that raised): the check then fails, negated or not.
+# None when it could not tell (a python check that raised or timed out): the check then has no
+# verdict, negated or not, like a judge whose grader gave none.
 Test = Callable[[Observed, Row], tuple[bool | None, str]]
 
 
@@ -72,7 +74,9 @@ class Check:
 
     def __call__(self, seen: Observed, row: Row) -> Failure | None:
         holds, sentence = self.test(seen, row)
-        if holds is not None and holds != self.fails_when_holds:
+        if holds is None:
+            return Failure(self.label, sentence, unknown=True)
+        if holds != self.fails_when_holds:
             return None
         return Failure(self.label, sentence)
 
@@ -99,12 +103,15 @@ class Checks:
 
     def evaluate(self, prompt_id: str, row: Row, seen: Observed | None) -> tuple[int | None, list[Failure]]:
         """(1 or 0, failures) of one answer to the prompt; (None, []) when there is no answer (the
-        request failed) or the prompt has no checks."""
+        request failed) or the prompt has no checks; (None, failures) when no check failed but one
+        gave no verdict: never a pass."""
         checks = self.by_prompt.get(prompt_id, ())
         if seen is None or not checks:
             return None, []
         failures = [f for f in (check(seen, row) for check in checks) if f is not None]
-        return (0 if failures else 1), failures
+        if not failures:
+            return 1, failures
+        return (None if all(f.unknown for f in failures) else 0), failures
 
 
 # ---------------------------------------------------------------- the check types
@@ -166,7 +173,7 @@ CHECK_TYPES: dict[str, CheckType] = {
 
 
 # The keys a check mapping may have besides its type's (schemas/job.schema.json $defs.check).
-CHECK_OPTIONS = ("not", "ignore_case", "threshold")
+CHECK_OPTIONS = ("not", "ignore_case", "threshold", "timeout")
 
 
 def check_key(spec: Mapping[str, Any]) -> str:
@@ -197,11 +204,12 @@ def _python_test(spec: Mapping[str, Any], base: Path) -> Test:
     function = load_function(spec["python"], base)
     name = spec["python"].rpartition(":")[2]
     threshold = float(spec.get("threshold", DEFAULT_THRESHOLD))
+    timeout = float(spec.get("timeout", DEFAULT_TIMEOUT))
 
     def test(seen: Observed, row: Row) -> tuple[bool | None, str]:
         fields = seen.fields if seen.fields is not None else {
             "response_text": seen.text, "output_tokens": seen.output_tokens, "latency_ms": seen.latency_ms}
-        return call_check(function, name, seen.text, row, fields, threshold)
+        return call_check(function, name, seen.text, row, fields, threshold, timeout)
 
     return test
 

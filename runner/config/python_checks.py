@@ -8,8 +8,10 @@ data row and the result's fields (a dict: ``response_text``, ``output_tokens``,
 
 A file is imported once per process (again only when it changed), so the job's
 validation and its run share one load. What keeps it from loading (a missing file or
-function, an import that raises) is a validation problem naming the file and line; an
-exception inside a call fails that one check, with the exception as its reason.
+function, an import that raises or calls ``sys.exit``) is a validation problem naming the
+file and line. A call runs in a thread of its own, bounded by the check's ``timeout``: one
+that raises (``SystemExit`` included), returns nothing usable or does not return in time
+gives no verdict, with the reason; it never stops or hangs the run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +30,7 @@ from typing import Any
 from .providers import display_path
 
 DEFAULT_THRESHOLD = 0.5
+DEFAULT_TIMEOUT = 10.0  # seconds a call may take unless the check sets timeout:
 CheckFunction = Callable[[str, dict[str, Any], dict[str, Any]], Any]
 
 _files: dict[tuple[Path, int], ModuleType] = {}
@@ -65,7 +69,7 @@ def _load_file(path: Path) -> ModuleType:
     sys.modules[name] = module  # dataclasses and pickling in the file look their module up here
     try:
         spec.loader.exec_module(module)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() at import is the file's failure, not hanzo-run's exit
         del sys.modules[name]
         raise PythonCheckError(f"{_where(e, path)}: importing it failed: {type(e).__name__}: {e}") from None
     _files[(path, stamp)] = module
@@ -82,7 +86,7 @@ def _load_module(name: str, base: Path) -> ModuleType:
             raise PythonCheckError(f"module {name!r} not found (from the job's folder or the installed packages)"
                                    ) from None
         raise PythonCheckError(f"{_where(e, None)}: importing {name} failed: {type(e).__name__}: {e}") from None
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         raise PythonCheckError(f"{_where(e, None)}: importing {name} failed: {type(e).__name__}: {e}") from None
     finally:
         sys.path.remove(str(base.resolve()))
@@ -101,12 +105,26 @@ def _where(error: BaseException, path: Path | None) -> str:
 
 
 def call_check(function: CheckFunction, name: str, answer: str, row: Mapping[str, Any],
-               result: Mapping[str, Any], threshold: float) -> tuple[bool | None, str]:
-    """(whether the check holds, why): None when the function raised or returned nothing usable."""
-    try:
-        value = function(answer, dict(row), dict(result))
-    except Exception as e:
-        return None, f"{name} raised {type(e).__name__}: {e} ({_where(e, None)})"
+               result: Mapping[str, Any], threshold: float,
+               timeout: float = DEFAULT_TIMEOUT) -> tuple[bool | None, str]:
+    """(whether the check holds, why): None when the function raised, returned nothing usable or did
+    not return within ``timeout`` seconds (it is then left running in its daemon thread)."""
+    outcome: list[tuple[Any, BaseException | None]] = []
+
+    def call() -> None:
+        try:
+            outcome.append((function(answer, dict(row), dict(result)), None))
+        except BaseException as e:  # noqa: BLE001 (user code: even sys.exit() is only this check's failure)
+            outcome.append((None, e))
+
+    worker = threading.Thread(target=call, name=f"python check {name}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        return None, f"{name} gave no verdict within {timeout:g} s (its timeout); it was left running"
+    value, error = outcome[0]
+    if error is not None:
+        return None, f"{name} raised {type(error).__name__}: {error} ({_where(error, None)})"
     return verdict_of(value, name, threshold)
 
 

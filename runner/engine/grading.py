@@ -52,7 +52,7 @@ class Grading:
         if not checks or row.status != "ok":
             return row
         failures: list[dict[str, Any]] = json.loads(row.failed_checks) if row.failed_checks else []
-        failed, unknown = row.passed == 0, False
+        failed, unknown = row.passed == 0, row.passed is None and bool(failures)  # a python check's no verdict
         spent: float | None = 0.0
         for check in checks:
             verdict, cost = await self._ask(check, item, row, attempts)

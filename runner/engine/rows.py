@@ -84,7 +84,7 @@ def check_answer(checks: Checks, item: WorkItem, seen: Observed) -> tuple[int | 
     response_json, failure = answer_json(item.response, seen.text)
     if failure is not None:
         return 0, [*failures, failure], response_json
-    return (1 if passed is None else passed), failures, response_json
+    return (1 if passed is None and not failures else passed), failures, response_json
 
 
 def answer_json(spec: ResponseSpec, text: str) -> tuple[str | None, Failure | None]:

@@ -13,6 +13,7 @@ failing) escape the task group.
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import time
@@ -36,6 +37,7 @@ from .budget import Budget
 from .caching import AnswerCache
 from .grading import Grading
 from .limits import Holding, ProviderLimits
+from .offload import in_daemon_thread
 from .pricing import PriceBook
 from .requests import chat_request
 from .retry import gave_up, with_retries
@@ -170,9 +172,9 @@ class Engine:
         before = self.earlier.get(item.item_key, (0, 0)) if self.earlier else (0, 0)
         if lane.client is None:
             error = ProviderError(ErrorCode.API_KEY_REQUIRED, lane.key_problem or "no API key", None, lane.provider.id)
-            return self._result(item, error, before[1], started_at), attempts
+            return await self._result(item, error, before[1], started_at), attempts
         if lane.stopped is not None:
-            return self._result(item, lane.stopped, before[1], started_at), attempts
+            return await self._result(item, lane.stopped, before[1], started_at), attempts
         target = item.target
         request = chat_request(item, self.job.stream, lane.provider)
         input_estimate = estimate_tokens(item.messages)
@@ -195,7 +197,7 @@ class Engine:
             else:
                 error = gave_up(error, len(attempts))
             outcome = error
-        row = self._result(item, outcome, before[1] + len(attempts), started_at)
+        row = await self._result(item, outcome, before[1] + len(attempts), started_at)
         if self.budget is not None and (reserved or attempts):
             self.budget.settle(reserved, row.cost_usd if attempts else 0.0)
         return row, attempts
@@ -223,11 +225,15 @@ class Engine:
         lane.answered = True
         return answer
 
-    def _result(self, item: WorkItem, outcome: Answer | ProviderError, attempts: int, started_at: str) -> ResultRow:
+    async def _result(self, item: WorkItem, outcome: Answer | ProviderError, attempts: int,
+                      started_at: str) -> ResultRow:
         pricing = None if isinstance(outcome, ProviderError) else self._pricing(item.target.provider,
                                                                                 item.target.model)
-        return result_row(self.store.run_id, item, outcome, attempts=attempts, started_at=started_at,
-                          finished_at=utcnow(), pricing=pricing, checks=self.checks)
+        build = functools.partial(result_row, self.store.run_id, item, outcome, attempts=attempts,
+                                  started_at=started_at, finished_at=utcnow(), pricing=pricing, checks=self.checks)
+        if self.checks.wants_fields and not isinstance(outcome, ProviderError):
+            return await in_daemon_thread(build)  # python checks are the job's own code: they may block
+        return build()
 
     def _pricing(self, provider_id: str, model: str) -> Pricing | None:
         for lane in self.lanes:
