@@ -17,17 +17,25 @@ def validate(files: tuple[Path, ...], providers_dirs: tuple[str, ...]) -> None:
     """Check provider and job files; print every error as file:line:col.
 
     With no FILES, checks every provider folder and jobs/. Exits 2 when any file has errors.
+    A judge check whose grader has no key is a warning: a run would refuse to start.
 
     \b
     Example:
         hanzo-run validate providers.d/groq.yaml jobs/compare.yaml
     """
     from ..config.validation import validate_files
+    from ..engine.preflight import grader_problems
+    from ..errors import Problem
 
-    problems, checked = validate_files(list(files), providers_dirs)
+    # Not errors of the files: a key is set where the job runs, which may not be here (CI).
+    warnings: list[Problem] = []
+    problems, checked = validate_files(list(files), providers_dirs,
+                                       lambda job, registry: warnings.extend(grader_problems(job, registry)))
     for problem in problems:
         click.echo(str(problem), err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if problems:
         click.echo(f"{len(problems)} problem(s) in {checked} file(s)", err=True)
         raise ExitCode(2)
-    click.echo(f"{checked} file(s) OK", err=True)
+    click.echo(f"{checked} file(s) OK" + (f", {len(warnings)} warning(s)" if warnings else ""), err=True)

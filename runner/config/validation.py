@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import ConfigError, Problem
 from .files import read_document
-from .jobs import load_job
+from .jobs import Job, load_job
 from .providers import ProviderRegistry, display_path, load_provider_file, provider_dirs
 
 
@@ -24,7 +24,13 @@ def is_provider_file(path: Path) -> bool:
     return doc is not None and isinstance(doc.data, dict) and "protocol" in doc.data and "targets" not in doc.data
 
 
-def validate_files(files: list[Path], providers_dirs: Sequence[str]) -> tuple[list[Problem], int]:
+# Called with every job that loaded, for what lies beyond its files (a grader without a key):
+# the command hands in the engine's pre-flight, so this layer stays below the keys.
+JobCheck = Callable[[Job, ProviderRegistry], None]
+
+
+def validate_files(files: list[Path], providers_dirs: Sequence[str],
+                   job_check: JobCheck | None = None) -> tuple[list[Problem], int]:
     dirs = provider_dirs(providers_dirs)
     registry = ProviderRegistry(dirs)
     files = files or default_files(dirs)
@@ -39,7 +45,10 @@ def validate_files(files: list[Path], providers_dirs: Sequence[str]) -> tuple[li
             problems.extend(load_provider_file(path)[1])
         else:
             try:
-                load_job(path, registry)
+                job = load_job(path, registry)
             except ConfigError as e:
                 problems.extend(p for p in e.problems if p not in problems)
+            else:
+                if job_check is not None:
+                    job_check(job, registry)
     return problems, len(files)

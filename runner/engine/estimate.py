@@ -8,6 +8,10 @@ Approximations (no tokenizer is downloaded):
   * typical: answers of TYPICAL_OUTPUT_TOKENS tokens (a paragraph), at most ``max_tokens``.
 Prices come from runner/pricing.py (provider file, then discovery's cache); a model
 without one is "unpriced" and left out of the totals, which say so.
+
+Judge checks cost too: each grader has a row of its own (``judge``), one request per answer
+and judge check, reading the question, the answer and the rubric. Typical: a typical answer
+and a short verdict; worst case: answers of the target's max_tokens, verdicts of the grader's.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from typing import Any
 
 from ..config.jobs import Job, Target
 from ..config.providers import ProviderRegistry
+from .judge import judge_request
 from .pricing import PriceBook
 from .rows import price
-from .usage import estimate_tokens
+from .usage import CHARS_PER_TOKEN, estimate_tokens
 
 TYPICAL_OUTPUT_TOKENS = 150
+TYPICAL_VERDICT_TOKENS = 60  # {"pass": ..., "score": ..., "reason": "one short sentence"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class TargetEstimate:
     batch_discount: float | None = None  # batch mode: the fraction of the price the batch API charges
     batch_typical_cost_usd: float | None = None
     batch_worst_cost_usd: float | None = None
+    judge: bool = False  # a grader's requests (judge checks), not answers
 
 
 def estimate_job(job: Job, registry: ProviderRegistry, limit: int | None = None, *,
@@ -48,6 +55,42 @@ def estimate_job(job: Job, registry: ProviderRegistry, limit: int | None = None,
     estimates = [_estimate(job, t, registry, prices, limit) for t in job.targets]
     if batch:
         estimates = [_with_batch(e, t, registry) for e, t in zip(estimates, job.targets, strict=True)]
+    return estimates + _grading(job, registry, prices, limit)
+
+
+def _grading(job: Job, registry: ProviderRegistry, prices: PriceBook, limit: int | None) -> list[TargetEstimate]:
+    """Per grader: its requests if every answer gets graded, each answer of typical length."""
+    judges = job.compile_checks().judges
+    if not judges:
+        return []
+    answer = "x" * (TYPICAL_OUTPUT_TOKENS * CHARS_PER_TOKEN)
+    # grader label -> [requests, input tokens, input tokens at the longest answers, most output tokens]
+    asked: dict[str, list[int]] = {}
+    graders: dict[str, Target] = {}
+    for target in job.targets:
+        longest: int = target.params.get("max_tokens") or 0  # what an answer may add to the grader's input
+        for item in itertools.islice(job.items_for(target), limit):
+            for check in judges.get(item.prompt.id, ()):
+                assert check.judge is not None and check.judge.target is not None  # validation saw to both
+                grader = job.graders[check.judge.target]
+                request = judge_request(check.judge, grader.model, item.prompt_text, answer, item.row)
+                counts = asked.setdefault(grader.label, [0, 0, 0, 0])
+                graders[grader.label] = grader
+                tokens = estimate_tokens(request.messages)
+                counts[0] += 1
+                counts[1] += tokens
+                counts[2] += tokens + max(longest - TYPICAL_OUTPUT_TOKENS, 0)
+                counts[3] += int(request.params["max_tokens"])
+    estimates = []
+    for label, (requests, input_tokens, most_in, most_out) in asked.items():
+        grader = graders[label]
+        pricing = prices.get(registry.get(grader.provider), grader.model)
+        most_each = -(-most_out // requests)
+        typical = min(TYPICAL_VERDICT_TOKENS, most_each)
+        estimates.append(TargetEstimate(f"{label} (judge)", requests, input_tokens, most_each, typical,
+                                        pricing.source if pricing else None,
+                                        price(pricing, input_tokens, typical * requests),
+                                        price(pricing, most_in, most_out), judge=True))
     return estimates
 
 
@@ -80,8 +123,10 @@ def _estimate(job: Job, target: Target, registry: ProviderRegistry, prices: Pric
 
 def totals(estimates: list[TargetEstimate]) -> dict[str, Any]:
     """Sums over the targets; costs over the priced ones only, which ``unpriced`` names."""
+    judged = [e for e in estimates if e.judge]
     return {
-        "items": sum(e.items for e in estimates),
+        "items": sum(e.items for e in estimates if not e.judge),
+        **({"judge_requests": sum(e.items for e in judged)} if judged else {}),
         "input_tokens": sum(e.input_tokens for e in estimates),
         "typical_cost_usd": sum(e.typical_cost_usd or 0.0 for e in estimates),
         "worst_cost_usd": None if any(e.max_output_tokens is None for e in estimates)
@@ -96,7 +141,8 @@ def totals(estimates: list[TargetEstimate]) -> dict[str, Any]:
 def render_estimate(estimates: list[TargetEstimate], *, as_json: bool) -> None:
     if as_json:
         # The batch figures only where batch mode applies: without it the document is as it always was.
-        shown = [{k: v for k, v in asdict(e).items() if not k.startswith("batch_") or e.batch_discount}
+        shown = [{k: v for k, v in asdict(e).items()
+                  if (not k.startswith("batch_") or e.batch_discount) and (k != "judge" or e.judge)}
                  for e in estimates]
         summed = {k: v for k, v in totals(estimates).items() if k != "batch_typical_cost_usd" or v is not None}
         print(json.dumps({"targets": shown, "totals": summed}, indent=2))

@@ -32,6 +32,7 @@ from .grading import grader_providers
 from .identity import identity_changes, provider_identities
 from .lock import RunLock
 from .output_path import check_database_path, database_error, unusable
+from .preflight import grader_problems
 from .scheduler import Engine, Lane, Progress
 from .sharding import Shard, parse_shard, target_items
 
@@ -130,6 +131,9 @@ async def run_prepared(job: Job, registry: ProviderRegistry, options: RunOptions
     ``handle_signals`` (the command line only) makes Ctrl-C and SIGTERM stop taking new
     items and let requests in flight finish; the run is then "interrupted".
     """
+    problems = grader_problems(job, registry)  # before any answer is bought that could not be graded
+    if problems:
+        raise ConfigError(problems)
     db_path = options.db or job.output
     check_database_path(db_path)
     lock = RunLock(db_path, job.path)
