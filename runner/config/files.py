@@ -2,14 +2,18 @@
 compiler-style with the line and column taken from the YAML.
 
 Line numbers come from ``yaml.compose`` nodes and are looked up only on the error
-path, so valid files pay for one parse.
+path, so valid files pay for one parse: libyaml's (``CSafeLoader``, several times faster) where
+PyYAML has it. Any file libyaml does not take as it is, an error or an alias, is parsed again
+by PyYAML's own loader, whose messages and places are the ones reported.
 """
 
 from __future__ import annotations
 
 import datetime
 import difflib
+import gc
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -52,10 +56,8 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
         return None, [
             Problem(shown, line, None, "", f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8")
         ]
-    loader = None
     try:
-        loader = _Loader(text)  # the reader refuses control characters already here
-        data = loader.get_single_data()
+        data, problems = _parse(text, shown)
     except yaml.reader.ReaderError as e:  # a control character: placed by its offset in the text
         line = text.count("\n", 0, e.position) + 1
         col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
@@ -68,50 +70,55 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
                               f"YAML does not parse: {reason}")]
     except RecursionError:
         return None, [Problem(shown, 1, 1, "", "YAML is nested too deeply to read; flatten the file")]
-    finally:
-        if loader is not None:
-            loader.dispose()
     doc = Document(path, shown, text, data)
-    problems = key_problems(loader.root, shown)
     if not isinstance(data, dict):
         what = "empty" if data is None else f"a {type_name(data)}"
         problems.append(Problem(shown, 1, 1, "", f"expected a mapping of keys to values, the file is {what}"))
     return doc, problems
 
 
+# Where libyaml reads a file differently from PyYAML: a tab between tokens (libyaml takes it as a space,
+# PyYAML refuses it) and tags (an empty ``!`` is '' to libyaml and null to PyYAML). A tag starts a token.
+_LIBYAML_DIFFERS = re.compile(r"\t|(?:^|[\s\[{,:])!", re.MULTILINE)
+
+
+def _parse(text: str, shown: str) -> tuple[Any, list[Problem]]:
+    """The data of ``text`` and its key problems; raises PyYAML's own error when it does not parse."""
+    if yaml.__with_libyaml__ and not _LIBYAML_DIFFERS.search(text):
+        try:
+            data, root = _load(_FastLoader, text)
+        except Exception:  # PyYAML's loader below meets it again and says what it is, where
+            pass
+        else:
+            problems = key_problems(root, shown)
+            if not problems:
+                return data, []
+    data, root = _load(_Loader, text)  # the reader refuses control characters already here
+    return data, key_problems(root, shown)
+
+
+def _load(loader_class: type[_Loader | _FastLoader], text: str) -> tuple[Any, yaml.Node | None]:
+    loader = loader_class(text)
+    collecting = gc.isenabled()
+    # A big file is hundreds of thousands of new nodes and values, none in a cycle the parse could
+    # free: the cycle collector would walk them all again and again (4 of 5 s for 100,000 data rows).
+    gc.disable()
+    try:
+        return loader.get_single_data(), loader.root
+    finally:
+        if collecting:
+            gc.enable()
+        loader.dispose()
+
+
 MAX_NODES = 1_000_000  # values in a file once its aliases are expanded ("billion laughs" stops here)
 
 
-class _Loader(yaml.SafeLoader):
-    """A SafeLoader that turns what it cannot build into YAML errors with a place, never a bare
-    ValueError or a hang: impossible dates, numbers too long to convert, ``.nan`` and ``.inf``,
-    an alias inside its own anchor (a loop), aliases that expand without end."""
+class _CheckedValues(yaml.constructor.SafeConstructor):
+    """Turns what the constructor cannot build into YAML errors with a place, never a bare
+    ValueError: impossible dates, numbers too long to convert, ``.nan`` and ``.inf``, lone surrogates."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._open: list[str | None] = []  # anchors whose node is being composed
-        self.root: yaml.Node | None = None  # kept for the key checks, so the text is parsed once
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, yaml.AliasEvent):
-            if event.anchor in self._open:
-                raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor} is inside its own anchor "
-                                                  f"&{event.anchor} (a loop)", event.start_mark)  # type: ignore[arg-type]
-            return super().compose_node(parent, index)
-        self._open.append(event.anchor if isinstance(event, yaml.NodeEvent) else None)
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._open.pop()
-
-    def get_single_node(self) -> yaml.Node | None:
-        node = super().get_single_node()
-        if node is not None and _expanded_size(node, {}) > MAX_NODES:
-            raise yaml.composer.ComposerError(None, None, f"aliases expand to more than {MAX_NODES:,} values",
-                                              node.start_mark)
-        self.root = node
-        return node
+    root: yaml.Node | None = None  # kept for the key checks, so the text is parsed once
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -134,6 +141,69 @@ class _Loader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(None, None, f"{node.value} is not a finite number; "
                                                     "write a number", node.start_mark)
         return value
+
+
+class _Loader(_CheckedValues, yaml.SafeLoader):
+    """PyYAML's own loader, which also refuses an alias inside its own anchor (a loop) and aliases that
+    expand without end."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._open: list[str | None] = []  # anchors whose node is being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor} is inside its own anchor "
+                                                  f"&{event.anchor} (a loop)", event.start_mark)  # type: ignore[arg-type]
+            return super().compose_node(parent, index)
+        self._open.append(event.anchor if isinstance(event, yaml.NodeEvent) else None)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.pop()
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise yaml.composer.ComposerError(None, None, f"aliases expand to more than {MAX_NODES:,} values",
+                                              node.start_mark)
+        self.root = node
+        return node
+
+
+if yaml.__with_libyaml__:
+    class _FastLoader(_CheckedValues, yaml.CSafeLoader):
+        """libyaml's parser, for documents without aliases (a tree, each node used once): the loop and
+        expansion checks of ``_Loader`` have nothing to find there, so there are none here."""
+
+        def get_single_node(self) -> yaml.Node | None:
+            node: yaml.Node | None = super().get_single_node()
+            if node is not None and not _is_tree(node):
+                raise yaml.composer.ComposerError(None, None, "aliases: left to PyYAML's loader", None)
+            self.root = node
+            return node
+
+
+def _is_tree(root: yaml.Node) -> bool:
+    """No list or mapping reached twice: no alias makes a loop or multiplies the values (an alias of
+    a scalar does neither)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        if id(node) in seen:
+            return False
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        else:
+            for pair in node.value:
+                stack.extend(pair)
+    return True
 
 
 def _is_unicode(text: str) -> bool:
