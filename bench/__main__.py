@@ -1,4 +1,4 @@
-"""``python -m bench``: hanzo-run against the aiohttp floor, scenarios (a) to (f) of issue 6."""
+"""``python -m bench``: hanzo-run against the aiohttp floor, scenarios (a) to (k) and the scale curve (s)."""
 
 import sys
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = "abcdef"
+SCENARIOS = "abcdefghijks"
 TITLES = {
     "a": "0 ms latency: CPU ms per request",
     "b": "50 ms latency: wall s",
@@ -267,6 +267,10 @@ def render(rows: list[Row], command: str) -> str:
     return "\n".join(lines)
 
 
+def _sizes(text: str) -> list[int]:
+    return [int(size) for size in text.split(",")]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--scenarios", default=SCENARIOS, help="which of a-f to run (default: all)")
@@ -276,11 +280,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit-requests", type=int, default=1000, help="scenario c: requests")
     parser.add_argument("--items", type=int, default=1_000_000, help="scenario d: items (echo provider)")
     parser.add_argument("--memory-runs", type=int, default=None, help="scenario d: runs (default --runs)")
+    parser.add_argument("--scale-sizes", type=_sizes, default=[1000, 10_000, 100_000, 1_000_000],
+                        help="scale curve (s): item counts, comma-separated")
+    parser.add_argument("--scale-runs", type=int, default=1, help="scale curve: runs per size")
+    parser.add_argument("--scale-run-max", type=int, default=100_000,
+                        help="scale curve: above this many items, load/validate only (a whole run takes too long)")
+    parser.add_argument("--scale-inline-max", type=int, default=100_000,
+                        help="scale curve: above this many items, no inline-data job")
     parser.add_argument("--json", type=Path, help="also write the rows here as JSON")
     args = parser.parse_args(argv)
     args.memory_runs = args.memory_runs or args.runs
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    from . import shapes  # its scenarios build on this module's
+
     rows: list[Row] = []
+    tables: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hanzo-bench-") as tmp:
         ws = Workspace(Path(tmp))
         for key in args.scenarios:
@@ -297,9 +311,13 @@ def main(argv: list[str] | None = None) -> int:
                 rows.extend(scenario_startup(ws, args))
             elif key == "f":
                 rows.append(scenario_cpu(ws, args, stream=True, key="f"))
+            elif key in "ghijk":
+                rows.append(shapes.scenario_shape(ws, args, key))
+            elif key == "s":
+                tables.append(shapes.scale_curve(ws, args))
             else:
                 parser.error(f"unknown scenario {key!r}; choose from {SCENARIOS}")
-    print(render(rows, command.strip()))
+    print("\n\n".join([render(rows, command.strip()), *tables]))
     if args.json:
         args.json.write_text(json.dumps([{**r.__dict__, "ratio": r.ratio} for r in rows], indent=2))
     return 0

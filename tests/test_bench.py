@@ -20,3 +20,16 @@ def test_bench_command_runs_every_scenario_at_tiny_sizes() -> None:
     for scenario in "abcdef":
         assert f"| {scenario} |" in table
     assert "| ratio |" in table
+
+
+def test_bench_user_shaped_jobs_and_the_scale_curve_run_at_tiny_sizes() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--runs", "1", "--requests", "20", "--scenarios", "ghijks",
+         "--scale-sizes", "20,40", "--scale-run-max", "20", "--scale-inline-max", "20"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    for scenario in "ghijk":
+        assert f"| {scenario} |" in done.stdout
+    curve = done.stdout.split("scale curve:")[1]
+    assert "| 20 |" in curve and "| 40 |" in curve and "not run (over --scale-run-max 20)" in curve
