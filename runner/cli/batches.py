@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from .exits import ExitCode
 from .options import providers_dir_option
-from .where import db_option, find
+from .where import db_option, find, pick_run
 
 COLUMNS = ("id", "target", "provider_batch_id", "status", "provider_status", "request_count", "ok_count",
            "error_count", "created_at", "ended_at", "collected_at", "message")
@@ -36,16 +35,6 @@ def batches() -> None:
     """
 
 
-def _run_id(db: Any, run_id: int | None) -> int:
-    from ..store.queries import latest_run_id, run_exists
-
-    chosen = run_id if run_id is not None else latest_run_id(db)
-    if chosen is None or not run_exists(db, chosen):
-        raise click.UsageError(f"there is no run {run_id} in this database" if run_id is not None
-                               else "this database has no runs")
-    return chosen
-
-
 @batches.command("list")
 @click.argument("run_id", type=int, required=False)
 @db_option
@@ -55,13 +44,13 @@ def list_batches(run_id: int | None, db: Path | None, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..store.database import open_db
+    from ..store.queries import run_batches
 
-    database = open_db(find(db, None).path)
+    where = find(db, None)
+    database = where.open()
     try:
-        chosen = _run_id(database, run_id)
-        found = list(database.query(f"SELECT {', '.join(COLUMNS)} FROM batches WHERE run_id = ? ORDER BY id",
-                                    [chosen]))
+        chosen = pick_run(database, where, run_id, None).id
+        found = run_batches(database, chosen, COLUMNS)
     finally:
         database.close()
     if as_json:
@@ -93,11 +82,10 @@ def cancel(run_id: int, db: Path | None, providers_dirs: tuple[str, ...]) -> Non
 
     from ..config.providers import ProviderRegistry, provider_dirs
     from ..engine.batchrun import cancel_run_batches
-    from ..store.database import open_db
-
-    database = open_db(find(db, None).path)
+    where = find(db, None)
+    database = where.open()
     try:
-        chosen = _run_id(database, run_id)
+        chosen = pick_run(database, where, run_id, None).id
         registry = ProviderRegistry(provider_dirs(providers_dirs))
         done = anyio.run(cancel_run_batches, database, chosen, registry, backend="asyncio")
     finally:

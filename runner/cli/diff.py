@@ -14,6 +14,8 @@ from .where import Where, db_option
 if TYPE_CHECKING:
     import sqlite_utils
 
+    from ..store.records import RunRecord
+
 
 @click.command()
 @click.argument("args", nargs=-1, metavar="[JOB] [RUN_A] [RUN_B]")
@@ -36,7 +38,7 @@ def diff(args: tuple[str, ...], db: Path | None, db_b: Path | None, force: bool,
         hanzo-run diff 6 7 --db jobs/nightly.db --json
     """
     from ..reports.diff import diff_renderable, diff_runs, regressed, to_json
-    from .where import check_run, find, split_args
+    from .where import find, split_args
 
     job, run_ids = split_args(args, 2, "diff")
     where_a = find(db, job)
@@ -45,11 +47,9 @@ def diff(args: tuple[str, ...], db: Path | None, db_b: Path | None, force: bool,
     database_b = where_b.open() if where_b is not where_a else database_a
     try:
         run_a, run_b = _pick(database_a, database_b, where_a, where_b, job, run_ids)
-        check_run(database_a, where_a, run_a)
-        check_run(database_b, where_b, run_b)
         if not force:
             _refuse_unrelated(database_a, database_b, run_a, run_b)
-        changes = diff_runs(database_a, run_a, run_b, database_b)
+        changes = diff_runs(database_a, run_a.id, run_b.id, database_b)
     finally:
         database_a.close()
         if database_b is not database_a:
@@ -64,48 +64,42 @@ def diff(args: tuple[str, ...], db: Path | None, db_b: Path | None, force: bool,
         t = changes.totals
         said = " and ".join(f"{n} item{'s' if n != 1 else ''} went from {what}" for n, what in (
             (t["pass_to_fail"], "pass to fail"), (t["ok_to_error"], "ok to error")) if n)
-        click.echo(f"hanzo-run: run {run_b} regressed against run {run_a}: {said}", err=True)
+        click.echo(f"hanzo-run: run {run_b.id} regressed against run {run_a.id}: {said}", err=True)
         raise ExitCode(1)
 
 
 def _pick(db_a: sqlite_utils.Database, db_b: sqlite_utils.Database, where_a: Where, where_b: Where,
-          job: Path | None, run_ids: list[int]) -> tuple[int, int]:
+          job: Path | None, run_ids: list[int]) -> tuple[RunRecord, RunRecord]:
     """A and B as given. One id: it is A, against the latest run of its job. None: the latest
     run (of the job, when named) is B, against the run of the same job before it."""
     from ..errors import UsageError
-    from .where import check_run, latest_run
+    from ..store.runs import previous_run, resolve_run
+    from .where import pick_run
 
     if len(run_ids) == 2:
-        return run_ids[0], run_ids[1]
+        return pick_run(db_a, where_a, run_ids[0], job), pick_run(db_b, where_b, run_ids[1], job)
     if len(run_ids) == 1:
-        run_a = run_ids[0]
+        run_a = pick_run(db_a, where_a, run_ids[0], job)
         if db_b is not db_a:
-            return run_a, latest_run(db_b, where_b, job)
-        check_run(db_a, where_a, run_a)
-        row = next(db_a.query("SELECT max(id) AS id FROM runs WHERE job_path IS (SELECT job_path FROM runs"
-                              " WHERE id = ?)", [run_a]))
-        return run_a, int(row["id"])
-    run_b = latest_run(db_a, where_a, job)
-    row = next(db_a.query("SELECT max(id) AS id FROM runs WHERE id < ? AND job_path IS (SELECT job_path FROM runs"
-                          " WHERE id = ?)", [run_b, run_b]))
-    if row["id"] is None:
-        raise UsageError(f"diff: run {run_b} is the only run of its job in {where_a.shown}; "
+            return run_a, pick_run(db_b, where_b, None, job)
+        return run_a, resolve_run(db_a, None, job_path=run_a.job_path) or run_a
+    run_b = pick_run(db_a, where_a, None, job)
+    before = previous_run(db_a, run_b)
+    if before is None:
+        raise UsageError(f"diff: run {run_b.id} is the only run of its job in {where_a.shown}; "
                          "name the two runs to compare: hanzo-run diff A B")
-    return int(row["id"]), run_b
+    return before, run_b
 
 
-def _refuse_unrelated(db_a: sqlite_utils.Database, db_b: sqlite_utils.Database, run_a: int, run_b: int) -> None:
+def _refuse_unrelated(db_a: sqlite_utils.Database, db_b: sqlite_utils.Database, a: RunRecord, b: RunRecord) -> None:
     """Runs of one job, or of the same targets and prompts, compare item by item; others need --force."""
     from ..errors import UsageError
+    from ..store.runs import run_shape
 
-    a = next(db_a.query("SELECT job_name, job_path FROM runs WHERE id = ?", [run_a]))
-    b = next(db_b.query("SELECT job_name, job_path FROM runs WHERE id = ?", [run_b]))
-    if (a["job_path"] and a["job_path"] == b["job_path"]) or a["job_name"] == b["job_name"]:
+    if (a.job_path and a.job_path == b.job_path) or a.job_name == b.job_name:
         return
-    shape = "SELECT DISTINCT target, prompt_id FROM results WHERE run_id = ?"
-    if {tuple(r.values()) for r in db_a.query(shape, [run_a])} == {
-            tuple(r.values()) for r in db_b.query(shape, [run_b])}:
+    if run_shape(db_a, a.id) == run_shape(db_b, b.id):
         return
-    raise UsageError(f"diff: run {run_a} (job {a['job_name']}) and run {run_b} (job {b['job_name']}) are different "
+    raise UsageError(f"diff: run {a.id} (job {a.job_name}) and run {b.id} (job {b.job_name}) are different "
                      "jobs with different targets or prompts, so their items do not match; pass --force to compare "
                      "them anyway")

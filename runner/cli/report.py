@@ -68,7 +68,7 @@ def report(args: tuple[str, ...], db: Path | None, sort: str | None, items: bool
     from ..errors import UsageError
     from ..reports.formats import FORMATS
     from ..reports.tables import change, change_table, to_csv, to_json
-    from .where import check_run, find, latest_run, split_args
+    from .where import find, pick_run, split_args
 
     job, run_ids = split_args(args, 2, "report")
     if as_json and as_csv:
@@ -80,9 +80,8 @@ def report(args: tuple[str, ...], db: Path | None, sort: str | None, items: bool
     where = find(db, job)
     database = where.open()
     try:
-        ids = run_ids or [latest_run(database, where, job)]
-        for run_id in ids:
-            check_run(database, where, run_id)
+        ids = [pick_run(database, where, run_id, job).id for run_id in run_ids] if run_ids else \
+            [pick_run(database, where, None, job).id]
         if len(ids) == 2:
             a, b = ids
             diff = change(database, a, b)

@@ -47,7 +47,7 @@ def rescore(run_id: str, job: Path | None, db: Path | None, providers_dirs: tupl
     if job is None:
         database = open_db(db_path)
         try:
-            recorded = source_run(database, run_id, None)["job_path"]
+            recorded = source_run(database, run_id, None).job_path
         finally:
             database.close()
         if not recorded or not Path(recorded).is_file():

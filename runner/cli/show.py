@@ -33,7 +33,8 @@ def show(args: tuple[str, ...], db: Path | None, target: str | None, failed_only
     """
     from ..errors import UsageError
     from ..reports.items import items_renderable, iter_items, to_csv, to_json
-    from .where import check_run, find, latest_run, split_args
+    from ..store.runs import run_targets
+    from .where import find, pick_run, split_args
 
     job, run_ids = split_args(args, 1, "show")
     if as_json and as_csv:
@@ -41,11 +42,9 @@ def show(args: tuple[str, ...], db: Path | None, target: str | None, failed_only
     where = find(db, job)
     database = where.open()
     try:
-        run_id = run_ids[0] if run_ids else latest_run(database, where, job)
-        check_run(database, where, run_id)
+        run_id = pick_run(database, where, run_ids[0] if run_ids else None, job).id
         if target is not None:
-            known = [r["target"] for r in database.query(
-                "SELECT DISTINCT target FROM results WHERE run_id = ? ORDER BY target", [run_id])]
+            known = run_targets(database, run_id)
             if target not in known:
                 raise UsageError(f"show: run {run_id} has no target {target!r}; its targets: "
                                  f"{', '.join(known) or 'none'}")

@@ -17,6 +17,8 @@ import click
 if TYPE_CHECKING:
     import sqlite_utils
 
+    from ..store.records import RunRecord
+
 JOB_SUFFIXES = (".yaml", ".yml")
 
 db_option = click.option(
@@ -77,24 +79,16 @@ def runs_hint(where: Where) -> str:
     return f"see: hanzo-run runs --db {where.shown}"
 
 
-def check_run(db: sqlite_utils.Database, where: Where, run_id: int) -> None:
+def pick_run(db: sqlite_utils.Database, where: Where, run_id: int | None, job: Path | None) -> RunRecord:
+    """Run ``run_id``; without one the newest run of the job file when one is named (a database may
+    hold several jobs), else of the database. A UsageError saying what to do when there is none."""
     from ..errors import UsageError
-    from ..store.queries import run_exists
+    from ..store.runs import resolve_run
 
-    if not run_exists(db, run_id):
-        raise UsageError(f"no run {run_id} in {where.shown}; {runs_hint(where)}")
-
-
-def latest_run(db: sqlite_utils.Database, where: Where, job: Path | None) -> int:
-    """The newest run: of the job file when one is named (a database may hold several jobs), else of any."""
-    from ..errors import UsageError
-    from ..store.queries import latest_run_id
-
-    if job is not None:
-        row = next(db.query("SELECT max(id) AS id FROM runs WHERE job_path = ?", [str(job.resolve())]))
-        if row["id"] is not None:
-            return int(row["id"])
-    latest = latest_run_id(db)
-    if latest is None:
-        raise UsageError(f"{where.shown} has no runs yet")
-    return latest
+    run = resolve_run(db, run_id, job_path=str(job.resolve()) if job is not None and run_id is None else None)
+    if run is None and run_id is None and job is not None:
+        run = resolve_run(db, None)
+    if run is None:
+        raise UsageError(f"no run {run_id} in {where.shown}; {runs_hint(where)}" if run_id is not None
+                         else f"{where.shown} has no runs yet")
+    return run

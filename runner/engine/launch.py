@@ -21,8 +21,9 @@ from ..config.jobs import Job, Target, WorkItem, load_job
 from ..config.providers import ProviderRegistry, provider_dirs
 from ..config.settings import selected_model
 from ..errors import ConfigError, UsageError
-from ..store.database import RunStore, find_run, open_db
+from ..store.database import RunStore, open_db
 from ..store.records import RunStatus
+from ..store.runs import resolve_run
 from ..version import __version__
 from .batching import BatchReport, Fallback
 from .batchrun import BatchPlan, batch_run_options
@@ -202,20 +203,20 @@ def open_run(db: Database, job: Job, registry: ProviderRegistry, options: RunOpt
                               providers=json.dumps(identities))
     flag = "--resume" if options.resume else "--retry-errors"
     run_id = None if which == "latest" else _run_id(which, flag)
-    run = find_run(db, str(job.path.resolve()), run_id, unfinished=options.resume is not None)
+    run = resolve_run(db, run_id, job_path=str(job.path.resolve()), unfinished=options.resume is not None)
     if run is None:
         unfinished = "unfinished " if options.resume else ""
         raise UsageError(f"{flag}: there is no run {run_id} in this database" if run_id is not None else
                          f"{flag}: there is no {unfinished}run of {job.path} in this database")
-    if run["job_hash"] != job.hash and not options.force:
-        raise UsageError(f"{flag}: {job.path} changed since run {run['id']} (its targets, prompts, data or repeat), "
+    if run.job_hash != job.hash and not options.force:
+        raise UsageError(f"{flag}: {job.path} changed since run {run.id} (its targets, prompts, data or repeat), "
                          "so its items differ; pass --force to continue anyway, or start a new run")
-    changes = identity_changes(run["providers"], identities)
+    changes = identity_changes(run.providers, identities)
     if changes and not options.force:
-        raise UsageError(f"{flag}: run {run['id']} would now send its requests elsewhere: {'; '.join(changes)}. "
+        raise UsageError(f"{flag}: run {run.id} would now send its requests elsewhere: {'; '.join(changes)}. "
                          "Pass the same --providers-dir (and keys) as when it started, or --force to send them "
                          "to the new place anyway")
-    return RunStore.reopen(db, run["id"])
+    return RunStore.reopen(db, run.id)
 
 
 def _run_id(value: str, flag: str) -> int:

@@ -29,7 +29,8 @@ from ..config.providers import ProviderRegistry
 from ..config.templating import Row
 from ..errors import UsageError
 from ..store.database import RunStore, open_db
-from ..store.records import AttemptRow, ResultRow
+from ..store.records import AttemptRow, ResultRow, RunRecord
+from ..store.runs import resolve_run, result_count, row_indexes, run_providers, stored_results
 from ..version import __version__
 from .budget import Budget
 from .grading import grader_providers
@@ -43,11 +44,10 @@ ANSWER_FIELDS = ("target", "provider", "model", "prompt_id", "row_index", "repea
                  "finish_reason", "http_status", "latency_ms", "ttft_ms", "input_tokens", "output_tokens")
 
 
-def source_run(db: sqlite_utils.Database, which: str, job_path: str | None) -> dict[str, Any]:
+def source_run(db: sqlite_utils.Database, which: str, job_path: str | None) -> RunRecord:
     """The run to rescore: its id, or ``latest`` (the job's latest run, else the database's)."""
     if which == "latest":
-        where, args = ("WHERE job_path = ?", [job_path]) if job_path else ("", [])
-        found = next(db.query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT 1", args), None)
+        found = resolve_run(db, None, job_path=job_path)
         if found is None:
             raise UsageError("rescore: there is no run to rescore in this database")
         return found
@@ -55,7 +55,7 @@ def source_run(db: sqlite_utils.Database, which: str, job_path: str | None) -> d
         run_id = int(which)
     except ValueError:
         raise UsageError(f"rescore takes a run id (a number) or 'latest', not {which!r}") from None
-    found = next(db.query("SELECT * FROM runs WHERE id = ?", [run_id]), None)
+    found = resolve_run(db, run_id)
     if found is None:
         raise UsageError(f"rescore: there is no run {run_id} in this database")
     return found
@@ -90,19 +90,17 @@ async def rescore_run(job: Job, registry: ProviderRegistry, db_path: Path, which
     db = open_db(db_path)
     try:
         source = source_run(db, which, str(job.path.resolve()) if which == "latest" else None)
-        if source["status"] == "running":
-            raise UsageError(f"rescore: run {source['id']} is still running; rescore it when it has finished")
-        total = next(db.query("SELECT count(*) AS n FROM results WHERE run_id = ?", [source["id"]]))["n"]
+        if source.status == "running":
+            raise UsageError(f"rescore: run {source.id} is still running; rescore it when it has finished")
+        total = result_count(db, source.id)
         store = RunStore.start(db, job_name=job.name, job_path=str(job.path.resolve()),
-                               job_hash=source["job_hash"] or job.hash, items_total=total,
+                               job_hash=source.job_hash or job.hash, items_total=total,
                                version=__version__, pid=os.getpid(),
-                               options=json.dumps({"rescore_of": source["id"]}))
-        with db.atomic():
-            db.execute("UPDATE runs SET source_run_id = ? WHERE id = ?", [source["id"], store.run_id])
+                               options=json.dumps({"rescore_of": source.id}), source_run_id=source.id)
         if progress is not None:
             progress.start(total)
         try:
-            status = await _rescore(job, registry, db, source["id"], store, progress, handle_signals)
+            status = await _rescore(job, registry, db, source.id, store, progress, handle_signals)
         except BaseException:
             store.finish("failed")
             raise
@@ -111,13 +109,12 @@ async def rescore_run(job: Job, registry: ProviderRegistry, db_path: Path, which
         db.close()
     outcome = RunOutcome(store.run_id, db_path, status, counts["items"], counts["ok"], counts["failed"],
                          counts["cost_usd"], job.has_checks)
-    return outcome, int(source["id"])
+    return outcome, source.id
 
 
 async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Database, source_id: int, store: RunStore,
                    progress: Progress | None, handle_signals: bool) -> Any:
-    providers = [r["provider"] for r in db.query("SELECT DISTINCT provider FROM results WHERE run_id = ?",
-                                                  [source_id])]
+    providers = run_providers(db, source_id)
     for provider_id in providers:
         if provider_id not in registry:
             raise UsageError(f"rescore: run {source_id} has answers of provider '{provider_id}', which is in no "
@@ -128,17 +125,10 @@ async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Databa
     engine: RescoreEngine | None = None
 
     def stored_items(provider_id: str) -> Iterator[WorkItem]:
-        last = 0
-        while True:
-            page = list(db.query("SELECT * FROM results WHERE run_id = ? AND provider = ? AND id > ? ORDER BY id"
-                                 " LIMIT ?", [source_id, provider_id, last, PAGE]))
-            if not page:
-                return
-            for stored in page:
-                last = stored["id"]
-                assert engine is not None
-                engine.stored[stored["item_key"]] = stored
-                yield _item(stored, job, prompts, rows)
+        for stored in stored_results(db, source_id, provider_id, PAGE):
+            assert engine is not None
+            engine.stored[stored["item_key"]] = stored
+            yield _item(stored, job, prompts, rows)
 
     try:
         for provider_id in dict.fromkeys([*providers, *grader_providers(job)]):
@@ -156,8 +146,7 @@ async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Databa
 
 def _data_rows(job: Job, source_id: int, db: sqlite_utils.Database) -> dict[int, Row]:
     """The job's data rows that the source run's results refer to, by index."""
-    wanted = {r["row_index"] for r in db.query("SELECT DISTINCT row_index FROM results WHERE run_id = ?"
-                                               " AND row_index IS NOT NULL", [source_id])}
+    wanted = row_indexes(db, source_id)
     return {i: row for i, row in job.rows() if i is not None and i in wanted}
 
 

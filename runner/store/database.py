@@ -253,17 +253,6 @@ _RESULT_UPSERT = _upsert_sql("results", ResultRow._fields, ("run_id", "item_key"
 _ATTEMPT_INSERT = _insert_sql("attempts", AttemptRow._fields)
 
 
-def find_run(db: sqlite_utils.Database, job_path: str, run_id: int | None, *,
-             unfinished: bool) -> dict[str, Any] | None:
-    """The run to continue: ``run_id``, else this job's latest (unfinished, when asked) run."""
-    if run_id is not None:
-        rows = db.query("SELECT * FROM runs WHERE id = ?", [run_id])
-    else:
-        status = "AND status != 'completed'" if unfinished else ""
-        rows = db.query(f"SELECT * FROM runs WHERE job_path = ? {status} ORDER BY id DESC LIMIT 1", [job_path])
-    return next(rows, None)
-
-
 class RunStore:
     """Writes one run's rows. Only the engine's writer task calls ``write``."""
 
@@ -274,13 +263,14 @@ class RunStore:
 
     @classmethod
     def start(cls, db: sqlite_utils.Database, *, job_name: str, job_path: str, job_hash: str,
-              items_total: int | None, version: str, pid: int, options: str, providers: str | None = None
-              ) -> RunStore:
+              items_total: int | None, version: str, pid: int, options: str, providers: str | None = None,
+              source_run_id: int | None = None) -> RunStore:
         with db.atomic():
             cursor = db.execute(
                 "INSERT INTO runs (job_name, job_path, job_hash, status, started_at, items_total, version, pid,"
-                " options, providers) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                [job_name, job_path, job_hash, utcnow(), items_total, version, pid, options, providers],
+                " options, providers, source_run_id) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                [job_name, job_path, job_hash, utcnow(), items_total, version, pid, options, providers,
+                 source_run_id],
             )
         assert cursor.lastrowid is not None
         return cls(db, cursor.lastrowid)

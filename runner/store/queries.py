@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,15 +113,6 @@ def duration_s(started: str | None, finished: str | None) -> float | None:
     return round((end - start).total_seconds(), 3)
 
 
-def latest_run_id(db: sqlite_utils.Database) -> int | None:
-    latest = next(db.query("SELECT max(id) AS id FROM runs"))["id"]
-    return int(latest) if latest is not None else None
-
-
-def run_exists(db: sqlite_utils.Database, run_id: int) -> bool:
-    return next(db.query("SELECT 1 AS found FROM runs WHERE id = ?", [run_id]), None) is not None
-
-
 def run_failed(db_path: Path, run_id: int, fail_under: float | None, *, checked: bool) -> bool:
     """Whether a finished run should exit 1.
 
@@ -140,3 +132,8 @@ def run_failed(db_path: Path, run_id: int, fail_under: float | None, *, checked:
     if fail_under is None:
         return rate < 1.0 or (ok_rate or 0.0) < 1.0
     return rate < fail_under
+
+
+def run_batches(db: sqlite_utils.Database, run_id: int, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """The run's provider batches (``columns`` of each), in the order they were made."""
+    return list(db.query(f"SELECT {', '.join(columns)} FROM batches WHERE run_id = ? ORDER BY id", [run_id]))

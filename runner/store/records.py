@@ -3,12 +3,15 @@
 The fields of ``ResultRow`` and ``AttemptRow`` are the tables' columns, in order: the
 insert and upsert SQL of runner/store/database.py is generated from them, so a column
 is named in one place. NamedTuples, not dataclasses: the engine builds one per request
-and sqlite3 takes them as they are.
+and sqlite3 takes them as they are. ``RunRecord`` is a row of ``runs`` as read back
+(runner/store/runs.py).
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal, NamedTuple
 
 # "submitted": batches are still running at the provider; ``--resume`` collects them.
 RunStatus = Literal["running", "completed", "interrupted", "failed", "submitted"]
@@ -74,3 +77,30 @@ class AttemptRow(NamedTuple):
     error_code: str | None
     retry_after_s: float | None
     purpose: str = "answer"  # m004_grading: "answer", or "judge" for a model-graded check's request
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A row of ``runs``: a job's run (its resumes continue it), or a rescore or merge of other runs."""
+
+    id: int
+    job_name: str
+    job_path: str | None
+    job_hash: str | None
+    status: RunStatus
+    started_at: str
+    finished_at: str | None = None
+    items_total: int | None = None  # the items of the run's scope (--only, --limit, shard applied)
+    items_ok: int = 0
+    items_failed: int = 0
+    cost_usd: float | None = None
+    version: str | None = None
+    pid: int | None = None
+    options: str | None = None  # JSON: what a resume repeats (--only, --limit, batch mode, shard)
+    providers: str | None = None  # m003: JSON {provider id: {protocol, base_url, key_source}}, never a key
+    source_run_id: int | None = None  # m004: the run a rescore graded again
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+        """A ``SELECT *`` row of ``runs``; a column this code does not know (a newer schema's) is left out."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
