@@ -17,6 +17,8 @@ import sqlite_utils
 
 from ..errors import UsageError
 from ..store.queries import percentile
+from ..store.results import failed_count, results_of
+from ..store.runs import resolve_run
 from .tables import comparison
 
 MAX_FAILED_ROWS = 500
@@ -42,8 +44,9 @@ def render_html(db: sqlite_utils.Database, run_id: int) -> str:
         import plotly.graph_objects as go
     except ImportError:
         raise UsageError("report --html needs plotly: pip install 'hanzo-run[report]'") from None
-    run = next(db.query("SELECT job_name, status, started_at FROM runs WHERE id = ?", [run_id]))
-    job_name, status, started = run["job_name"], run["status"], run["started_at"]
+    run = resolve_run(db, run_id)
+    assert run is not None, f"no run {run_id}"  # the command checked it
+    job_name, status, started = run.job_name, run.status, run.started_at
     rows = comparison(db, run_id)
     checked = any(r["pass_rate"] is not None for r in rows)
 
@@ -124,14 +127,12 @@ def _comparison_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _failed_table(db: sqlite_utils.Database, run_id: int) -> str:
-    total = next(db.query("SELECT count(*) AS n FROM results WHERE run_id = ? AND (status != 'ok' OR passed = 0)",
-                          [run_id]))["n"]
+    total = failed_count(db, run_id)
     if not total:
         return '<p id="failed">No failed items.</p>'
-    rows = db.query(
-        "SELECT target, prompt_id, row_index, repeat_index, status, error_code, error_message, failed_checks,"
-        " response_text FROM results WHERE run_id = ? AND (status != 'ok' OR passed = 0) ORDER BY id LIMIT ?",
-        [run_id, MAX_FAILED_ROWS])
+    rows = results_of(db, run_id, ("target", "prompt_id", "row_index", "repeat_index", "status", "error_code",
+                                   "error_message", "failed_checks", "response_text"), failed_only=True,
+                      limit=MAX_FAILED_ROWS)
     body = []
     for r in rows:
         if r["status"] != "ok":

@@ -14,6 +14,8 @@ from typing import Any
 
 import sqlite_utils
 
+from ..store.results import results_of
+
 # Every result column but the run id (the caller chose the run), in reading order.
 ITEM_COLUMNS = (
     "item_key", "target", "provider", "model", "prompt_id", "row_index", "repeat_index", "prompt", "status",
@@ -53,18 +55,7 @@ def iter_items(db: sqlite_utils.Database, run_id: int, *, target: str | None = N
     ``failed_only`` keeps errors and answers that failed a check; ``key_prefix`` matches the
     start of ``item_key`` (as printed, so a user can paste the first few characters).
     """
-    where: list[str] = ["run_id = ?"]
-    params: list[Any] = [run_id]
-    if target is not None:
-        where.append("target = ?")
-        params.append(target)
-    if failed_only:
-        where.append("(status = 'error' OR passed = 0)")
-    if key_prefix:
-        where.append("substr(item_key, 1, ?) = ?")  # not LIKE: a key prefix with % or _ means itself
-        params += [len(key_prefix), key_prefix]
-    sql = f"SELECT {', '.join(ITEM_COLUMNS)} FROM results WHERE {' AND '.join(where)} ORDER BY id"
-    for row in db.query(sql, params):
+    for row in results_of(db, run_id, ITEM_COLUMNS, target=target, failed_only=failed_only, key_prefix=key_prefix):
         yield item_from_row(row)
 
 

@@ -11,12 +11,16 @@ from pathlib import Path
 
 import sqlite_utils
 
+from ..store.results import results_of
+from ..store.runs import resolve_run
+
 
 def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Element]:
-    job_name = next(db.query("SELECT job_name FROM runs WHERE id = ?", [run_id]))["job_name"]
-    rows = db.query(
-        "SELECT target, prompt_id, row_index, repeat_index, status, error_code, error_message, latency_ms,"
-        " passed, failed_checks, response_text FROM results WHERE run_id = ? ORDER BY id", [run_id])
+    run = resolve_run(db, run_id)
+    assert run is not None, f"no run {run_id}"  # the command checked it
+    job_name = run.job_name
+    rows = results_of(db, run_id, ("target", "prompt_id", "row_index", "repeat_index", "status", "error_code",
+                                   "error_message", "latency_ms", "passed", "failed_checks", "response_text"))
     root = ET.Element("testsuites", name=f"hanzo-run {job_name} run {run_id}")
     suites: dict[str, ET.Element] = {}
     counts: dict[str, list[float]] = {}  # target -> [tests, failures, errors, seconds]

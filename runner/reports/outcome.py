@@ -16,6 +16,8 @@ from typing import Any
 
 import sqlite_utils
 
+from ..store.results import error_counts, failed_checks, no_verdict_reason, outcome_counts
+
 # How many of the checks that failed most the terminal lists; JSON has them all.
 TOP_CHECKS = 5
 
@@ -85,22 +87,15 @@ class RunFigures:
 def run_figures(db: sqlite_utils.Database, run_id: int, db_path: Path, *, checked: bool,
                 fail_under: float | None) -> RunFigures:
     figures = RunFigures(run_id, db_path, checked, fail_under)
-    row = next(db.query(
-        "SELECT count(*) AS items, coalesce(sum(status = 'ok'), 0) AS ok, coalesce(sum(passed = 1), 0) AS passed,"
-        " coalesce(sum(status = 'ok' AND passed = 0), 0) AS failed_checks FROM results WHERE run_id = ?", [run_id]))
+    row = outcome_counts(db, run_id)
     figures.items, figures.ok, figures.passed, figures.failed_checks = (
         row["items"], row["ok"], row["passed"], row["failed_checks"])
-    figures.request_errors = {r["code"] or "ERROR": r["n"] for r in db.query(
-        "SELECT error_code AS code, count(*) AS n FROM results WHERE run_id = ? AND status != 'ok'"
-        " GROUP BY error_code ORDER BY count(*) DESC, error_code", [run_id])}
+    figures.request_errors = error_counts(db, run_id)
     if figures.failed_checks:
         _count_checks(db, figures)
     if figures.no_verdict:
-        example = next(db.query(
-            "SELECT json_extract(f.value, '$.reason') AS reason FROM results, json_each(results.failed_checks) AS f"
-            " WHERE results.run_id = ? AND results.status = 'ok' AND results.passed IS NULL"
-            " AND json_valid(results.failed_checks) LIMIT 1", [run_id]), None)
-        figures.no_verdict_example = _clip(str(example["reason"])) if example else ""
+        reason = no_verdict_reason(db, run_id)
+        figures.no_verdict_example = _clip(reason) if reason is not None else ""
     return figures
 
 
@@ -110,16 +105,8 @@ def _clip(text: str, width: int = 160) -> str:
 
 
 def _count_checks(db: sqlite_utils.Database, figures: RunFigures) -> None:
-    # Only the failed answers are read (index on run_id, passed); an answer failing two checks of
-    # one name counts once for that name.
     totals: Counter[str] = Counter()
-    for r in db.query(
-            "SELECT results.target AS target, json_extract(f.value, '$.check') AS name,"
-            " count(DISTINCT results.id) AS n, min(json_extract(f.value, '$.reason')) AS example"
-            " FROM results, json_each(results.failed_checks) AS f"
-            " WHERE results.run_id = ? AND results.passed = 0 AND results.status = 'ok'"
-            " AND json_valid(results.failed_checks) GROUP BY results.target, name ORDER BY n DESC",
-            [figures.run_id]):
+    for r in failed_checks(db, figures.run_id):
         name = str(r["name"] or "?")
         totals[name] += r["n"]
         figures.checks_failed_by_target.setdefault(r["target"], {})[name] = r["n"]
