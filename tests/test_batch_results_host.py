@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
+from runner.config.providers import BatchSettings
+from runner.errors import ErrorCode, ProviderError
+from runner.protocols.anthropic_batch import AnthropicBatches
+from runner.protocols.batch import BatchStatus, refused_for_good
 from tests.conftest import point_at, write_providers
 from tests.fakeserver import FakeServer
 from tests.test_batch import batch_job, rows, run
@@ -45,3 +52,43 @@ def test_a_results_download_refused_with_a_4xx_settles_the_items(
                         f"Results for message batch {batch.id} are not available."}] * 3
     assert rows(isolated / "out.db", "SELECT collected_at IS NOT NULL AS collected FROM batches") == [
         {"collected": 1}]
+
+
+class Downloads:
+    """A BatchIO that records the paths it is asked for and answers nothing."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    async def fetch(self, method: str, path: str, *, query: Mapping[str, str] | None = None, body: Any = None,
+                    within: float | None = None) -> Any:
+        raise AssertionError("not expected")
+
+    async def upload(self, path: str, fields: Mapping[str, str], filename: str, content: bytes) -> Any:
+        raise AssertionError("not expected")
+
+    async def download(self, path: str) -> bytes:
+        self.paths.append(path)
+        return b""
+
+
+@pytest.mark.parametrize(("results_url", "read"), [
+    ("https://api.anthropic.com/v1/messages/batches/msgbatch_1/results", "/v1/messages/batches/msgbatch_1/results"),
+    ("https://proxy.example/anthropic/v1/messages/batches/msgbatch_1/results?page=2",
+     "/v1/messages/batches/msgbatch_1/results?page=2"),
+])
+def test_results_are_read_below_the_base_url(results_url: str, read: str) -> None:
+    api, io = AnthropicBatches(BatchSettings("anthropic", 10, 1024, 0.5, "24h", {})), Downloads()
+    status = BatchStatus("msgbatch_1", "ended", "ended", raw={"results_url": results_url})
+    assert anyio.run(api.results, io, status) == []
+    assert io.paths == [read]  # relative: the client puts it on the provider's base_url
+
+
+def test_a_results_url_elsewhere_is_refused_for_good() -> None:
+    api, io = AnthropicBatches(BatchSettings("anthropic", 10, 1024, 0.5, "24h", {})), Downloads()
+    status = BatchStatus("msgbatch_1", "ended", "ended", raw={"results_url": "https://cdn.example/files/abc"})
+    with pytest.raises(ProviderError) as refused:
+        anyio.run(api.results, io, status)
+    assert refused.value.code is ErrorCode.CLIENT_ERROR and refused_for_good(refused.value)
+    assert "results_url https://cdn.example/files/abc is not under the batches path" in str(refused.value)
+    assert io.paths == []

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..errors import ProviderError
+from ..errors import ErrorCode, ProviderError
 
 # What became of a batch as a whole, whatever the API calls it.
 BatchState = Literal["running", "ended", "failed", "expired", "cancelled"]
@@ -119,8 +119,11 @@ class BatchApi(ABC):
 
 
 def refused_for_good(error: ProviderError) -> bool:
-    """A 4xx answer other than a timeout or a rate limit: asking again will not change it."""
-    return error.status is not None and 400 <= error.status < 500 and error.status not in (408, 429)
+    """Whether asking again will not change it: a 4xx answer other than a timeout or a rate limit, or a
+    request refused before it was sent (a URL off the provider's host, which no retry puts back on it)."""
+    if error.status is None:
+        return error.code is ErrorCode.CLIENT_ERROR
+    return 400 <= error.status < 500 and error.status not in (408, 429)
 
 
 def count_of(value: Any) -> int | None:
