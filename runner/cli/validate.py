@@ -23,15 +23,22 @@ def validate(files: tuple[Path, ...], providers_dirs: tuple[str, ...]) -> None:
     Example:
         hanzo-run validate providers.d/groq.yaml jobs/compare.yaml
     """
+    from ..config.jobs import Job
+    from ..config.providers import ProviderRegistry
     from ..config.validation import validate_files
     from ..engine.preflight import grader_problems
     from ..errors import Problem
 
     # Not errors of the files: a key is set where the job runs, which may not be here (CI).
     warnings: list[Problem] = []
-    problems, checked = validate_files(list(files), providers_dirs,
-                                       lambda job, registry: warnings.extend(grader_problems(job, registry)))
-    for problem in problems:
+    notes: list[Problem] = []  # worth saying of a valid job (which system message wins)
+
+    def check(job: Job, registry: ProviderRegistry) -> None:
+        notes.extend(job.notes)
+        warnings.extend(grader_problems(job, registry))
+
+    problems, checked = validate_files(list(files), providers_dirs, check)
+    for problem in [*notes, *problems]:
         click.echo(str(problem), err=True)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)

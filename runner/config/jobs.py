@@ -25,7 +25,7 @@ from .media import limit_for
 from .messages import check_images, image_sources, is_rich, render_message, text_of
 from .outputs import ResponseSpec, ToolSet, output_problems, response_spec, tool_set
 from .providers import ProviderRegistry, display_path
-from .templating import Row, render, variables_in
+from .templating import Row, render, unsupported_in, variables_in
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,7 @@ class Job:
 
     response: ResponseSpec | None = None  # the job's response_schema / response_format
     tools: ToolSet | None = None
+    notes: tuple[Problem, ...] = ()  # worth saying, not wrong (``validate`` prints them)
 
     def rows(self) -> Iterator[tuple[int | None, Row]]:
         """Data rows, read lazily from their file; one empty row when the job has no data."""
@@ -149,11 +150,15 @@ def item_key(target: Target, prompt_id: str, row_index: int | None, messages: tu
              repeat_index: int, asks: Any = None) -> str:
     """Stable across runs of the same job: the same item always gets the same key.
 
-    ``asks`` (the response schema and tools, when set) is part of the key: changing what is asked
-    makes new items. Without it the key is what it always was."""
+    ``asks`` (the response schema and tools, when set) and an explicit ``label`` are part of the key:
+    changing what is asked makes new items. Without them the key is what it always was."""
     parts: list[Any] = [target.provider, target.model, prompt_id, row_index, messages, target.params, repeat_index]
     if asks is not None:
         parts.append(asks)
+    if target.label != f"{target.provider}/{target.model}":
+        # Two labels of one model with the same params are two sets of items, never one row overwritten;
+        # an unlabelled target keeps the key it always had, so older runs still resume.
+        parts.append({"label": target.label})
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -299,6 +304,7 @@ def _build(doc: Document, registry: ProviderRegistry,
         return selected_model(provider_id) or (provider.default_model if provider else None)
 
     targets: list[Target] = []
+    placed: dict[str, int] = {}  # label -> its index in the file, to name both places of a duplicate
     for i, spec in enumerate(data["targets"]):
         provider_id = spec if isinstance(spec, str) else spec["provider"]
         provider_id = provider_id.partition("/")[0]
@@ -315,15 +321,19 @@ def _build(doc: Document, registry: ProviderRegistry,
         target = parse_target(spec, data.get("params", {}), default_model)
         if isinstance(target, str):
             problems.append(doc.problem(["targets", i], target))
-        elif any(t.label == target.label for t in targets):
-            problems.append(doc.problem(["targets", i], f"target '{target.label}' is listed twice; give one a "
-                                        "different label"))
+        elif target.label in placed:
+            first = doc.problem(["targets", placed[target.label]], "")
+            problems.append(doc.problem(["targets", i], f"target '{target.label}' is listed twice (also "
+                                        f"targets[{placed[target.label]}], line {first.line}); give one "
+                                        "a different label"))
         else:
+            placed[target.label] = i
             if asks_ok and not isinstance(spec, str):
                 target = dataclasses.replace(target, response=response_spec(spec, base))
             targets.append(target)
 
     system = data.get("system")
+    notes: list[Problem] = []  # what validate says without failing: which system message wins
     prompts: list[Prompt] = []
     for i, spec in enumerate(data["prompts"]):
         if isinstance(spec, str):
@@ -331,6 +341,12 @@ def _build(doc: Document, registry: ProviderRegistry,
         pid = spec.get("id") or f"p{i + 1}"
         if "messages" in spec:
             messages = tuple(spec["messages"])
+            own = next((j for j, m in enumerate(messages) if m.get("role") == "system"), None)
+            if system and own is None:
+                messages = ({"role": "system", "content": system}, *messages)
+            elif system and own is not None:
+                notes.append(doc.problem(["prompts", i, "messages", own], "note: this prompt's own system "
+                                         "message is sent; the job's system: is not applied to it"))
         else:
             own_system = spec.get("system", system)
             messages = ({"role": "system", "content": own_system},) if own_system else ()
@@ -355,24 +371,18 @@ def _build(doc: Document, registry: ProviderRegistry,
         rows = tuple(source)
         variables, missing_at = _inline_variables(rows)
 
-    # Every {{var}} must be defined by the data rows (all of them).
+    # Every {{var}} must be defined by the data rows (all of them); nothing else goes in braces.
     for i, prompt in enumerate(prompts):
         for j, message in enumerate(prompt.messages):
-            for name in variables_in(message["content"] if not prompt.rich else dict(message)):
+            template = message["content"] if not prompt.rich else dict(message)
+            for reason in unsupported_in(template):
+                problems.append(doc.problem(_message_place(data["prompts"][i], i, prompt, j), reason))
+            for name in variables_in(template):
                 if name not in variables:
-                    where: list[str | int] = ["prompts", i]
-                    spec = data["prompts"][i]
-                    if isinstance(spec, dict) and "messages" in spec:
-                        where += ["messages", j]
-                        if isinstance(message.get("content"), str):
-                            where.append("content")
-                    elif isinstance(spec, dict) and message["role"] == "user":
-                        where += ["text"]
-                    elif message["role"] == "system":
-                        where = ["system"]
                     have = ", ".join(sorted(variables)) or "none"
                     lacking = f"; {missing_at[name]} has no {name!r}" if name in missing_at else ""
-                    problems.append(doc.problem(where, f"{{{{{name}}}}} is not defined by every data row "
+                    problems.append(doc.problem(_message_place(data["prompts"][i], i, prompt, j),
+                                                f"{{{{{name}}}}} is not defined by every data row "
                                                 f"(row variables: {have}{lacking})"))
     problems.extend(check_problems(doc, variables))
     graders = _graders(doc, registry, default_model, problems)
@@ -406,8 +416,22 @@ def _build(doc: Document, registry: ProviderRegistry,
 
         response=response_spec(data, base),
         tools=job_tools,
+        notes=tuple(notes),
     )
     return job, []
+
+
+def _message_place(spec: Any, i: int, prompt: Prompt, j: int) -> list[str | int]:
+    """Where message ``j`` of prompt ``i`` is written in the job file (the job's system: when it was added)."""
+    message = prompt.messages[j]
+    if isinstance(spec, dict) and "messages" in spec:
+        added = len(prompt.messages) - len(spec["messages"])  # 1 when the job's system: went first
+        if j < added:
+            return ["system"]
+        return ["prompts", i, "messages", j - added, *(["content"] if isinstance(message.get("content"), str) else [])]
+    if message["role"] == "user":
+        return ["prompts", i, "text"] if isinstance(spec, dict) else ["prompts", i]
+    return ["prompts", i, "system"] if isinstance(spec, dict) and "system" in spec else ["system"]
 
 
 def _graders(doc: Document, registry: ProviderRegistry, default_model: Callable[[str], str | None],
@@ -470,6 +494,7 @@ def _image_problems(doc: Document, registry: ProviderRegistry, targets: list[Tar
     for i, prompt in enumerate(prompts):
         for j, message in enumerate(prompt.messages):
             for k, source in image_sources(message):
+                at = [*_message_place(doc.data["prompts"][i], i, prompt, j), "content", k, "image"]
                 for message_text in check_images(source, probe.rows(), doc.path.parent, sinks):
-                    problems.append(doc.problem(["prompts", i, "messages", j, "content", k, "image"], message_text))
+                    problems.append(doc.problem(at, message_text))
     return problems

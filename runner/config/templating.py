@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+EXPRESSION = re.compile(r"\{\{([^{}]*)\}\}")  # anything in braces: what VARIABLE does not take is refused
 
 Row = Mapping[str, Any]
 
@@ -40,11 +41,27 @@ def as_text(value: Any) -> str:
 
 def variables_in(value: Any) -> Iterator[str]:
     """The names of the variables used by every string in ``value`` (through lists and mappings)."""
+    for text in strings_in(value):
+        yield from VARIABLE.findall(text)
+
+
+def unsupported_in(value: Any) -> Iterator[str]:
+    """Why each ``{{...}}`` in ``value`` that is not a plain ``{{name}}`` is refused: it would be sent literally."""
+    for text in strings_in(value):
+        for match in EXPRESSION.finditer(text):
+            if not VARIABLE.fullmatch(match.group(0)):
+                what = "filters are" if "|" in match.group(1) else "expressions are"
+                yield (f"{match.group(0)}: {what} not supported, only {{{{name}}}} of a data row; "
+                       "put the value as wanted in the data")
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string in ``value``, through lists and mappings."""
     if isinstance(value, str):
-        yield from VARIABLE.findall(value)
-    elif isinstance(value, list):
+        yield value
+    elif isinstance(value, list | tuple):
         for v in value:
-            yield from variables_in(v)
+            yield from strings_in(v)
     elif isinstance(value, dict):
         for v in value.values():
-            yield from variables_in(v)
+            yield from strings_in(v)
