@@ -103,6 +103,12 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
     again = resume_command(job, outcome, run_options)
     if outcome.status == "submitted" and run_options["no_wait"] and outcome.batches_created \
             and not (run_options["resume"] or run_options["retry_errors"]):
+        if outcome.failed:  # refused before sending (the budget): "submitted" alone would hide them
+            errors = render_outcome(outcome, quiet=True, as_json=False).request_errors
+            codes = ", ".join(f"{code} {n}" for code, n in errors.items())
+            click.echo(f"hanzo-run: submitted {outcome.batches_created} batches (run {outcome.run_id}), but "
+                       f"{outcome.failed} items were not sent ({codes}); collect the batches with: {again}", err=True)
+            raise ExitCode(1)
         click.echo(f"submitted {outcome.batches_created} batches (run {outcome.run_id}); collect with: {again}")
         return
     if outcome.status == "submitted" and not outcome.batch_interrupted:

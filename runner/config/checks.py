@@ -215,6 +215,9 @@ def _python_test(spec: Mapping[str, Any], base: Path) -> Test:
 
 
 def _python_problems(spec: Mapping[str, Any], base: Path) -> list[str]:
+    where, _, name = spec["python"].rpartition(":")
+    if not where or not name.isidentifier():
+        return []  # not FILE.py:function at all: the schema's message says how to write it
     try:
         load_function(spec["python"], base)
     except PythonCheckError as e:

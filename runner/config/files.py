@@ -266,10 +266,20 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
         if "propertyNames" in error.absolute_schema_path:  # a key is wrong, not a value: point at it
             yield doc.problem([*path, error.instance], f"{error.instance!r}: {error.schema['errorMessage']}", key=True)
             return
-        yield doc.problem(path, error.schema["errorMessage"])
+        yield doc.problem(path, error.schema["errorMessage"].replace("{value}", repr(error.instance)))
         return
     if validator in ("oneOf", "anyOf") and error.context:
-        # Report the branch that matches the value's type, not "is not valid under any".
+        # Report the branch the value was meant for, not "is not valid under any": a branch whose
+        # type or required keys the value lacks was not meant; the others' errors name the key at fault.
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        meant = [errors for errors in branches.values()
+                 if not any(not e.relative_path and e.validator in ("type", "required") for e in errors)]
+        if len(meant) == 1:
+            for sub in meant[0]:
+                yield from _explain(doc, sub)
+            return
         same_type = [e for e in error.context if e.validator != "type"]
         if same_type:
             deepest = max(len(e.absolute_path) for e in same_type)
@@ -334,7 +344,7 @@ def describe(value: Any) -> str:
         return f"boolean {str(value).lower()} (YAML reads yes/no/on/off as booleans; quote it)"
     if isinstance(value, datetime.date):
         return f"date {value.isoformat()} (YAML reads bare dates; quote it)"
-    if isinstance(value, dict | list):
+    if value is None or isinstance(value, dict | list):
         return type_name(value)
     text = repr(value)
     return f"{type_name(value)} {text if len(text) <= 40 else text[:37] + '...'}"

@@ -22,7 +22,7 @@ from .checks import Checks, check_key, check_places, check_problems
 from .durations import parse_duration
 from .files import Document, check_schema, read_document, unicode_problem
 from .media import limit_for
-from .messages import check_images, image_sources, is_rich, render_message, text_of
+from .messages import check_images, image_sources, is_rich, render_message, text_of, unanswered_tool_results
 from .outputs import ResponseSpec, ToolSet, output_problems, response_spec, tool_set
 from .providers import ProviderRegistry, display_path
 from .templating import Row, render, unsupported_in, variables_in
@@ -341,6 +341,10 @@ def _build(doc: Document, registry: ProviderRegistry,
         pid = spec.get("id") or f"p{i + 1}"
         if "messages" in spec:
             messages = tuple(spec["messages"])
+            for j, name in unanswered_tool_results(messages):
+                problems.append(doc.problem(["prompts", i, "messages", j], "a tool message answers a call, but no "
+                                            f"assistant message before it calls '{name}'; add {{role: assistant, "
+                                            f"tool_calls: [{{name: {name}}}]}} before it"))
             own = next((j for j, m in enumerate(messages) if m.get("role") == "system"), None)
             if system and own is None:
                 messages = ({"role": "system", "content": system}, *messages)

@@ -69,6 +69,8 @@ def check_images(source: str, rows: Iterator[tuple[int | None, Row]], base: Path
                  targets: dict[str, tuple[str, int | None]], limit: int = 10) -> list[str]:
     """What is wrong with an image source for the job's targets, per data row when it is templated
     (at most ``limit`` messages: a broken pattern over 100,000 rows says so without 100,000 lines)."""
+    if not source.strip():
+        return []  # the schema says it is empty
     if "{{" not in source:
         problem = image_problem(source, base, targets)
         return [problem] if problem else []
@@ -81,6 +83,17 @@ def check_images(source: str, rows: Iterator[tuple[int | None, Row]], base: Path
                 problems.append("(further rows not checked)")
                 break
     return problems
+
+
+def unanswered_tool_results(messages: Iterator[Mapping[str, Any]] | tuple[Mapping[str, Any], ...]
+                            ) -> Iterator[tuple[int, str]]:
+    """(index, tool name) of each tool message that no earlier assistant message called: every provider
+    refuses such a conversation."""
+    called: set[str] = set()
+    for j, message in enumerate(messages):
+        called.update(str(call.get("name")) for call in message.get("tool_calls") or ())
+        if message.get("role") == "tool" and str(message.get("name")) not in called:
+            yield j, str(message.get("name"))
 
 
 def pair_tool_calls(messages: tuple[Mapping[str, Any], ...]) -> tuple[dict[int, str], dict[tuple[int, int], str]]:

@@ -151,13 +151,23 @@ def schema_problem(value: str | Mapping[str, Any], base: Path, *, mapping: bool 
     return None
 
 
+def _object_problem(value: str | Mapping[str, Any], base: Path, why: str) -> str | None:
+    """A readable schema whose ``type`` is not object: every provider would refuse every request."""
+    kind = load_schema(value, base).get("type", "object")
+    if kind == "object":
+        return None
+    shown = " or ".join(map(str, kind)) if isinstance(kind, list) else kind
+    return f"must describe a JSON object (type: object), not {shown}: {why}"
+
+
 def output_problems(spec: Mapping[str, Any], base: Path,
                     inherited_tools: Sequence[str] = ()) -> list[tuple[list[str | int], str]]:
     """(place within ``spec``, message) for what the schema cannot see: unreadable schemas, a
     tool_choice naming no tool, a tool named twice."""
     problems: list[tuple[list[str | int], str]] = []
     if "response_schema" in spec:
-        problem = schema_problem(spec["response_schema"], base)
+        problem = schema_problem(spec["response_schema"], base) or _object_problem(
+            spec["response_schema"], base, "providers' JSON modes answer objects; put the value in a property")
         if problem:
             problems.append((["response_schema"], problem))
     names: list[str] = list(inherited_tools)
@@ -168,7 +178,8 @@ def output_problems(spec: Mapping[str, Any], base: Path,
                 problems.append((["tools", i, "name"], f"tool '{tool['name']}' is declared twice"))
             names.append(tool["name"])
             if "parameters" in tool:
-                problem = schema_problem(tool["parameters"], base)
+                problem = schema_problem(tool["parameters"], base) or _object_problem(
+                    tool["parameters"], base, "tool arguments are an object; put the values in properties")
                 if problem:
                     problems.append((["tools", i, "parameters"], problem))
     choice = spec.get("tool_choice")

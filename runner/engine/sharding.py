@@ -40,9 +40,11 @@ def parse_shard(spec: str) -> Shard:
     if not match:
         raise UsageError(f"--shard takes K/N (shard K of N, K from 0), e.g. --shard 0/4; not {spec!r}")
     index, count = int(match.group(1)), int(match.group(2))
-    if count < 1 or index >= count:
-        raise UsageError(f"--shard {spec}: K must be at least 0 and less than N (0/{max(count, 1)} to "
-                         f"{max(count, 1) - 1}/{max(count, 1)})")
+    if count < 1:
+        raise UsageError(f"--shard {spec}: N must be at least 1 (shard K of N, K from 0, e.g. --shard 0/2 and "
+                         "--shard 1/2)")
+    if index >= count:
+        raise UsageError(f"--shard {spec}: K must be less than N: 0/{count} to {count - 1}/{count}")
     return Shard(index, count)
 
 
