@@ -96,15 +96,18 @@ def test_both_answers_are_kept_side_by_side(db: sqlite_utils.Database) -> None:
 def test_regressed_decides_the_exit_code(db: sqlite_utils.Database, tmp_path: Path) -> None:
     assert regressed(diff_runs(db, 1, 2))
     assert not regressed(diff_runs(db, 1, 1))  # nothing changed
-    # Only improvements and items that come and go: not a regression.
-    better = make_db(tmp_path / "better.db", {1: [result(1, "a", "fail", 0), result(1, "b", "error", 1),
-                                                  result(1, "c", "pass", 2)],
+    # Only improvements and new items: not a regression.
+    better = make_db(tmp_path / "better.db", {1: [result(1, "a", "fail", 0), result(1, "b", "error", 1)],
                                               2: [result(2, "a", "pass", 0), result(2, "b", "fail", 1),
                                                   result(2, "d", "pass", 3)]})
     diff = diff_runs(better, 1, 2)
     assert not regressed(diff)
     assert {name: diff.totals[name] for name in CHANGES} == {
-        "pass_to_fail": 0, "ok_to_error": 0, "fail_to_pass": 1, "error_to_ok": 1, "only_in_a": 1, "only_in_b": 1}
+        "pass_to_fail": 0, "ok_to_error": 0, "fail_to_pass": 1, "error_to_ok": 1, "only_in_a": 0, "only_in_b": 1}
+    # An item of A without a result in B (B interrupted, a row removed) is (issue 17 item 7).
+    fewer = make_db(tmp_path / "fewer.db", {1: [result(1, "a", "pass", 0), result(1, "c", "pass", 2)],
+                                            2: [result(2, "a", "pass", 0)]})
+    assert regressed(diff_runs(fewer, 1, 2))
 
 
 def test_runs_from_two_databases(tmp_path: Path) -> None:

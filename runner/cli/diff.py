@@ -30,14 +30,15 @@ def diff(args: tuple[str, ...], db: Path | None, db_b: Path | None, force: bool,
 
     Items are matched by target, prompt, data row and repeat. Without run ids: the
     latest run of the job (or database) against the run before it; with one: that run
-    against the latest. Exit 1 when anything regressed (pass to fail, ok to error).
+    against the latest. Exit 1 when anything regressed (pass to fail, ok to error, or an
+    item of A without a result in B), with a one-line reason.
 
     \b
     Example:
         hanzo-run diff jobs/nightly.yaml
         hanzo-run diff 6 7 --db jobs/nightly.db --json
     """
-    from ..reports.diff import diff_renderable, diff_runs, regressed, to_json
+    from ..reports.diff import diff_renderable, diff_runs, regressed, regression_reason, to_json
     from .where import find, split_args
 
     job, run_ids = split_args(args, 2, "diff")
@@ -60,11 +61,10 @@ def diff(args: tuple[str, ...], db: Path | None, db_b: Path | None, force: bool,
         from rich.console import Console
 
         Console(width=None if sys.stdout.isatty() else 160).print(diff_renderable(changes))
+    for note in changes.notes:
+        click.echo(f"hanzo-run: diff: {note}", err=True)
     if regressed(changes):
-        t = changes.totals
-        said = " and ".join(f"{n} item{'s' if n != 1 else ''} went from {what}" for n, what in (
-            (t["pass_to_fail"], "pass to fail"), (t["ok_to_error"], "ok to error")) if n)
-        click.echo(f"hanzo-run: run {run_b.id} regressed against run {run_a.id}: {said}", err=True)
+        click.echo(f"hanzo-run: {regression_reason(changes)}", err=True)
         raise ExitCode(1)
 
 

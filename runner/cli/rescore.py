@@ -38,9 +38,9 @@ def rescore(run_id: str, job: Path | None, db: Path | None, providers_dirs: tupl
     from ..engine.launch import RunOptions, prepare
     from ..engine.rescore import rescore_run, source_run
     from ..errors import UsageError
+    from ..reports.outcome import failure_reason
     from ..store.database import open_db
     from ..store.locate import find_database
-    from ..store.queries import run_failed
     from .output import render_outcome
 
     db_path = find_database(db, job, Path.cwd())
@@ -55,13 +55,25 @@ def rescore(run_id: str, job: Path | None, db: Path | None, providers_dirs: tupl
                              "name the job file: hanzo-run rescore RUN JOB")
         job = Path(recorded)
     prepared, registry = prepare(job, RunOptions(providers_dirs=providers_dirs))
-    outcome, source_id = anyio.run(lambda: rescore_run(prepared, registry, db_path, run_id, handle_signals=True),
-                                   backend="asyncio")
-    render_outcome(outcome, quiet=quiet, as_json=as_json)
+    done = anyio.run(lambda: rescore_run(prepared, registry, db_path, run_id, handle_signals=True),
+                     backend="asyncio")
+    outcome, source_id = done.outcome, done.source_id
+    figures = render_outcome(outcome, quiet=quiet, as_json=as_json, fail_under=fail_under)
+    for note in done.notes:
+        click.echo(f"hanzo-run: rescore: {note}", err=True)
     if not as_json:
         click.echo(f"run {outcome.run_id} rescored run {source_id} with the checks of {job}; compare them: "
                    f"hanzo-run report {source_id} {outcome.run_id} --db {db_path}", err=True)
-    if outcome.status == "interrupted":
+    # A non-zero exit ends with one line saying why (as a run's does).
+    if outcome.signalled:
+        click.echo(f"hanzo-run: rescore interrupted: run {outcome.run_id} has {outcome.items} of the "
+                   f"{done.source_items} answers of run {source_id} graded", err=True)
         raise ExitCode(130)
-    if run_failed(outcome.db_path, outcome.run_id, fail_under, checked=outcome.checked):
+    if outcome.status != "completed":
+        click.echo(f"hanzo-run: rescore: run {outcome.run_id} covers {outcome.items} of the {done.source_items} "
+                   f"items of run {source_id}, which is {done.source_status}; its rates are over those "
+                   f"{outcome.items} only", err=True)
+        raise ExitCode(1)
+    if figures.failed:
+        click.echo(f"hanzo-run: {failure_reason(figures)}", err=True)
         raise ExitCode(1)

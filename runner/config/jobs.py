@@ -60,6 +60,10 @@ class WorkItem:
     tools: ToolSet | None = None
 
     @property
+    def row_hash(self) -> str | None:
+        return row_hash(self.row) if self.row_index is not None else None
+
+    @property
     def prompt_text(self) -> str:
         """The last user message: what the results table shows as the prompt (images by reference)."""
         content = next((m["content"] for m in reversed(self.messages) if m["role"] == "user"), "")
@@ -161,6 +165,13 @@ def item_key(target: Target, prompt_id: str, row_index: int | None, messages: tu
         parts.append({"label": target.label})
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def row_hash(row: Row) -> str:
+    """A data row's variables as a short hash, stored with each result: rescore and diff find an answer's
+    row by it, wherever the row moved in the data."""
+    blob = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def read_rows(path: Path) -> Iterator[Row]:

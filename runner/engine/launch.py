@@ -203,7 +203,8 @@ def open_run(db: Database, job: Job, registry: ProviderRegistry, options: RunOpt
                               providers=json.dumps(identities))
     flag = "--resume" if options.resume else "--retry-errors"
     run_id = None if which == "latest" else _run_id(which, flag)
-    run = resolve_run(db, run_id, job_path=str(job.path.resolve()), unfinished=options.resume is not None)
+    run = resolve_run(db, run_id, job_path=str(job.path.resolve()), unfinished=options.resume is not None,
+                      sent=True)
     if run is None:
         unfinished = "unfinished " if options.resume else ""
         raise UsageError(f"{flag}: there is no run {run_id} in this database" if run_id is not None else

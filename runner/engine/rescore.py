@@ -18,19 +18,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from ..config.jobs import Job, Prompt, Target, WorkItem
+from ..config.jobs import Job, Prompt, Target, WorkItem, row_hash
 from ..config.observed import Observed
 from ..config.providers import ProviderRegistry
 from ..config.templating import Row
 from ..errors import UsageError
 from ..store.database import RunStore, open_db
 from ..store.records import AttemptRow, ResultRow, RunRecord
-from ..store.runs import resolve_run, result_count, row_indexes, run_providers, stored_results
+from ..store.runs import answered_rows, resolve_run, result_count, run_providers, stored_results
 from ..version import __version__
 from .budget import Budget
 from .grading import grader_providers
@@ -67,12 +68,17 @@ class RescoreEngine(Engine):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stored: dict[str, Mapping[str, Any]] = {}  # item_key -> its stored result, until processed
+        self.rows_gone: dict[str, str] = {}  # item_key -> why its data row cannot be found, until processed
 
     async def send_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
         stored = self.stored.pop(item.item_key)
         row = ResultRow(**{f: stored[f] for f in ResultRow._fields})._replace(run_id=self.store.run_id)
+        gone = self.rows_gone.pop(item.item_key, None)
         if row.status != "ok":
             return row, []
+        if gone is not None:  # grading against another row would be a lie: no verdict, and why
+            return row._replace(passed=None, failed_checks=json.dumps([{"check": "data row", "reason": gone}]),
+                                response_json=None, judge_cost_usd=None), []
         answer_cost = row.cost_usd
         if row.cost_usd is not None and row.judge_cost_usd is not None:  # the source's judges were its own spend
             answer_cost = row.cost_usd - row.judge_cost_usd
@@ -84,42 +90,58 @@ class RescoreEngine(Engine):
                             else None, response_json=response_json, cost_usd=answer_cost, judge_cost_usd=None), []
 
 
+@dataclass
+class Rescored:
+    outcome: RunOutcome
+    source_id: int
+    source_status: str
+    source_items: int  # the source run's scope: what a complete rescore covers
+    notes: list[str] = field(default_factory=list)  # how answers were matched to data rows, when worth saying
+
+
 async def rescore_run(job: Job, registry: ProviderRegistry, db_path: Path, which: str, *,
-                      progress: Progress | None = None, handle_signals: bool = False) -> tuple[RunOutcome, int]:
-    """Rescore run ``which`` of the database with ``job``'s current checks; (the new run's outcome, source id)."""
+                      progress: Progress | None = None, handle_signals: bool = False) -> Rescored:
+    """Rescore run ``which`` of the database with ``job``'s current checks.
+
+    The new run's scope is the source's: a rescore of an interrupted run is not complete either."""
     db = open_db(db_path)
     try:
         source = source_run(db, which, str(job.path.resolve()) if which == "latest" else None)
         if source.status == "running":
             raise UsageError(f"rescore: run {source.id} is still running; rescore it when it has finished")
         total = result_count(db, source.id)
+        scope = max(source.items_total or 0, total)
         store = RunStore.start(db, job_name=job.name, job_path=str(job.path.resolve()),
-                               job_hash=source.job_hash or job.hash, items_total=total,
+                               job_hash=source.job_hash or job.hash, items_total=scope,
                                version=__version__, pid=os.getpid(),
                                options=json.dumps({"rescore_of": source.id}), source_run_id=source.id)
         if progress is not None:
             progress.start(total)
+        notes: list[str] = []
         try:
-            status = await _rescore(job, registry, db, source.id, store, progress, handle_signals)
+            status = await _rescore(job, registry, db, source.id, store, progress, handle_signals, notes)
         except BaseException:
             store.finish("failed")
             raise
+        signalled = status == "interrupted"
+        if status == "completed" and source.status != "completed":
+            status = source.status  # carried: the answers graded are all the source has
         counts = store.finish(status)
     finally:
         db.close()
-    outcome = RunOutcome(store.run_id, db_path, status, counts["items"], counts["ok"], counts["failed"],
-                         counts["cost_usd"], job.has_checks)
-    return outcome, source.id
+    outcome = RunOutcome(store.run_id, db_path, store.status, counts["items"], counts["ok"], counts["failed"],
+                         counts["cost_usd"], job.has_checks, missing=counts["missing"], signalled=signalled)
+    return Rescored(outcome, source.id, source.status, scope, notes)
 
 
 async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Database, source_id: int, store: RunStore,
-                   progress: Progress | None, handle_signals: bool) -> Any:
+                   progress: Progress | None, handle_signals: bool, notes: list[str]) -> Any:
     providers = run_providers(db, source_id)
     for provider_id in providers:
         if provider_id not in registry:
             raise UsageError(f"rescore: run {source_id} has answers of provider '{provider_id}', which is in no "
                              "providers folder")
-    rows = _data_rows(job, source_id, db)
+    rows = DataRows(job, source_id, db)
     prompts = {p.id: p for p in job.prompts}
     lanes: list[Lane] = []
     engine: RescoreEngine | None = None
@@ -128,7 +150,10 @@ async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Databa
         for stored in stored_results(db, source_id, provider_id, PAGE):
             assert engine is not None
             engine.stored[stored["item_key"]] = stored
-            yield _item(stored, job, prompts, rows)
+            row, gone = rows.find(stored)
+            if gone is not None:
+                engine.rows_gone[stored["item_key"]] = gone
+            yield _item(stored, job, prompts, row)
 
     try:
         for provider_id in dict.fromkeys([*providers, *grader_providers(job)]):
@@ -139,24 +164,76 @@ async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Databa
                                handle_signals=handle_signals, budget=budget)
         return await engine.run()
     finally:
+        notes.extend(rows.notes())
         for lane in lanes:
             if lane.client:
                 await lane.client.aclose()
 
 
-def _data_rows(job: Job, source_id: int, db: sqlite_utils.Database) -> dict[int, Row]:
-    """The job's data rows that the source run's results refer to, by index."""
-    wanted = row_indexes(db, source_id)
-    return {i: row for i, row in job.rows() if i is not None and i in wanted}
+class DataRows:
+    """The job's data rows that the source run's results refer to, found by content (``row_hash``), so
+    reordered or inserted rows grade each answer against its own row. Results written before row
+    hashes were stored fall back to the row's position."""
+
+    def __init__(self, job: Job, source_id: int, db: sqlite_utils.Database) -> None:
+        self.source_id = source_id
+        wanted: set[str] = set()
+        by_position: set[int] = set()
+        for digest, index in answered_rows(db, source_id):
+            if digest is None:
+                by_position.add(index)
+            else:
+                wanted.add(digest)
+        self.by_hash: dict[str, Row] = {}
+        self.by_index: dict[int, Row] = {}
+        for i, row in job.rows():
+            if i is None:
+                continue
+            if i in by_position:
+                self.by_index[i] = row
+            digest = row_hash(row)
+            if digest in wanted:
+                self.by_hash.setdefault(digest, row)
+        self.gone: set[str] = set()  # row hashes of the source no longer in the data
+        self.answers_gone = 0
+        self.positional = 0
+
+    def find(self, stored: Mapping[str, Any]) -> tuple[Row, str | None]:
+        """The stored result's data row, and why it cannot be graded (its row is not in the data any more)."""
+        index, digest = stored["row_index"], stored["row_hash"]
+        if index is None:
+            return {}, None
+        if digest is None:
+            self.positional += 1
+            return self.by_index.get(index, {}), None
+        row = self.by_hash.get(digest)
+        if row is not None:
+            return row, None
+        self.gone.add(digest)
+        self.answers_gone += 1
+        return {}, (f"data row {index} of run {self.source_id} is not in the job's data any more "
+                    "(changed or removed); not graded")
+
+    def notes(self) -> list[str]:
+        said: list[str] = []
+        if self.gone:
+            rows = f"{len(self.gone)} data row{'s' if len(self.gone) != 1 else ''}"
+            answers = f"{self.answers_gone} answer{'s' if self.answers_gone != 1 else ''}"
+            said.append(f"{rows} of run {self.source_id} {'is' if len(self.gone) == 1 else 'are'} not in the job's "
+                        f"data any more (changed or removed): {'its' if self.answers_gone == 1 else 'their'} "
+                        f"{answers} {'is' if self.answers_gone == 1 else 'are'} not graded")
+        if self.positional:
+            said.append(f"run {self.source_id} has no row hashes (written by an older hanzo-run): its answers are "
+                        "matched to data rows by position, so rows moved since then are graded against another row")
+        return said
 
 
-def _item(stored: Mapping[str, Any], job: Job, prompts: Mapping[str, Prompt], rows: Mapping[int, Row]) -> WorkItem:
+def _item(stored: Mapping[str, Any], job: Job, prompts: Mapping[str, Prompt], row: Row) -> WorkItem:
     """The work item a stored result answered, as far as checks need it: its prompt's checks, its data row,
     and the JSON the job asks for (checked against its schema again)."""
     target = next((t for t in job.targets if t.label == stored["target"]), None) or \
         Target(stored["provider"], stored["model"], {}, stored["target"])
     prompt = prompts.get(stored["prompt_id"]) or Prompt(stored["prompt_id"], ())
-    row = rows.get(stored["row_index"], {}) if stored["row_index"] is not None else {}
     messages = ({"role": "user", "content": stored["prompt"] or ""},)
     response = prompt.response or target.response or job.response
     return WorkItem(target, prompt, stored["row_index"], stored["repeat_index"], messages, stored["item_key"], row,

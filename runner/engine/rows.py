@@ -45,7 +45,8 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
             error_code=outcome.code, error_message=storable(outcome.message), http_status=outcome.status,
             attempts=attempts,
             latency_ms=None, ttft_ms=None, input_tokens=None, output_tokens=None, cost_usd=None, passed=None,
-            started_at=started_at, finished_at=finished_at, failed_checks=None, price_source=None)
+            started_at=started_at, finished_at=finished_at, failed_checks=None, price_source=None,
+            row_hash=item.row_hash)
     c = outcome.completion
     cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens,
                                                            c.cached_input_tokens)
@@ -70,7 +71,7 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
         price_source=source, response_json=response_json,
         tool_calls=json.dumps(c.tool_calls, ensure_ascii=False) if c.tool_calls is not None else None,
         reasoning_tokens=c.reasoning_tokens, cached_input_tokens=c.cached_input_tokens,
-        cache_write_tokens=c.cache_write_tokens)
+        cache_write_tokens=c.cache_write_tokens, row_hash=item.row_hash)
 
 
 def check_answer(checks: Checks, item: WorkItem, seen: Observed) -> tuple[int | None, list[Failure], str | None]:

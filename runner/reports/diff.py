@@ -2,10 +2,13 @@
 
 Items are matched by what they ask, not by ``item_key``: the key hashes the parameters, so
 the same question asked with a new temperature or a new system prompt would never match.
-The stable key is (target label, prompt id, data row, repeat index). Each side is a
-``pass`` (ok, and no check said no), a ``fail`` (ok, a check said no) or an ``error``; an
-item that changed between those, or exists in one run only, is listed with both answers.
-The two runs may come from the same database or from two.
+The stable key is (target label, prompt id, data row, repeat index), the data row known by
+its content (``row_hash``), so rows reordered or inserted between the runs still match; runs
+written before row hashes were stored fall back to the row's position, and say so. Each side
+is a ``pass`` (ok, and no check said no), a ``fail`` (ok, a check said no) or an ``error``; an
+item that changed between those, or exists in one run only, is listed with both answers. An
+item of A that B has no result for (B interrupted, or rows removed) is a regression: B cannot
+be trusted to be as good as A on it. The two runs may come from the same database or from two.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from typing import Any
 
 import sqlite_utils
 
+from ..store.runs import resolve_run
 from .items import answer_text, clip, iter_items
 
 # Listed in this order, regressions first; the names are the JSON keys too.
 CHANGES = ("pass_to_fail", "ok_to_error", "fail_to_pass", "error_to_ok", "only_in_a", "only_in_b")
-REGRESSIONS = frozenset({"pass_to_fail", "ok_to_error"})
+REGRESSIONS = frozenset({"pass_to_fail", "ok_to_error", "only_in_a"})
 _TRANSITIONS = {
     ("pass", "fail"): "pass_to_fail",
     ("fail", "pass"): "fail_to_pass",
@@ -33,7 +37,8 @@ _TRANSITIONS = {
 _LABELS = {"pass_to_fail": "pass → fail", "ok_to_error": "ok → error", "fail_to_pass": "fail → pass",
            "error_to_ok": "error → ok", "only_in_a": "only in A", "only_in_b": "only in B"}
 
-StableKey = tuple[str, str | None, int | None, int]
+# (target, prompt id, the row: (row hash, how many identical rows came before) or its index, repeat index)
+StableKey = tuple[str, str | None, tuple[str, int] | int | None, int]
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,9 @@ class RunDiff:
     run_b: int
     targets: list[TargetDiff]
     totals: dict[str, int]
+    status_a: str = "completed"
+    status_b: str = "completed"
+    notes: list[str] = field(default_factory=list)  # how items were matched, when worth saying
 
 
 def outcome(item: Mapping[str, Any]) -> str:
@@ -85,10 +93,39 @@ def _side(item: Mapping[str, Any]) -> Side:
     return Side(item["item_key"], outcome(item), answer_text(item), item["failed_checks"])
 
 
-def _stable_items(db: sqlite_utils.Database, run_id: int) -> dict[StableKey, dict[str, Any]]:
+def _stable_items(items: list[dict[str, Any]], by_content: bool) -> dict[StableKey, dict[str, Any]]:
     # Labels are unique within a job, so a stable key names one item; should a run hold two,
-    # the later answer (a retried item) is the one that counts.
-    return {(i["target"], i["prompt_id"], i["row_index"], i["repeat_index"]): i for i in iter_items(db, run_id)}
+    # the later answer (a retried item) is the one that counts. Identical data rows are told
+    # apart by their order among themselves.
+    keyed: dict[StableKey, dict[str, Any]] = {}
+    seen: dict[tuple[Any, ...], set[int]] = {}
+    for item in sorted(items, key=lambda i: -1 if i["row_index"] is None else i["row_index"]):
+        row: tuple[str, int] | int | None = item["row_index"]
+        if by_content and item["row_hash"] is not None:
+            twins = seen.setdefault((item["target"], item["prompt_id"], item["row_hash"], item["repeat_index"]), set())
+            twins.add(item["row_index"])
+            row = (item["row_hash"], len(twins) - 1)
+        keyed[(item["target"], item["prompt_id"], row, item["repeat_index"])] = item
+    order = {id(item): n for n, item in enumerate(items)}
+    return dict(sorted(keyed.items(), key=lambda kv: order[id(kv[1])]))  # the order the run finished them
+
+
+def _row_notes(before: list[dict[str, Any]], after: list[dict[str, Any]], run_a: int, run_b: int) -> list[str]:
+    """What changed in the data rows between the runs, or how items were matched without row hashes."""
+    old = [run_a] if any(i["row_index"] is not None and i["row_hash"] is None for i in before) else []
+    old += [run_b] if any(i["row_index"] is not None and i["row_hash"] is None for i in after) else []
+    if old:
+        runs = " and ".join(f"run {r}" for r in old)
+        return [f"{runs} {'has' if len(old) == 1 else 'have'} no row hashes (written by an older hanzo-run): "
+                "items are matched by row position"]
+    rows_a = {i["row_hash"]: i["row_index"] for i in reversed(before) if i["row_hash"] is not None}
+    rows_b = {i["row_hash"]: i["row_index"] for i in reversed(after) if i["row_hash"] is not None}
+    added, removed = len(rows_b.keys() - rows_a.keys()), len(rows_a.keys() - rows_b.keys())
+    moved = sum(1 for h in rows_a.keys() & rows_b.keys() if rows_a[h] != rows_b[h])
+    if not (added or removed or moved):
+        return []
+    return [f"data rows changed between run {run_a} and run {run_b}: {added} added, {removed} removed, {moved} moved; "
+            "items are matched by the row's content"]
 
 
 def _new_totals() -> dict[str, int]:
@@ -98,14 +135,18 @@ def _new_totals() -> dict[str, int]:
 def diff_runs(db_a: sqlite_utils.Database, run_a: int, run_b: int,
               db_b: sqlite_utils.Database | None = None) -> RunDiff:
     """Run B against run A (B is the newer one); ``db_b`` defaults to ``db_a``."""
-    before = _stable_items(db_a, run_a)
-    after = _stable_items(db_b if db_b is not None else db_a, run_b)
+    db_b = db_b if db_b is not None else db_a
+    items_a, items_b = list(iter_items(db_a, run_a)), list(iter_items(db_b, run_b))
+    notes = _row_notes(items_a, items_b, run_a, run_b)
+    by_content = not any(i["row_index"] is not None and i["row_hash"] is None for i in (*items_a, *items_b))
+    before, after = _stable_items(items_a, by_content), _stable_items(items_b, by_content)
     per_target: dict[str, TargetDiff] = {}
     # Targets of B first, in B's order, then those only A had: the newer run sets the order.
     for key in [*after, *(k for k in before if k not in after)]:
-        target, prompt_id, row_index, repeat_index = key
+        target, prompt_id, _, repeat_index = key
         diff = per_target.setdefault(target, TargetDiff(target, _new_totals(), []))
         old, new = before.get(key), after.get(key)
+        row_index = (new or old or {}).get("row_index")
         diff.totals["items_a"] += old is not None
         diff.totals["items_b"] += new is not None
         if old is None:
@@ -125,12 +166,30 @@ def diff_runs(db_a: sqlite_utils.Database, run_a: int, run_b: int,
         diff.changes.sort(key=lambda c: CHANGES.index(c.change))  # stable: item order kept within a change
         for name, count in diff.totals.items():
             totals[name] += count
-    return RunDiff(run_a, run_b, list(per_target.values()), totals)
+    return RunDiff(run_a, run_b, list(per_target.values()), totals, _status(db_a, run_a), _status(db_b, run_b), notes)
+
+
+def _status(db: sqlite_utils.Database, run_id: int) -> str:
+    run = resolve_run(db, run_id)
+    return run.status if run is not None else "completed"
 
 
 def regressed(diff: RunDiff) -> bool:
-    """Whether B lost anything A had: an answer that now fails its checks, or now errors."""
+    """Whether B lost anything A had: an answer that now fails its checks, now errors, or has no result."""
     return any(diff.totals[name] for name in REGRESSIONS)
+
+
+def regression_reason(diff: RunDiff) -> str:
+    """Why ``diff`` is a regression, in one line."""
+    t = diff.totals
+    said = [f"{n} item{'s' if n != 1 else ''} went from {what}" for n, what in (
+        (t["pass_to_fail"], "pass to fail"), (t["ok_to_error"], "ok to error")) if n]
+    if t["only_in_a"]:
+        n = t["only_in_a"]
+        why = f" (run {diff.run_b} is {diff.status_b})" if diff.status_b != "completed" else ""
+        said.append(f"{n} item{'s' if n != 1 else ''} of run {diff.run_a} {'have' if n != 1 else 'has'} no result "
+                    f"in run {diff.run_b}{why}")
+    return f"run {diff.run_b} regressed against run {diff.run_a}: {' and '.join(said)}"
 
 
 def to_dict(diff: RunDiff) -> dict[str, Any]:

@@ -21,7 +21,7 @@ ITEM_COLUMNS = (
     "item_key", "target", "provider", "model", "prompt_id", "row_index", "repeat_index", "prompt", "status",
     "response_text", "finish_reason", "error_code", "error_message", "http_status", "attempts", "passed",
     "failed_checks", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd", "price_source",
-    "started_at", "finished_at",
+    "started_at", "finished_at", "row_hash",
 )
 # Past this many characters a prompt or answer is cut on the terminal; JSON and CSV keep everything.
 TERMINAL_TEXT_LIMIT = 4000

@@ -177,6 +177,12 @@ def m006_batches(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX batch_items_item ON batch_items (item_key)")
 
 
+@migrations()
+def m007_row_hash(db: sqlite_utils.Database) -> None:
+    """A hash of each result's data row, so rescore and diff find the row by its content when rows move."""
+    db.execute("ALTER TABLE results ADD COLUMN row_hash TEXT")  # NULL: no data, or written before this column
+
+
 # Per run and target; the report computes percentiles on top (runner/summary.py). Rates are
 # over all items, errors counting as not passed; cost is NULL when any ok answer is unpriced.
 TARGET_SUMMARY_VIEW = """CREATE VIEW target_summary AS

@@ -63,6 +63,7 @@ class ResultRow(NamedTuple):
     reasoning_tokens: int | None = None  # part of output_tokens
     cached_input_tokens: int | None = None  # part of input_tokens
     cache_write_tokens: int | None = None  # part of input_tokens (Anthropic cache writes)
+    row_hash: str | None = None  # m007: the data row's variables hashed (config.jobs.row_hash); None without data
 
 
 class AttemptRow(NamedTuple):

@@ -14,15 +14,18 @@ from .records import RunRecord
 
 
 def resolve_run(db: sqlite_utils.Database, run_id: int | None, *, job_path: str | None = None,
-                unfinished: bool = False) -> RunRecord | None:
-    """Run ``run_id``; without one, the newest run of ``job_path`` (one not completed, when ``unfinished``),
-    or of the whole database when no job is named. None when there is no such run."""
+                unfinished: bool = False, sent: bool = False) -> RunRecord | None:
+    """Run ``run_id``; without one, the newest run of ``job_path`` (one not completed, when ``unfinished``;
+    one that sent its items, not a rescore, when ``sent``), or of the whole database when no job is named.
+    None when there is no such run."""
     if run_id is not None:
         row = next(db.query("SELECT * FROM runs WHERE id = ?", [run_id]), None)
     else:
         where = ["job_path = ?"] if job_path is not None else []
         if unfinished:
             where.append("status != 'completed'")
+        if sent:  # a rescore holds graded copies: --resume and --retry-errors have nothing to send to it
+            where.append("source_run_id IS NULL")
         sql = f"SELECT * FROM runs {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT 1"
         row = next(db.query(sql, [job_path] if job_path is not None else []), None)
     return RunRecord.from_row(row) if row is not None else None
@@ -57,10 +60,10 @@ def result_count(db: sqlite_utils.Database, run_id: int) -> int:
     return int(next(db.query("SELECT count(*) AS n FROM results WHERE run_id = ?", [run_id]))["n"])
 
 
-def row_indexes(db: sqlite_utils.Database, run_id: int) -> set[int]:
-    """The data rows (by index) the run's results answered."""
-    return {r["row_index"] for r in db.query("SELECT DISTINCT row_index FROM results WHERE run_id = ?"
-                                             " AND row_index IS NOT NULL", [run_id])}
+def answered_rows(db: sqlite_utils.Database, run_id: int) -> set[tuple[str | None, int]]:
+    """The data rows the run's results answered: (row hash, None when written before row hashes; index)."""
+    return {(r["row_hash"], r["row_index"]) for r in db.query(
+        "SELECT DISTINCT row_hash, row_index FROM results WHERE run_id = ? AND row_index IS NOT NULL", [run_id])}
 
 
 def stored_results(db: sqlite_utils.Database, run_id: int, provider: str, page: int = 500
