@@ -132,8 +132,9 @@ def test_merging_again_changes_nothing(tmp_path: Path, shards: list[Path]) -> No
 
 def test_shards_merged_one_at_a_time_make_the_same_run(tmp_path: Path, shards: list[Path]) -> None:
     out = tmp_path / "out.db"
-    merge_databases(out, shards[:1])
-    assert rows(out, "SELECT items_total, status FROM runs") == [{"items_total": 2, "status": "completed"}]
+    first = merge_databases(out, shards[:1])
+    assert first.missing_shards == {first.run_ids[0]: ["1/3", "2/3"]}  # not complete until every shard is in
+    assert rows(out, "SELECT items_total, status FROM runs") == [{"items_total": 2, "status": "interrupted"}]
     late = shard(tmp_path / "late.db", 1, {"c": "ok"}, status="interrupted")
     merge_databases(out, [late])
     assert rows(out, "SELECT items_total, status FROM runs") == [{"items_total": 3, "status": "interrupted"}]

@@ -2,8 +2,10 @@
 
 Each shard of a job writes its own results database. Merging them gives one database in which
 the shards' runs of one job are ONE run: its results and attempts point at that run, its counts
-come from the merged results rows, it is ``completed`` only if every shard run was, it started
-when the first shard started and finished when the last one finished.
+come from the merged results rows, it is ``completed`` only if every shard run was and every
+shard K/N of 0..N-1 is there, it started when the first shard started and finished when the
+last one finished. One run is taken from each source: its latest, or the one asked for (a shard
+database reused every night holds every night's run).
 
 A job is known by its name and ``job_hash`` (by its name and ``job_path`` when a run has no hash):
 shards run on other machines see the job file under other paths but with the same content.
@@ -12,7 +14,8 @@ Runs of different jobs are refused unless asked for; then each job gets its own 
 Merging is idempotent: the merged run keeps, in its ``options`` JSON, which source runs it was
 made from (``merged_from``), so merging a source again updates it instead of counting it twice.
 Results are upserted by ``(run_id, item_key)`` (an ok answer is never replaced by a failed one
-for the same item), attempts and batches rows already present are not copied again.
+for the same item), attempts already present are not copied again, and a batch already present
+(known by its ``tag``) is updated in place, its items added once.
 Sources are only read; columns a source lacks (an older schema) are left empty.
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,11 +46,13 @@ class MergeError(UsageError):
 class MergeSummary:
     out: Path
     run_ids: tuple[int, ...]  # the merged runs in ``out`` that this merge wrote to
-    source_runs: int  # runs read from the sources
+    source_runs: int  # runs read from the sources (one per source database)
     results: int  # result rows written (inserted or updated)
     attempts: int  # attempt rows inserted (already present ones are skipped)
     batches: int = 0  # batches rows inserted
     statuses: dict[int, str] = field(default_factory=dict)  # merged run id -> its status
+    items: dict[int, int] = field(default_factory=dict)  # merged run id -> its results now
+    missing_shards: dict[int, list[str]] = field(default_factory=dict)  # merged run id -> shards not merged
 
 
 @dataclass
@@ -107,26 +112,51 @@ def _status(statuses: Iterable[str]) -> str:
     return sorted(seen - {"completed"})[0]
 
 
-def merge_databases(out: Path, sources: list[Path], *, allow_different_jobs: bool = False) -> MergeSummary:
-    """Merge the runs, results, attempts (and batches) of ``sources`` into ``out`` (created if missing)."""
+def merge_databases(out: Path, sources: list[Path], *, allow_different_jobs: bool = False,
+                    runs: Sequence[int] = ()) -> MergeSummary:
+    """Merge one run of each of ``sources`` (its latest; ``runs``: one id for every source, or one per
+    source) with its results, attempts and batches into ``out`` (created if missing)."""
     if not sources:
         raise MergeError("nothing to merge: give at least one source database")
+    if len(runs) not in (0, 1, len(sources)):
+        raise MergeError(f"give one run id for every source, or one per source: {len(runs)} run ids for "
+                         f"{len(sources)} sources")
+    picks: dict[tuple[Path, int | None], Path] = {}  # the same run named twice is merged once
+    for i, source in enumerate(sources):
+        picks.setdefault((source.resolve(), runs[i] if len(runs) > 1 else runs[0] if runs else None), source)
     for source in sources:
         if source.exists() and out.exists() and source.resolve() == out.resolve():
             raise MergeError(f"{source} is the output database; merge into a new file")
-    dbs = [(source, _open_source(source)) for source in sources]
+    dbs: dict[Path, sqlite_utils.Database] = {}
     try:
-        runs = [_SourceRun(source, db, row) for source, db in dbs
-                for row in db.query("SELECT * FROM runs ORDER BY id")]
-        _check_one_job([], runs, out, allow_different_jobs)  # before ``out`` is created
+        for (resolved, _), source in picks.items():
+            if resolved not in dbs:
+                dbs[resolved] = _open_source(source)
+        runs_read = [_SourceRun(source, dbs[resolved], _pick_run(dbs[resolved], source, run_id))
+                     for (resolved, run_id), source in picks.items()]
+        _check_one_job([], runs_read, out, allow_different_jobs)  # before ``out`` is created
         target = open_db(out)
         try:
-            return _merge(target, out, runs, allow_different_jobs)
+            return _merge(target, out, runs_read, allow_different_jobs)
         finally:
             target.close()
     finally:
-        for _, db in dbs:
+        for db in dbs.values():
             db.close()
+
+
+def _pick_run(db: sqlite_utils.Database, source: Path, run_id: int | None) -> dict[str, Any]:
+    """The source's run ``run_id``, else its latest."""
+    if run_id is None:
+        row = next(db.query("SELECT * FROM runs ORDER BY id DESC LIMIT 1"), None)
+        if row is None:
+            raise MergeError(f"{source}: has no runs to merge")
+        return row
+    row = next(db.query("SELECT * FROM runs WHERE id = ?", [run_id]), None)
+    if row is None:
+        there = ", ".join(str(r["id"]) for r in db.query("SELECT id FROM runs ORDER BY id")) or "none"
+        raise MergeError(f"{source}: has no run {run_id} (its runs: {there})")
+    return row
 
 
 def _merge(target: sqlite_utils.Database, out: Path, runs: list[_SourceRun],
@@ -152,8 +182,11 @@ def _merge(target: sqlite_utils.Database, out: Path, runs: list[_SourceRun],
             counts["attempts"] += _copy_new_rows(target, run, run_id, "attempts")
             counts["batches"] += _copy_batches(target, run, run_id)
         statuses = {run_id: _recount(target, run_id) for run_id in touched}
+    items = {run_id: next(target.query("SELECT count(*) AS n FROM results WHERE run_id = ?", [run_id]))["n"]
+             for run_id in touched}
+    missing = {run_id: m for run_id in touched if (m := _missing_shards(target, run_id))}
     return MergeSummary(out, tuple(touched), len(runs), counts["results"], counts["attempts"], counts["batches"],
-                        statuses)
+                        statuses, items, missing)
 
 
 def _check_one_job(existing: list[dict[str, Any]], runs: list[_SourceRun], out: Path, allowed: bool) -> None:
@@ -239,22 +272,24 @@ def _copy_new_rows(target: sqlite_utils.Database, run: _SourceRun, run_id: int, 
 
 def _copy_batches(target: sqlite_utils.Database, run: _SourceRun, run_id: int) -> int:
     """The source run's batches with their items (``batch_items`` re-pointed at the new batch ids): without
-    the items a merged run could not tell which results a batch answered, nor collect it later."""
+    the items a merged run could not tell which results a batch answered, nor collect it later. A batch
+    merged before (same tag) is brought up to date: it may have ended and been collected since."""
     if not run.db["batches"].exists():
         return 0
     for table in ("batches", "batch_items"):
         if run.db[table].exists() and not target[table].exists():
             target.execute(run.db[table].schema)
     columns = [c for c in _columns(run.db, "batches") if c in set(_columns(target, "batches")) and c != "id"]
-    present = {tuple(r[c] for c in columns): r["id"] for r in target.query(
-        f"SELECT id, {', '.join(columns)} FROM batches WHERE run_id = ?", [run_id])}
+    present = {r["tag"]: r["id"] for r in target.query("SELECT id, tag FROM batches WHERE run_id = ?", [run_id])}
     added = 0
     for row in run.db.query(f"SELECT id, {', '.join(columns)} FROM batches WHERE run_id = ? ORDER BY id",
                             [run.row["id"]]):
         source_id = row.pop("id")
         row["run_id"] = run_id
-        key = tuple(row[c] for c in columns)
-        if key not in present:
+        key = row["tag"]
+        if key in present:
+            target.table("batches").update(present[key], row)
+        else:
             present[key] = target.table("batches").insert(row).last_pk
             added += 1
         if run.db["batch_items"].exists():
@@ -264,11 +299,21 @@ def _copy_batches(target: sqlite_utils.Database, run: _SourceRun, run_id: int) -
     return added
 
 
+def _missing_shards(target: sqlite_utils.Database, run_id: int) -> list[str]:
+    """The shards K/N of the merged run's job that no merged source ran (none when it was not sharded)."""
+    row = next(target.query("SELECT options FROM runs WHERE id = ?", [run_id]))
+    shards = {str(n["shard"]) for n in _options(row).get("merged_from", []) if isinstance(n, dict) and n.get("shard")}
+    counts = {int(s.partition("/")[2]) for s in shards}
+    return [f"{k}/{n}" for n in sorted(counts) for k in range(n) if f"{k}/{n}" not in shards]
+
+
 def _recount(target: sqlite_utils.Database, run_id: int) -> str:
     """Counts from the merged results rows; status and times from every source run merged so far."""
     row = next(target.query("SELECT options FROM runs WHERE id = ?", [run_id]))
     notes = [n for n in _options(row).get("merged_from", []) if isinstance(n, dict)]
     status = _status(str(n.get("status")) for n in notes)
+    if status == "completed" and _missing_shards(target, run_id):
+        status = "interrupted"  # a part of the job was never merged
     started = [str(n["started_at"]) for n in notes if n.get("started_at")]
     finished = [str(n["finished_at"]) for n in notes if n.get("finished_at")]
     counts = next(target.query(
