@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from types import MappingProxyType
 
-from runner.config.jobs import Target, item_key
+from runner.config.jobs import Prompt, Target, item_key, items_hash
 from tests.conftest import hanzo, query, write_job
 from tests.fakeserver import FakeServer
 
@@ -35,6 +35,13 @@ def test_an_unlabelled_target_keeps_the_key_older_runs_resume_by() -> None:
     assert item_key(target, "p1", None, messages, 0) == hashlib.sha256(before.encode()).hexdigest()[:24]
     labelled = Target("openai", "gpt-4o-mini", target.params, "mine")
     assert item_key(labelled, "p1", None, messages, 0) != item_key(target, "p1", None, messages, 0)
+    # A labelled job's hash changes too: resuming a run written before labels counted refuses (--force
+    # continues) instead of sending those items again beside their old rows.
+    prompt = Prompt("p1", messages)
+    old_hash = hashlib.sha256(json.dumps([[("openai", "gpt-4o-mini", {"temperature": 0})], [("p1", messages)], 1,
+                                          None], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert items_hash([target], [prompt], None, 1) == old_hash
+    assert items_hash([labelled], [prompt], None, 1) != old_hash
 
 
 def test_a_target_listed_twice_names_both_places(isolated: Path) -> None:

@@ -140,7 +140,7 @@ class Job:
 def items_hash(targets: list[Target], prompts: list[Prompt], rows: tuple[Row, ...] | Path | None,
                repeat: int) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([[(t.provider, t.model, dict(t.params)) for t in targets],
+    h.update(json.dumps([[(t.provider, t.model, dict(t.params), *_own_label(t)) for t in targets],
                          [(p.id, p.messages) for p in prompts], repeat,
                          rows if not isinstance(rows, Path) else None], sort_keys=True, default=str).encode())
     if isinstance(rows, Path):
@@ -159,10 +159,7 @@ def item_key(target: Target, prompt_id: str, row_index: int | None, messages: tu
     parts: list[Any] = [target.provider, target.model, prompt_id, row_index, messages, target.params, repeat_index]
     if asks is not None:
         parts.append(asks)
-    if target.label != f"{target.provider}/{target.model}":
-        # Two labels of one model with the same params are two sets of items, never one row overwritten;
-        # an unlabelled target keeps the key it always had, so older runs still resume.
-        parts.append({"label": target.label})
+    parts.extend({"label": label} for label in _own_label(target))
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -172,6 +169,13 @@ def row_hash(row: Row) -> str:
     row by it, wherever the row moved in the data."""
     blob = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _own_label(target: Target) -> tuple[str, ...]:
+    """The target's label when the job gave it one: two labels of one model with the same params are two
+    sets of items, never one row overwritten. An unlabelled target keeps the key (and the job the hash)
+    it always had, so runs written before labels counted still resume."""
+    return (target.label,) if target.label != f"{target.provider}/{target.model}" else ()
 
 
 def read_rows(path: Path) -> Iterator[Row]:
