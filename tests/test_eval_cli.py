@@ -176,7 +176,10 @@ def test_diff_lists_exactly_the_items_that_changed(isolated: Path) -> None:
     hanzo(job, "-q")
     done = hanzo("diff", "1", "2", "--json")
     assert done.returncode == 1, done.stderr
-    assert done.stderr.strip() == "hanzo-run: run 2 regressed against run 1: 2 items went from pass to fail"
+    assert done.stderr.strip().splitlines() == [  # edited rows are matched by their position (issue 17 item 6)
+        "hanzo-run: diff: data rows changed between run 1 and run 2: 3 edited, 0 added, 0 removed, 0 moved; "
+        "items are matched by the row's content, an edited row by its position",
+        "hanzo-run: run 2 regressed against run 1: 2 items went from pass to fail"]
     got = json.loads(done.stdout)
     [target] = got["targets"]
     assert [(c["change"], c["row_index"]) for c in target["changes"]] == [
@@ -189,8 +192,8 @@ def test_diff_lists_exactly_the_items_that_changed(isolated: Path) -> None:
     assert table.returncode == 1
     assert "run 1 → run 2" in table.stdout and "item 5 says yes" in table.stdout and "item 5 says no" in table.stdout
     better = hanzo("diff", "2", "1")
-    assert (better.returncode, better.stderr.strip()) == (  # the other way round, row 30 went pass -> fail
-        1, "hanzo-run: run 1 regressed against run 2: 1 item went from pass to fail")
+    assert (better.returncode, better.stderr.strip().splitlines()[-1]) == (  # the other way round, row 30 went
+        1, "hanzo-run: run 1 regressed against run 2: 1 item went from pass to fail")  # pass -> fail
     same = hanzo("diff", "1", "1")
     assert (same.returncode, same.stderr) == (0, "")
 
@@ -230,7 +233,9 @@ def test_diff_refuses_unrelated_runs_unless_forced(isolated: Path) -> None:
         "diff: run 1 (job nightly) and run 2 (job other) are different jobs with different targets or prompts, so "
         "their items do not match; pass --force to compare them anyway"))
     forced = hanzo("diff", "1", "2", "--db", "nightly.db", "--force", "--json")
-    assert forced.returncode == 0  # nothing matched, so nothing regressed
+    assert forced.returncode == 1  # nothing matched: every item of run 1 lacks a result in run 2 (issue 17 item 7)
+    assert forced.stderr.strip().splitlines()[-1] == (
+        "hanzo-run: run 2 regressed against run 1: 40 items of run 1 have no result in run 2")
     assert json.loads(forced.stdout)["totals"]["only_in_a"] == 40
     lonely = hanzo("diff", "--db", "nightly.db")
     assert lonely.returncode == 2 and "is the only run of its job" in lonely.stderr

@@ -55,7 +55,8 @@ def test_diff_matches_rows_that_moved(fake: Any, keys: dict[str, str], isolated:
     assert done.returncode == 0, done.stderr
     totals = json.loads(done.stdout)["totals"]
     assert (totals["unchanged"], totals["pass_to_fail"], totals["fail_to_pass"], totals["only_in_b"]) == (3, 0, 0, 1)
-    assert "data rows changed between run 1 and run 2: 1 added, 0 removed, 2 moved" in done.stderr
+    assert ("data rows changed between run 1 and run 2: 0 edited, 1 added, 0 removed, 2 moved; items are matched "
+            "by the row's content, an edited row by its position") in done.stderr
 
 
 def test_diff_of_runs_without_row_hashes_matches_by_position(fake: Any, keys: dict[str, str], isolated: Path,

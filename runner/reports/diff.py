@@ -3,8 +3,9 @@
 Items are matched by what they ask, not by ``item_key``: the key hashes the parameters, so
 the same question asked with a new temperature or a new system prompt would never match.
 The stable key is (target label, prompt id, data row, repeat index), the data row known by
-its content (``row_hash``), so rows reordered or inserted between the runs still match; runs
-written before row hashes were stored fall back to the row's position, and say so. Each side
+its content (``row_hash``), so rows reordered or inserted between the runs still match; a row
+edited in place (its content in neither run's other rows) is matched by its position. Runs
+written before row hashes were stored are matched by position only, and say so. Each side
 is a ``pass`` (ok, and no check said no), a ``fail`` (ok, a check said no) or an ``error``; an
 item that changed between those, or exists in one run only, is listed with both answers. An
 item of A that B has no result for (B interrupted, or rows removed) is a regression: B cannot
@@ -120,12 +121,28 @@ def _row_notes(before: list[dict[str, Any]], after: list[dict[str, Any]], run_a:
                 "items are matched by row position"]
     rows_a = {i["row_hash"]: i["row_index"] for i in reversed(before) if i["row_hash"] is not None}
     rows_b = {i["row_hash"]: i["row_index"] for i in reversed(after) if i["row_hash"] is not None}
-    added, removed = len(rows_b.keys() - rows_a.keys()), len(rows_a.keys() - rows_b.keys())
+    added = {rows_b[h] for h in rows_b.keys() - rows_a.keys()}
+    removed = {rows_a[h] for h in rows_a.keys() - rows_b.keys()}
+    edited = added & removed
     moved = sum(1 for h in rows_a.keys() & rows_b.keys() if rows_a[h] != rows_b[h])
     if not (added or removed or moved):
         return []
-    return [f"data rows changed between run {run_a} and run {run_b}: {added} added, {removed} removed, {moved} moved; "
-            "items are matched by the row's content"]
+    return [f"data rows changed between run {run_a} and run {run_b}: {len(edited)} edited, {len(added - edited)} "
+            f"added, {len(removed - edited)} removed, {moved} moved; items are matched by the row's content, an "
+            "edited row by its position"]
+
+
+def _pair_edited_rows(before: dict[StableKey, dict[str, Any]], after: dict[StableKey, dict[str, Any]]) -> None:
+    """Give an item of A whose row content B does not have the key of B's item at the same row position,
+    when B's has no match in A either: the same row, edited between the runs."""
+    unmatched_a = {(k[0], k[1], v["row_index"], k[3]): k for k, v in before.items()
+                   if k not in after and v["row_index"] is not None}
+    for key, item in after.items():
+        if key in before or item["row_index"] is None:
+            continue
+        old = unmatched_a.pop((key[0], key[1], item["row_index"], key[3]), None)
+        if old is not None:
+            before[key] = before.pop(old)
 
 
 def _new_totals() -> dict[str, int]:
@@ -140,6 +157,8 @@ def diff_runs(db_a: sqlite_utils.Database, run_a: int, run_b: int,
     notes = _row_notes(items_a, items_b, run_a, run_b)
     by_content = not any(i["row_index"] is not None and i["row_hash"] is None for i in (*items_a, *items_b))
     before, after = _stable_items(items_a, by_content), _stable_items(items_b, by_content)
+    if by_content:
+        _pair_edited_rows(before, after)
     per_target: dict[str, TargetDiff] = {}
     # Targets of B first, in B's order, then those only A had: the newer run sets the order.
     for key in [*after, *(k for k in before if k not in after)]:
