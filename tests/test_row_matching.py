@@ -73,3 +73,18 @@ def test_diff_of_runs_without_row_hashes_matches_by_position(fake: Any, keys: di
     assert json.loads(done.stdout)["totals"]["unchanged"] == 3
     assert "run 1 has no row hashes (written by an older hanzo-run): items are matched by row position" \
         in done.stderr
+
+
+def test_rescore_of_a_run_without_row_hashes_matches_by_position(fake: Any, keys: dict[str, str], isolated: Path,
+                                                                 fake_providers: Path) -> None:
+    job = job_with(isolated, ROWS, [{"contains": "{{country}}"}])
+    assert hanzo(job, "--providers-dir", fake_providers).returncode == 0
+    conn = sqlite3.connect(isolated / "out.db")
+    with conn:
+        conn.execute("UPDATE results SET row_hash = NULL")  # as an older hanzo-run wrote it
+    conn.close()
+    done = hanzo("rescore", "latest", job, "--providers-dir", fake_providers)
+    assert done.returncode == 0, done.stderr
+    assert ("hanzo-run: rescore: run 1 has no row hashes (written by an older hanzo-run): its answers are matched "
+            "to data rows by position, so rows moved since then are graded against another row") in done.stderr
+    assert query(isolated / "out.db", "SELECT passed FROM results WHERE run_id = 2") == [(1,), (1,), (1,)]
