@@ -109,7 +109,8 @@ class CachedAnswer:
         return out
 
 
-_COLUMNS = tuple(f.name for f in fields(CachedAnswer))
+_COLUMNS = tuple(f.name for f in fields(CachedAnswer))  # created_at last
+_GET = f"SELECT {', '.join(_COLUMNS)} FROM responses WHERE key = ?"
 _PUT = (f"INSERT OR REPLACE INTO responses (key, {', '.join(_COLUMNS)})"
         f" VALUES (?, {', '.join('?' for _ in _COLUMNS)})")
 
@@ -172,18 +173,18 @@ class ResponseCache:
 
     def get(self, key: str, ttl_s: float | None = DEFAULT_TTL_S) -> CachedAnswer | None:
         """The answer stored under ``key``, or None when absent or older than ``ttl_s`` (None: any age)."""
-        rows = list(self.db.query(f"SELECT {', '.join(_COLUMNS)} FROM responses WHERE key = ?", [key]))
-        if not rows:
+        found = self.db.conn.execute(_GET, [key]).fetchone()  # once per item: no sqlite-utils layer
+        if found is None:
             return None
-        answer = CachedAnswer(**rows[0])
+        answer = CachedAnswer(*found)
         if ttl_s is not None and answer.created_at is not None and answer.created_at < self._clock() - ttl_s:
             return None
         return answer
 
     def put(self, key: str, answer: CachedAnswer) -> None:
         """Store (or replace) the answer under ``key``, stamped now. One statement, committed at once."""
-        stamped = {**asdict(answer), "created_at": self._clock()}
-        self.db.execute(_PUT, [key, *(stamped[c] for c in _COLUMNS)])
+        values = [getattr(answer, c) for c in _COLUMNS[:-1]]  # asdict() would deep-copy every field, per item
+        self.db.execute(_PUT, [key, *values, self._clock()])
 
     def stats(self) -> dict[str, Any]:
         """``entries``, ``bytes`` (the database's size) and the ``oldest``/``newest`` entry times (ISO UTC)."""
