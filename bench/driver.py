@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                 tables.append(shapes.scale_curve(ws, args))
             else:
                 parser.error(f"unknown scenario {key!r}; choose from {SCENARIOS}")
-    print("\n\n".join([render(rows, command.strip()), *tables]))
+    print("\n\n".join([render(rows, command.strip()) if rows else f"command: {command.strip()}", *tables]))
     if args.json:
         args.json.write_text(json.dumps([{**r.__dict__, "ratio": r.ratio} for r in rows], indent=2))
     return 0
