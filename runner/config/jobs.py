@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ConfigError, Problem
 from .checks import Checks, check_key, check_places, check_problems
+from .columnar import check_columnar, data_files, is_columnar, read_columnar
 from .durations import parse_duration
 from .files import Document, check_schema, read_document, unicode_problem
 from .media import limit_for
@@ -144,9 +145,10 @@ def items_hash(targets: list[Target], prompts: list[Prompt], rows: tuple[Row, ..
                          [(p.id, p.messages) for p in prompts], repeat,
                          rows if not isinstance(rows, Path) else None], sort_keys=True, default=str).encode())
     if isinstance(rows, Path):
-        with rows.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        for file in data_files(rows):
+            with file.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
     return h.hexdigest()[:16]
 
 
@@ -179,7 +181,10 @@ def _own_label(target: Target) -> tuple[str, ...]:
 
 
 def read_rows(path: Path) -> Iterator[Row]:
-    """Rows of a .csv (header line first) or .jsonl file, one at a time."""
+    """Rows of a .csv (header line first), .jsonl or .parquet file or a saved Dataset, one at a time."""
+    if is_columnar(path):
+        yield from read_columnar(path)
+        return
     with path.open(encoding="utf-8", newline="") as f:
         if path.suffix == ".csv":
             yield from csv.DictReader(f)
@@ -194,6 +199,11 @@ def check_rows(path: Path, display: str, missing_at: dict[str, str] | None = Non
 
     ``missing_at`` is filled with the first row (``rows.jsonl:17``) lacking each variable some rows have.
     """
+    if is_columnar(path):
+        return check_columnar(path, display)
+    if path.suffix not in (".csv", ".jsonl"):
+        return set(), [Problem(display, None, None, "", "data must be a .csv, .jsonl or .parquet file, or a folder "
+                               "a datasets Dataset was saved to (save_to_disk)")]
     problems: list[Problem] = []
     columns: set[str] | None = None
     missing_at = {} if missing_at is None else missing_at
