@@ -22,7 +22,7 @@ import anyio
 from .config.providers import ModelInfo, Provider, ProviderRegistry, provider_dirs
 from .config.settings import Settings, load_settings, save_settings, select
 from .engine.launch import RunKwargs, RunOptions, RunOutcome, prepare, run_prepared
-from .engine.scheduler import Progress
+from .engine.progress import Progress
 from .errors import HanzoError, Problem, UsageError
 from .keys.lookup import KeyLookup, find_key
 from .keys.store import KeyStore, StoredKey, host_of

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from runner.config.providers import Pricing
-from runner.engine.rows import price
+from runner.engine.costing import price
 from tests.conftest import FLAVORS, REPO, hanzo, point_at, write_job, write_providers
 from tests.conftest import dict_rows as rows
 from tests.fakeserver import FakeServer

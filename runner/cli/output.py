@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -24,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine.launch import RunOutcome
-from ..engine.scheduler import Progress as EngineProgress
+from ..engine.progress import Progress as EngineProgress
 from ..reports.outcome import RunFigures, checks_table, pct, run_figures, summary_line
 from ..reports.tables import tokens_cell
 from ..store.database import open_db
@@ -96,10 +97,25 @@ class _Eta(TimeRemainingColumn):
         return Text("") if task.fields["target"] or task.total is None else Text("ETA ") + super().render(task)
 
 
-class BarProgress(EngineProgress):
+class Notices(EngineProgress):
+    """The engine's notices on stderr; its passing states too when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def notice(self, text: str) -> None:
+        click.echo(f"hanzo-run: {text}", err=True)
+
+    def status(self, text: str) -> None:
+        if self.tty:
+            self.notice(text)
+
+
+class BarProgress(Notices):
     """On a terminal: overall and per-target counts, pass rate so far, requests/s, ETA and cost so far."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.bar = Progress(TextColumn("{task.description}"), _Bar(), _Count(), _Figures(), _Eta(), _Elapsed(),
                             console=Console(stderr=True), transient=True)
         self.tally = _Tally()
@@ -121,6 +137,9 @@ class BarProgress(EngineProgress):
         for task_id, tally in self.targets.values():
             self.bar.update(task_id, completed=tally.done)
         self.bar.update(self.task, completed=self.tally.done)
+
+    def notice(self, text: str) -> None:
+        self.bar.console.print(f"hanzo-run: {text}", markup=False, highlight=False)
 
     def close(self) -> None:
         self.bar.stop()

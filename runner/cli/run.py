@@ -72,7 +72,7 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
     # Imported here, not at the top: ``hanzo-run --help`` must not load the engine.
     from ..api import run_job
     from ..reports.outcome import failure_reason
-    from .output import BarProgress, render_outcome
+    from .output import BarProgress, Notices, render_outcome
 
     if run_options["resume"] and run_options["retry_errors"]:
         raise click.UsageError("--resume and --retry-errors do not go together")
@@ -89,14 +89,14 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
         from ..engine.sharding import parse_shard
 
         parse_shard(run_options["shard"])  # a wrong K/N is a usage error before anything starts
-    progress = BarProgress() if not quiet and not as_json and sys.stderr.isatty() else None
+    progress = BarProgress() if not quiet and not as_json and sys.stderr.isatty() else Notices()
     # What is loaded by now (modules) lives for the whole run: keep it out of the collector,
     # which otherwise walks it all each time the oldest generation fills.
     gc.freeze()
     try:
         outcome = run_job(job, progress=progress, handle_signals=True, **run_options)
     finally:
-        if progress:
+        if isinstance(progress, BarProgress):
             progress.close()
     from .hints import resume_command
 

@@ -31,21 +31,21 @@ import anyio
 from sqlite_utils import Database
 
 from ..config.jobs import Job, Target, WorkItem
-from ..config.providers import Pricing, Provider
+from ..config.providers import Provider
 from ..errors import BatchUndecided, ErrorCode, ProviderError
-from ..http.client import Answer, ProviderClient
-from ..protocols import Completion, adapter_for, batch_api
-from ..protocols.base import excerpt
+from ..http.client import Answer, CallBuilder, ProviderClient, read_answer
+from ..protocols import Adapter, batch_api
 from ..protocols.batch import BatchApi, BatchEntry, BatchLine, BatchStatus, LineKind, refused_for_good
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow
+from .attempt import max_tokens_of
 from .budget import Budget
+from .costing import Cost, PriceBook, answer_cost
 from .limits import ProviderLimits
-from .pricing import PriceBook
+from .progress import Progress
 from .requests import chat_request
 from .retry import with_retries
 from .rows import result_row
-from .scheduler import ASSUMED_MAX_TOKENS, Progress
 from .usage import estimate_tokens
 
 Fallback = Literal["batch", "sync"]
@@ -55,18 +55,6 @@ POLL_BACKOFF = 1.5
 LIVE = ("pending", "running", "cancelling")
 # Test hook: SIGKILL this process right after a batch is created, before its id is committed.
 CRASH_HOOK = "HANZO_RUN_CRASH_AFTER_BATCH_CREATE"
-
-
-def batch_pricing(provider: Provider, model: str, prices: PriceBook) -> Pricing | None:
-    """The model's price at the provider's batch discount (a per-model discount wins)."""
-    assert provider.batch is not None
-    pricing = prices.get(provider, model)
-    if pricing is None:
-        return None
-    known = provider.known.get(model)
-    discount = known.batch_discount if known and known.batch_discount is not None else provider.batch.discount
-    percent = f"{discount * 100:g}%"
-    return Pricing(pricing.input * discount, pricing.output * discount, f"{pricing.source} (batch {percent})")
 
 
 def custom_id(item_key: str) -> str:
@@ -85,10 +73,12 @@ class BatchTarget:
     limits: ProviderLimits
     items: Callable[[], Iterator[WorkItem]]  # the target's items in this run (limit and shard applied)
     api: BatchApi = field(init=False)
+    calls: CallBuilder = field(init=False)
 
     def __post_init__(self) -> None:
         assert self.provider.batch is not None
         self.api = batch_api(self.provider.batch)
+        self.calls = self.client.calls
 
 
 @dataclass
@@ -149,30 +139,29 @@ class BatchFlow:
 
     async def _submit_target(self, bt: BatchTarget) -> None:
         skip = self._skip(bt.target.label)
-        adapter = adapter_for(bt.provider.protocol)
-        dialect = adapter.body_dialect(bt.provider)  # the same rewrite a synchronous request gets
         assert bt.provider.batch is not None
         settings = bt.provider.batch
         chunk: list[tuple[WorkItem, BatchEntry]] = []
         size = 0
-        pricing = batch_pricing(bt.provider, bt.target.model, self.prices) if self.budget else None
+        pricing = self.prices.batch(bt.provider, bt.target.model) if self.budget else None
         refused: list[tuple[ResultRow, list[AttemptRow]]] = []
         for item in bt.items():
             if item.item_key in skip:
                 continue
+            request = chat_request(item, False, bt.provider)  # the synchronous request, not streamed
+            try:
+                call = bt.calls.build(request)  # the same body (and dialect) a synchronous request gets
+            except ProviderError as error:  # e.g. an image gone since validation: nothing is sent
+                refused.append((self._row(item, error, Cost(None, None), utcnow(), None)._replace(attempts=0), []))
+                continue
             if self.budget is not None:
-                max_tokens = int(item.target.params.get("max_tokens") or ASSUMED_MAX_TOKENS)
                 try:
                     self._reserved[item.item_key] = self.budget.reserve(pricing, estimate_tokens(item.messages),
-                                                                        max_tokens, bt.provider.id)
+                                                                        max_tokens_of(request), bt.provider.id)
                 except ProviderError as error:
-                    refused.append((self._row(item, error, None, utcnow(), None), []))
+                    refused.append((self._row(item, error, Cost(None, None), utcnow(), None), []))
                     continue
-            call = adapter.build(chat_request(item, False, bt.provider))  # the synchronous request, not streamed
-            body = call.json
-            if dialect is not None:
-                dialect(body)
-            entry = BatchEntry(custom_id(item.item_key), body)
+            entry = BatchEntry(custom_id(item.item_key), call.json)
             entry_size = bt.api.entry_size(entry)
             if chunk and (len(chunk) >= settings.max_requests or size + entry_size > settings.max_bytes):
                 await self._create(bt, chunk)
@@ -248,7 +237,7 @@ class BatchFlow:
         with self.db.atomic():
             self.db.execute("UPDATE batches SET status = 'failed', message = ?, ended_at = ?, collected_at = ?,"
                             " error_count = ? WHERE id = ?", [str(error), now, now, len(items), row_id])
-        self._write([self._row(item, error, None, now, None) for item in items], [])
+        self._write([self._row(item, error, Cost(None, None), now, None) for item in items], [])
 
     # ------------------------------------------------------------ orphans
 
@@ -380,8 +369,8 @@ class BatchFlow:
             "SELECT custom_id, item_key FROM batch_items WHERE batch = ?", [row["id"]])}
         items = self._items_of(bt)
         sent_before = self._times_sent(row["target"])
-        adapter = adapter_for(bt.provider.protocol)
-        pricing = batch_pricing(bt.provider, bt.target.model, self.prices)
+        adapter = bt.calls.adapter
+        pricing = self.prices.batch(bt.provider, bt.target.model)
         started = row["created_at"]
         results: list[ResultRow] = []
         attempts: list[AttemptRow] = []
@@ -396,7 +385,9 @@ class BatchFlow:
             if outcome is None:
                 self._resend(items[key])
                 continue
-            result = self._row(items[key], outcome, pricing, started, status.batch_id)
+            cost = answer_cost(pricing, outcome.completion, items[key].messages) if isinstance(outcome, Answer) \
+                else Cost(None, None)
+            result = self._row(items[key], outcome, cost, started, status.batch_id)
             results.append(result)
             attempts.append(AttemptRow(self.run_id, key, sent_before.get(key, 1), started, None,
                                        None if isinstance(outcome, ProviderError) else outcome.http_status,
@@ -411,29 +402,23 @@ class BatchFlow:
             if outcome is None:
                 self._resend(items[key])
                 continue
-            results.append(self._row(items[key], outcome, pricing, started, status.batch_id))
+            results.append(self._row(items[key], outcome, Cost(None, None), started, status.batch_id))
         self._write(results, attempts)
         with self.db.atomic():
             self.db.execute("UPDATE batches SET collected_at = ?, message = coalesce(?, message) WHERE id = ?",
                             [utcnow(), status.message, row["id"]])
         self.report.collected += 1
 
-    def _outcome(self, line: BatchLine, adapter: Any, bt: BatchTarget, status: BatchStatus, cancel_asked: bool,
+    def _outcome(self, line: BatchLine, adapter: Adapter, bt: BatchTarget, status: BatchStatus, cancel_asked: bool,
                  times_sent: int) -> Answer | ProviderError | None:
         """The line as an answer or an error; None when the request is to be sent again."""
         provider = bt.provider.id
         if line.kind == "ok":
             try:
-                completion = adapter.parse(line.body)
-                if not isinstance(completion, Completion) or not isinstance(completion.text, str):
-                    raise ValueError("no answer text")
+                return read_answer(adapter, bt.provider.protocol, line.body, line.status or 200, 0.0)
             except ProviderError as error:
                 error.provider = provider
                 return error
-            except (LookupError, TypeError, AttributeError, ValueError) as e:
-                return ProviderError(ErrorCode.INVALID_RESPONSE, f"answer is not in the {bt.provider.protocol} "
-                                     f"format ({type(e).__name__}: {e}): {excerpt(line.body)}", line.status, provider)
-            return Answer(completion, line.status or 200, 0.0, None)
         if line.kind == "error":
             if status.state == "failed" and line.body is None:
                 return ProviderError(ErrorCode.REQUEST_FAILED, f"the batch {status.batch_id} failed: "
@@ -476,10 +461,10 @@ class BatchFlow:
             self._items[label] = {item.item_key: item for item in bt.items()}
         return self._items[label]
 
-    def _row(self, item: WorkItem, outcome: Answer | ProviderError, pricing: Pricing | None, started_at: str,
+    def _row(self, item: WorkItem, outcome: Answer | ProviderError, cost: Cost, started_at: str,
              batch_id: str | None) -> ResultRow:
         row = result_row(self.run_id, item, outcome, attempts=1, started_at=started_at, finished_at=utcnow(),
-                         pricing=pricing, checks=self.checks)
+                         cost=cost, checks=self.checks)
         # A batch answer has no latency of its own: the batch's turnaround is not the model's speed.
         return row._replace(via="batch", batch_id=batch_id, latency_ms=None)
 
@@ -517,4 +502,4 @@ def mark_cancelling(db: Database, row_id: int) -> None:
         db.execute("UPDATE batches SET status = 'cancelling', message = 'cancel requested' WHERE id = ?", [row_id])
 
 
-__all__ = ["BatchFlow", "BatchReport", "BatchTarget", "batch_pricing", "custom_id"]
+__all__ = ["BatchFlow", "BatchReport", "BatchTarget", "custom_id"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..config.providers import Pricing
 from ..errors import ErrorCode, ProviderError
+from .costing import worst_case
 
 
 class Budget:
@@ -31,7 +32,7 @@ class Budget:
                 return 0.0
             raise ProviderError(ErrorCode.BUDGET_EXCEEDED, "the model has no known price, so a budget cannot bound it; "
                                 "add its pricing to the provider file or pass --allow-unpriced", None, provider)
-        worst = (input_tokens * pricing.input + max_tokens * pricing.output) / 1_000_000
+        worst = worst_case(pricing, input_tokens, max_tokens)
         if self.spent + self.reserved + worst > self.limit:
             raise ProviderError(ErrorCode.BUDGET_EXCEEDED, f"not sent: its worst case ${worst:.6f} on top of "
                                 f"${self.spent + self.reserved:.6f} spent or reserved would pass the budget "

@@ -2,9 +2,10 @@
 answered from runner/store/cache.py without being sent.
 
 The lookup comes before the lane's limits and retries, so a hit takes no rate slot and
-sends nothing. The key is the protocol's own request body (every field but streaming),
-the provider's base URL and protocol, the model and the repeat index; the key in the
-request's headers is never part of it. A hit is recorded with ``cached = 1``, its first
+sends nothing. The key is the request body as sent (the provider's dialect applied; every
+field but streaming), the provider's base URL and protocol, the model and the repeat index;
+the key in the request's headers is never part of it. A request that cannot be built has no
+key: it is sent (and fails) like any other, never crashing the run. A hit is recorded with ``cached = 1``, its first
 latency and tokens, and cost 0 for this run: what it first cost stays in
 ``cached_cost_usd``. A miss that ends ok is stored for the next run.
 """
@@ -12,20 +13,18 @@ latency and tokens, and cost 0 for this run: what it first cost stays in
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from ..config.checks import Checks
 from ..config.jobs import WorkItem
-from ..http.client import Answer
-from ..protocols import Completion, adapter_for
+from ..config.providers import Provider
+from ..errors import ProviderError
+from ..http.client import Answer, CallBuilder
+from ..protocols import Completion
 from ..store.cache import CachedAnswer, ResponseCache, request_key
 from ..store.database import utcnow
 from ..store.records import ResultRow
 from .requests import chat_request
 from .rows import result_row
-
-if TYPE_CHECKING:  # the scheduler imports this module
-    from .scheduler import Lane
 
 CACHED = "cached"  # price_source of an answer taken from the cache (its cost this run is 0)
 
@@ -43,16 +42,21 @@ class AnswerCache:
     def close(self) -> None:
         self.cache.close()
 
-    def key(self, lane: Lane, item: WorkItem) -> str:
-        # The request as it would be sent (images, response schema and tools included): an item that asks
-        # for something else is another request.
-        body = adapter_for(lane.provider.protocol).build(chat_request(item, False, lane.provider)).json
-        return request_key(lane.provider.base_url, lane.provider.protocol, item.target.model, body,
-                           item.repeat_index)
+    @staticmethod
+    def key(provider: Provider, calls: CallBuilder, item: WorkItem, stream: bool) -> str | None:
+        """The item's key: the request as it is sent (images, response schema, tools and the provider's
+        dialect included), so an item that asks for something else is another request; None when the
+        request cannot be built (sending it reports why)."""
+        try:
+            body = calls.build(chat_request(item, stream, provider)).json
+        except ProviderError:
+            return None
+        return request_key(provider.base_url, provider.protocol, item.target.model, body, item.repeat_index)
 
-    def lookup(self, lane: Lane, item: WorkItem) -> tuple[str, CachedAnswer | None]:
-        key = self.key(lane, item)
-        return key, self.cache.get(key, self.ttl_s)
+    def lookup(self, provider: Provider, calls: CallBuilder, item: WorkItem,
+               stream: bool) -> tuple[str | None, CachedAnswer | None]:
+        key = self.key(provider, calls, item, stream)
+        return key, None if key is None else self.cache.get(key, self.ttl_s)
 
     def keep(self, key: str, row: ResultRow) -> None:
         """Store an ok answer under ``key`` (its cost as this run paid it; judges' share left out)."""
@@ -69,8 +73,7 @@ class AnswerCache:
                                 hit.cached_input_tokens, hit.cache_write_tokens)
         answer = Answer(completion, hit.http_status or 200, hit.latency_ms or 0.0, hit.ttft_ms)
         now = utcnow()
-        row = result_row(run_id, item, answer, attempts=0, started_at=now, finished_at=now, pricing=None,
-                         checks=checks)
+        row = result_row(run_id, item, answer, attempts=0, started_at=now, finished_at=now, checks=checks)
         return row._replace(latency_ms=hit.latency_ms, http_status=hit.http_status, cost_usd=0.0,
                             price_source=CACHED, cached=1, cached_cost_usd=hit.cost_usd)
 

@@ -6,7 +6,7 @@ Approximations (no tokenizer is downloaded):
   * worst case: every answer uses all of ``max_tokens`` (else the model's known
     ``max_output_tokens``; with neither, the worst case is unbounded and shown as such);
   * typical: answers of TYPICAL_OUTPUT_TOKENS tokens (a paragraph), at most ``max_tokens``.
-Prices come from runner/pricing.py (provider file, then discovery's cache); a model
+Prices come from runner/engine/costing.py (provider file, then discovery's cache); a model
 without one is "unpriced" and left out of the totals, which say so.
 
 Judge checks cost too: each grader has a row of its own (``judge``), one request per answer
@@ -23,9 +23,8 @@ from typing import Any
 
 from ..config.jobs import Job, Target
 from ..config.providers import ProviderRegistry
+from .costing import PriceBook, batch_discount, price
 from .judge import judge_request
-from .pricing import PriceBook
-from .rows import price
 from .usage import CHARS_PER_TOKEN, estimate_tokens
 
 TYPICAL_OUTPUT_TOKENS = 150
@@ -95,11 +94,9 @@ def _grading(job: Job, registry: ProviderRegistry, prices: PriceBook, limit: int
 
 
 def _with_batch(e: TargetEstimate, target: Target, registry: ProviderRegistry) -> TargetEstimate:
-    provider = registry.get(target.provider)
-    if provider.batch is None:
+    discount = batch_discount(registry.get(target.provider), target.model)
+    if discount is None:
         return e
-    known = provider.known.get(target.model)
-    discount = known.batch_discount if known and known.batch_discount is not None else provider.batch.discount
     return replace(e, batch_discount=discount,
                    batch_typical_cost_usd=None if e.typical_cost_usd is None else e.typical_cost_usd * discount,
                    batch_worst_cost_usd=None if e.worst_cost_usd is None else e.worst_cost_usd * discount)

@@ -13,12 +13,10 @@ from typing import Any
 from ..config.checks import Checks, Failure, Observed
 from ..config.jobs import WorkItem
 from ..config.outputs import NO_JSON, ResponseSpec
-from ..config.providers import Pricing
 from ..errors import ProviderError
 from ..http.client import Answer
 from ..store.records import AttemptRow, ResultRow
-from .pricing import REPORTED
-from .usage import ESTIMATED, estimated_cost
+from .costing import UNKNOWN, Cost
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -34,8 +32,8 @@ def storable(text: str | None) -> str | None:
 
 
 def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, attempts: int, started_at: str,
-               finished_at: str, pricing: Pricing | None, checks: Checks) -> ResultRow:
-    """The item's row of ``results``: its answer (priced and checked) or its error."""
+               finished_at: str, cost: Cost = UNKNOWN, checks: Checks) -> ResultRow:
+    """The item's row of ``results``: its answer (at ``cost``, checked) or its error."""
     target = item.target
     if isinstance(outcome, ProviderError):
         return ResultRow(
@@ -48,15 +46,6 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
             started_at=started_at, finished_at=finished_at, failed_checks=None, price_source=None,
             row_hash=item.row_hash)
     c = outcome.completion
-    cost = c.cost_usd if c.cost_usd is not None else price(pricing, c.input_tokens, c.output_tokens,
-                                                           c.cached_input_tokens)
-    source = REPORTED if c.cost_usd is not None else pricing.source if pricing and cost is not None else None
-    if cost is None and pricing is not None:  # usage not reported (llama.cpp streams): a free model is still $0
-        if pricing.input == pricing.output == 0:
-            cost, source = 0.0, pricing.source
-        else:
-            cost, source = estimated_cost(pricing, item.messages, c.text or "", c.input_tokens,
-                                          c.output_tokens), ESTIMATED
     fields = answer_fields(item, outcome) if checks.wants_fields else None  # only python checks read them
     passed, failures, response_json = check_answer(
         checks, item, Observed(c.text, c.output_tokens, outcome.latency_ms, fields, c.tool_calls))
@@ -66,9 +55,9 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
         prompt=item.prompt_text, status="ok", response_text=storable(c.text), finish_reason=c.finish_reason,
         error_code=None, error_message=None, http_status=outcome.http_status, attempts=attempts,
         latency_ms=outcome.latency_ms, ttft_ms=outcome.ttft_ms, input_tokens=c.input_tokens,
-        output_tokens=c.output_tokens, cost_usd=cost, passed=passed, started_at=started_at,
+        output_tokens=c.output_tokens, cost_usd=cost.usd, passed=passed, started_at=started_at,
         finished_at=finished_at, failed_checks=json.dumps([f.as_dict() for f in failures]) if failures else None,
-        price_source=source, response_json=response_json,
+        price_source=cost.source, response_json=response_json,
         tool_calls=json.dumps(c.tool_calls, ensure_ascii=False) if c.tool_calls is not None else None,
         reasoning_tokens=c.reasoning_tokens, cached_input_tokens=c.cached_input_tokens,
         cache_write_tokens=c.cache_write_tokens, row_hash=item.row_hash)
@@ -117,18 +106,3 @@ def attempt_row(run_id: int, item_key: str, number: int, started_at: str, outcom
                       latency_ms=outcome.latency_ms, http_status=outcome.http_status, error_code=None,
                       retry_after_s=None)
 
-
-def price(pricing: Pricing | None, input_tokens: int | None, output_tokens: int | None,
-          cached_input_tokens: int | None = None) -> float | None:
-    """USD for one answer; None (never 0) when the price or a token count is unknown.
-
-    Input tokens include cached ones, which cost ``pricing.cached_input`` when the provider file
-    gives it (else the input price). Output tokens include reasoning tokens on every protocol
-    (Gemini's thoughts are added by its adapter), so reasoning is billed once, at the output price.
-    """
-    if pricing is None or input_tokens is None or output_tokens is None:
-        return None
-    cost = input_tokens * pricing.input + output_tokens * pricing.output
-    if cached_input_tokens and pricing.cached_input is not None:
-        cost -= min(cached_input_tokens, input_tokens) * (pricing.input - pricing.cached_input)
-    return cost / 1_000_000

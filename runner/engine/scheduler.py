@@ -15,76 +15,32 @@ from __future__ import annotations
 
 import functools
 import signal
-import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..config.jobs import Job, WorkItem
-from ..config.providers import Pricing, Provider
-from ..errors import ErrorCode, ProviderError
-from ..http.client import Answer, ProviderClient
-from ..keys.lookup import find_key
-from ..protocols import ChatRequest, adapter_for
+from ..errors import ProviderError
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow, RunStatus
+from .attempt import Sender
 from .budget import Budget
 from .caching import AnswerCache
+from .costing import PriceBook
 from .grading import Grading
-from .limits import Holding, ProviderLimits
+from .lanes import Lane
+from .limits import Holding
 from .offload import in_daemon_thread
-from .pricing import PriceBook
+from .progress import Progress
 from .requests import chat_request
-from .retry import gave_up, with_retries
-from .rows import attempt_row, result_row
-from .stops import ProviderStopped, stop_for
-from .usage import estimate_tokens
+from .rows import result_row
 
-# The output tokens a request that sets no max_tokens is assumed to use: its weight against
-# token-rate limits and its worst case under a budget.
-ASSUMED_MAX_TOKENS = 1024
 FLUSH_ROWS = 1000  # the most rows one transaction takes; the writer commits whenever it is free
 GRACE_SECONDS = 5.0  # after Ctrl-C, in-flight requests get this long to finish
-
-
-@dataclass
-class Lane:
-    """One provider's share of the run."""
-
-    provider: Provider
-    limits: ProviderLimits
-    client: ProviderClient | None
-    items: Iterator[WorkItem]
-    key_problem: str | None = None  # set when the provider needs a key and has none
-    stopped: ProviderStopped | None = None  # set when the provider cannot work: its items are no longer sent
-    answered: bool = False  # some request of this run got an answer: the host is reachable
-
-    @classmethod
-    def open(cls, provider: Provider, items: Iterator[WorkItem]) -> Lane:
-        """A provider's lane as a run makes it: its limits, and a client when its key is found."""
-        lookup = find_key(provider)
-        limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
-        client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
-        return cls(provider, limits, client, items, lookup.problem)
-
-
-class Progress:
-    """What the writer reports as rows land; the CLI renders it."""
-
-    def start(self, total: int | None) -> None:
-        """Before the first item: how many items the run has (None when unknown)."""
-
-    def advance(self, ok: int, failed: int) -> None:
-        pass
-
-    def written(self, rows: Sequence[ResultRow]) -> None:
-        """The batch of rows just written, after ``advance``. Called per batch, not per request;
-        the list is reused afterwards, so read it here and keep nothing of it."""
+NOTHING_BEFORE = (0, 0)
 
 
 class Engine:
@@ -95,7 +51,6 @@ class Engine:
                  earlier: dict[str, tuple[int, int]] | None = None) -> None:
         self.job = job
         self.checks = job.compile_checks()
-        self.prices = PriceBook()
         self.lanes = lanes
         self.store = store
         self.sleep = sleep
@@ -104,7 +59,6 @@ class Engine:
         self.skip = skip  # item keys already done (resume)
         self.budget = budget
         self.cache = cache
-        self.grading = Grading(self, job.graders) if self.checks.judges else None
         # Resumed items: (last attempt number, attempts recorded), so attempt numbers continue
         # and results.attempts counts every attempt row of the item.
         self.earlier = earlier or {}
@@ -114,6 +68,11 @@ class Engine:
         self.in_flight: AbstractAsyncContextManager[Any] = (
             Holding(anyio.CapacityLimiter(concurrency)) if workers > concurrency else nullcontext())
         self.concurrency = concurrency
+        self.sender = Sender(store.run_id, PriceBook(), sleep=sleep, budget=budget, in_flight=self.in_flight)
+        self.grading = Grading(self.sender, lanes, job.graders, self.checks) if self.checks.judges else None
+        # Attempts of items cancelled before their result (a second Ctrl-C): written at the end, so a
+        # resumed item's attempts count every request the server saw.
+        self.abandoned: list[AttemptRow] = []
         self.stopping = False  # set on the first Ctrl-C / SIGTERM: take no new items
         self.interrupted = False
 
@@ -133,6 +92,8 @@ class Engine:
                         for _ in range(min(lane.provider.limits.concurrency, self.concurrency)):
                             workers.start_soon(self._worker, lane, send)
                 control.cancel_scope.cancel()
+        if self.abandoned:
+            self.store.write((), self.abandoned)
         return "interrupted" if self.interrupted else "completed"
 
     async def _worker(self, lane: Lane, send: MemoryObjectSendStream[Any]) -> None:
@@ -153,7 +114,7 @@ class Engine:
         """One item's rows: from the response cache when it answered this request before, else sent;
         then graded by the job's judge checks (runner/engine/caching.py, grading.py)."""
         cache = self.cache
-        key, hit = cache.lookup(lane, item) if cache is not None else (None, None)
+        key, hit = cache.lookup(lane.provider, lane.calls, item, self.job.stream) if cache is not None else (None, None)
         attempts: list[AttemptRow] = []
         if cache is not None and hit is not None:
             row = cache.row(self.store.run_id, item, hit, self.checks)
@@ -162,84 +123,30 @@ class Engine:
             if cache is not None and key is not None and row.status == "ok":
                 cache.keep(key, row)
         if self.grading is not None:
-            row = await self.grading.grade(item, row, attempts)
+            try:
+                row = await self.grading.grade(item, row, attempts)
+            except anyio.get_cancelled_exc_class():
+                self.abandoned.extend(attempts)
+                raise
         return row, attempts
 
     async def send_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
-        """Send one item with retries; its result row and its attempt rows."""
+        """Send one item (runner/engine/attempt.py); its result row and its attempt rows."""
         started_at = utcnow()
+        before = self.earlier.get(item.item_key, NOTHING_BEFORE) if self.earlier else NOTHING_BEFORE
         attempts: list[AttemptRow] = []
-        before = self.earlier.get(item.item_key, (0, 0)) if self.earlier else (0, 0)
-        if lane.client is None:
-            error = ProviderError(ErrorCode.API_KEY_REQUIRED, lane.key_problem or "no API key", None, lane.provider.id)
-            return await self._result(item, error, before[1], started_at), attempts
-        if lane.stopped is not None:
-            return await self._result(item, lane.stopped, before[1], started_at), attempts
-        target = item.target
-        request = chat_request(item, self.job.stream, lane.provider)
-        input_estimate = estimate_tokens(item.messages)
-        max_tokens = int(target.params.get("max_tokens") or ASSUMED_MAX_TOKENS)
-        reserved = 0.0
-        outcome: Answer | ProviderError
         try:
-            if self.budget is not None:
-                pricing = self._pricing(target.provider, target.model)
-                reserved = self.budget.reserve(pricing, input_estimate, max_tokens, lane.provider.id)
-            outcome = await with_retries(lane.provider.retry, self.sleep, lambda: self._attempt(
-                lane, request, item, input_estimate + max_tokens, attempts, before[0]))
-        except ProviderError as error:
-            if lane.stopped is None and (stop := stop_for(error, attempts, answered=lane.answered)) is not None:
-                lane.stopped = stop  # this lane's other items are not sent, nor retried
-            if isinstance(error, ProviderStopped) and attempts:  # it was sent, then its retries were called off
-                error = ProviderError(error.code, f"stopped after {len(attempts)} attempt"
-                                      f"{'s' if len(attempts) > 1 else ''}; "
-                                      f"{error.message.removeprefix('not sent: ')}", None, error.provider)
-            else:
-                error = gave_up(error, len(attempts))
-            outcome = error
-        row = await self._result(item, outcome, before[1] + len(attempts), started_at)
-        if self.budget is not None and (reserved or attempts):
-            self.budget.settle(reserved, row.cost_usd if attempts else 0.0)
-        return row, attempts
-
-    async def _attempt(self, lane: Lane, request: ChatRequest, item: WorkItem, weight: int,
-                       attempts: list[AttemptRow], numbered_from: int) -> Answer:
-        assert lane.client is not None
-        if lane.stopped is not None:  # another item showed the provider cannot work: no retry either
-            raise lane.stopped
-        async with lane.limits.slot:
-            reservation = await lane.limits.admit(weight)  # rate waits hold the provider's slot, not a global one
-            async with self.in_flight:
-                await lane.limits.start(reservation)
-                started_at = utcnow()
-                started = time.perf_counter()
-                try:
-                    answer = await lane.client.send(request)
-                except ProviderError as e:
-                    latency = round((time.perf_counter() - started) * 1000, 2)
-                    attempts.append(attempt_row(self.store.run_id, item.item_key,
-                                                numbered_from + len(attempts) + 1, started_at, e, latency))
-                    raise
-        attempts.append(attempt_row(self.store.run_id, item.item_key, numbered_from + len(attempts) + 1, started_at,
-                                    answer, answer.latency_ms))
-        lane.answered = True
-        return answer
-
-    async def _result(self, item: WorkItem, outcome: Answer | ProviderError, attempts: int,
-                      started_at: str) -> ResultRow:
-        pricing = None if isinstance(outcome, ProviderError) else self._pricing(item.target.provider,
-                                                                                item.target.model)
-        build = functools.partial(result_row, self.store.run_id, item, outcome, attempts=attempts,
-                                  started_at=started_at, finished_at=utcnow(), pricing=pricing, checks=self.checks)
+            outcome, cost = await self.sender.send(lane, chat_request(item, self.job.stream, lane.provider),
+                                                   item.item_key, attempts, numbered_from=before[0],
+                                                   messages=item.messages)
+        except anyio.get_cancelled_exc_class():
+            self.abandoned.extend(attempts)
+            raise
+        build = functools.partial(result_row, self.store.run_id, item, outcome, attempts=before[1] + len(attempts),
+                                  started_at=started_at, finished_at=utcnow(), cost=cost, checks=self.checks)
         if self.checks.wants_fields and not isinstance(outcome, ProviderError):
-            return await in_daemon_thread(build)  # python checks are the job's own code: they may block
-        return build()
-
-    def _pricing(self, provider_id: str, model: str) -> Pricing | None:
-        for lane in self.lanes:
-            if lane.provider.id == provider_id:
-                return self.prices.get(lane.provider, model)
-        return None
+            return await in_daemon_thread(build), attempts  # python checks are the job's own code: they may block
+        return build(), attempts
 
     async def _writer(self, receive: MemoryObjectReceiveStream[Any]) -> None:
         """The only task that writes: group commit, so a finished answer is on disk as soon as the writer is free.
@@ -295,11 +202,14 @@ class Engine:
             async for _ in signals:
                 self.interrupted = True
                 if self.stopping:
-                    print("hanzo-run: stopping now", file=sys.stderr)
+                    self.progress.notice("stopping now")
                     self._workers.cancel()
                     return
                 self.stopping = True
-                print(f"hanzo-run: interrupted; finishing requests in flight (up to {GRACE_SECONDS:g} s). "
-                      "Press Ctrl-C again to stop now.", file=sys.stderr)
+                self.progress.notice(f"interrupted; finishing requests in flight (up to {GRACE_SECONDS:g} s). "
+                                     "Press Ctrl-C again to stop now.")
                 self._workers.deadline = anyio.current_time() + GRACE_SECONDS
 
+
+
+__all__ = ["Engine", "Lane", "Progress"]

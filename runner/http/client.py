@@ -24,7 +24,7 @@ from ..config.providers import Provider
 from ..errors import ErrorCode, ProviderError
 from ..keys.lookup import redact
 from ..keys.store import host_of
-from ..protocols import Adapter, ChatRequest, Completion, StreamState, adapter_for
+from ..protocols import Adapter, ChatRequest, Completion, HttpCall, StreamState, adapter_for
 from ..protocols.base import excerpt, inband_error
 from .retry_after import retry_after_from
 from .streams import StreamTimer, ndjson_events, read_capped, sse_events
@@ -40,6 +40,56 @@ class Answer:
     http_status: int
     latency_ms: float
     ttft_ms: float | None
+
+
+class CallBuilder:
+    """A provider's requests as they are sent: its protocol's body, rewritten by the provider's dialect
+    (``Adapter.body_dialect``, chosen once). Every path that sends, or keys a request (the cache), builds
+    it here, so what is keyed is what is sent."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider_id = provider.id
+        self.adapter: Adapter = adapter_for(provider.protocol)
+        self.dialect = self.adapter.body_dialect(provider)
+
+    def build(self, request: ChatRequest) -> HttpCall:
+        """The call for ``request``; CLIENT_ERROR when it cannot be built (an image gone since validation),
+        before anything is sent."""
+        try:
+            call = self.adapter.build(request)
+        except ProviderError as error:
+            raise replace(error, provider=self.provider_id) from None
+        if self.dialect is not None:
+            self.dialect(call.json)
+        return call
+
+
+def read_completion(read: Callable[..., _T], protocol: str, *args: Any) -> _T:
+    """Call an adapter's reader: an answer of the wrong shape is INVALID_RESPONSE, never a crash."""
+    try:
+        result = read(*args)
+    except ProviderError:
+        raise
+    except (LookupError, TypeError, AttributeError, ValueError) as e:
+        shown = "the stream" if isinstance(args[-1], StreamState) else excerpt(args[-1])
+        raise ProviderError(ErrorCode.INVALID_RESPONSE, f"answer is not in the {protocol} format "
+                            f"({type(e).__name__}: {e}): {shown}") from None
+    if isinstance(result, Completion):
+        if not isinstance(result.text, str):
+            raise ProviderError(ErrorCode.INVALID_RESPONSE, f"answer text is not a string: {excerpt(result.text)}")
+        if result.finish_reason is not None and not isinstance(result.finish_reason, str):
+            result.finish_reason = str(result.finish_reason)
+        if result.output_tokens == 0 and not result.text and not result.tool_calls:
+            # The model produced nothing at all: seen from LiteLLM's proxy when the server behind it cut
+            # its stream (a well-formed answer, end_turn / STOP, 0 output tokens). Asked again, not kept.
+            raise ProviderError(ErrorCode.INVALID_RESPONSE, "the answer is empty: no text, no tool call and "
+                                "0 output tokens", transient=True)
+    return result
+
+
+def read_answer(adapter: Adapter, protocol: str, body: Any, status: int, latency_ms: float) -> Answer:
+    """A whole 2xx answer body as an Answer, sent alone or as a line of a batch's results."""
+    return Answer(read_completion(adapter.parse, protocol, body), status, latency_ms, None)
 
 
 class ProviderClient:
@@ -68,7 +118,7 @@ class ProviderClient:
         # Chat calls skip httpx's Request/Response layer on the real transport (see transport.py).
         self._direct = transport if isinstance(transport, PooledTransport) else None
         self._json_headers = {**headers, "content-type": "application/json"}
-        self._dialect = self.adapter.body_dialect(provider)
+        self.calls = CallBuilder(provider)
         self.http = httpx.AsyncClient(
             base_url=provider.base_url if offline is None else "http://echo.invalid",
             headers=headers,
@@ -81,17 +131,18 @@ class ProviderClient:
         await self.http.aclose()
 
     async def send(self, request: ChatRequest) -> Answer:
-        call = self.adapter.build(request)
-        if self._dialect is not None:
-            self._dialect(call.json)
+        return await self.send_call(self.calls.build(request), request.stream)
+
+    async def send_call(self, call: HttpCall, stream: bool) -> Answer:
+        """One attempt of a built call (``CallBuilder.build``), streamed or not as it was built."""
         url = self.provider.base_url + call.path
         started = time.perf_counter()
         total = self.timeouts.total
         # On the direct path aiohttp's own timeouts bound the attempt (a stream's, its StreamTimer);
         # an anyio.fail_after per attempt cost a cancel scope (about 5% of the CPU at 0 ms latency).
-        bound = nullcontext() if total is None or request.stream or self._direct else anyio.fail_after(total)
+        bound = nullcontext() if total is None or stream or self._direct else anyio.fail_after(total)
         with self._translated(url, self.timeouts.first_byte), bound:
-            if request.stream:
+            if stream:
                 return await self._stream(call.method, call.path, call.json, call.query, started)
             if self._direct is not None:
                 body = json.dumps(call.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -103,8 +154,8 @@ class ProviderClient:
             self.observe(status, headers)
             if status >= 300:
                 raise self.error(status, headers, content)
-            completion = self._read(self.adapter.parse, self._decode(content))
-            return Answer(completion, status, _ms_since(started), None)
+            return read_answer(self.adapter, self.provider.protocol, self._decode(content), status,
+                               _ms_since(started))
 
     async def _stream(self, method: str, path: str, body: dict[str, Any], query: Mapping[str, str] | None,
                       started: float) -> Answer:
@@ -147,7 +198,7 @@ class ProviderClient:
                 data = self._decode(await read_capped(response, MAX_BODY_BYTES))
                 if isinstance(data, dict) and data.get("error") is not None:
                     raise inband_error(self.adapter, self.adapter.error_info(data), ErrorCode.INVALID_RESPONSE)
-                return Answer(self._read(self.adapter.parse, data), status, _ms_since(started), None)
+                return read_answer(self.adapter, self.provider.protocol, data, status, _ms_since(started))
             ttft: float | None = None
             received = chunks = 0
             lines = response.aiter_lines()
@@ -161,7 +212,7 @@ class ProviderClient:
                 if received > MAX_BODY_BYTES:  # the same cap as a whole answer's, or memory grows unbounded
                     raise _too_large(received)
                 had = len(state.parts)
-                self._read(self.adapter.on_event, state, event, self._decode(data))
+                read_completion(self.adapter.on_event, self.provider.protocol, state, event, self._decode(data))
                 if ttft is None and len(state.parts) > had:
                     ttft = _ms_since(started)
                 if state.done and self.adapter.stream_format == "ndjson":
@@ -173,7 +224,8 @@ class ProviderClient:
                 raise ProviderError(ErrorCode.INVALID_RESPONSE, "the stream ended before its end marker after "
                                     f"{chars} characters ({chunks} chunk{'' if chunks == 1 else 's'})", status,
                                     transient=True)
-            return Answer(self._read(StreamState.completion, state), status, _ms_since(started), ttft)
+            completion = read_completion(StreamState.completion, self.provider.protocol, state)
+            return Answer(completion, status, _ms_since(started), ttft)
 
     async def get(self, path: str, query: Mapping[str, str] | None = None, *,
                   within: float | None = None) -> Any:
@@ -262,28 +314,6 @@ class ProviderClient:
         except ValueError:  # an HTML page keeps its words, not its markup
             raise ProviderError(ErrorCode.INVALID_RESPONSE,
                                 f"answer is not JSON: {excerpt(_excerpt(raw, 2000))}") from None
-
-    def _read(self, read: Callable[..., _T], *args: Any) -> _T:
-        """Call an adapter's reader: an answer of the wrong shape is INVALID_RESPONSE, never a crash."""
-        try:
-            result = read(*args)
-        except ProviderError:
-            raise
-        except (LookupError, TypeError, AttributeError, ValueError) as e:
-            shown = "the stream" if isinstance(args[-1], StreamState) else excerpt(args[-1])
-            raise ProviderError(ErrorCode.INVALID_RESPONSE, f"answer is not in the {self.provider.protocol} format "
-                                f"({type(e).__name__}: {e}): {shown}") from None
-        if isinstance(result, Completion):
-            if not isinstance(result.text, str):
-                raise ProviderError(ErrorCode.INVALID_RESPONSE, f"answer text is not a string: {excerpt(result.text)}")
-            if result.finish_reason is not None and not isinstance(result.finish_reason, str):
-                result.finish_reason = str(result.finish_reason)
-            if result.output_tokens == 0 and not result.text and not result.tool_calls:
-                # The model produced nothing at all: seen from LiteLLM's proxy when the server behind it cut
-                # its stream (a well-formed answer, end_turn / STOP, 0 output tokens). Asked again, not kept.
-                raise ProviderError(ErrorCode.INVALID_RESPONSE, "the answer is empty: no text, no tool call and "
-                                    "0 output tokens", transient=True)
-        return result
 
     def error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
         """An HTTP error answer as a ProviderError, classified by the provider's protocol."""
