@@ -22,13 +22,11 @@ import functools
 import os
 import secrets
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
-from sqlite_utils import Database
 
 from ..config.jobs import Job, Target, WorkItem
 from ..config.providers import Provider
@@ -36,11 +34,14 @@ from ..errors import BatchUndecided, ErrorCode, ProviderError
 from ..http.client import Answer, CallBuilder, ProviderClient, read_answer
 from ..protocols import Adapter, batch_api
 from ..protocols.batch import BatchApi, BatchEntry, BatchLine, BatchStatus, LineKind, refused_for_good
+from ..store.batches import BatchStore
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow
 from .attempt import max_tokens_of
 from .budget import Budget
-from .costing import Cost, PriceBook, answer_cost
+from .caching import AnswerCache
+from .costing import UNKNOWN, Cost, PriceBook, answer_cost
+from .grading import Grading
 from .limits import ProviderLimits
 from .progress import Progress
 from .requests import chat_request
@@ -55,6 +56,8 @@ POLL_BACKOFF = 1.5
 LIVE = ("pending", "running", "cancelling")
 # Test hook: SIGKILL this process right after a batch is created, before its id is committed.
 CRASH_HOOK = "HANZO_RUN_CRASH_AFTER_BATCH_CREATE"
+GRADED_AT_ONCE = 64  # answers of a collected batch graded at once (each grader's lane keeps its own limits)
+NOTHING_BEFORE = (0, 0)
 
 
 def custom_id(item_key: str) -> str:
@@ -95,11 +98,14 @@ class BatchFlow:
     def __init__(self, job: Job, store: RunStore, targets: Sequence[BatchTarget], *, progress: Progress | None,
                  budget: Budget | None, fallback: Fallback = "batch", poll_interval: float | None = None,
                  retry_errors: bool = False, handle_signals: bool = False,
-                 send_sync: Callable[[list[WorkItem]], Awaitable[None]] | None = None) -> None:
+                 send_sync: Callable[[list[WorkItem]], Awaitable[None]] | None = None,
+                 cache: AnswerCache | None = None, grading: Grading | None = None) -> None:
         self.job = job
         self.store = store
-        self.db: Database = store.db
+        self.batches = BatchStore(store.db, store.run_id)
         self.run_id = store.run_id
+        self.cache = cache  # answers the cache has are not put into a batch; ok batch answers go into it
+        self.grading = grading  # batch answers are graded by the job's judges like synchronous ones
         self.targets = {t.target.label: t for t in targets}
         self.progress = progress or Progress()
         self.budget = budget
@@ -111,7 +117,6 @@ class BatchFlow:
         self.checks = job.compile_checks()
         self.prices = PriceBook()
         self.report = BatchReport()
-        self.tty = sys.stderr.isatty()
         self._items: dict[str, dict[str, WorkItem]] = {}
         self._sync_later: list[WorkItem] = []
         self._reserved: dict[str, float] = {}  # item key -> its worst case, reserved at submission
@@ -127,39 +132,37 @@ class BatchFlow:
         for bt in self.targets.values():
             await self._submit_target(bt)
 
-    def _skip(self, label: str) -> set[str]:
-        """Item keys of the target that must not be sent by batch now."""
-        answered = "status = 'ok'" if self.retry_errors else "(status = 'ok' OR via = 'batch')"
-        keys = {r["item_key"] for r in self.db.query(
-            f"SELECT item_key FROM results WHERE run_id = ? AND target = ? AND {answered}", [self.run_id, label])}
-        keys.update(r["item_key"] for r in self.db.query(
-            "SELECT i.item_key FROM batch_items i JOIN batches b ON b.id = i.batch"
-            " WHERE b.run_id = ? AND b.target = ? AND b.collected_at IS NULL", [self.run_id, label]))
-        return keys
-
     async def _submit_target(self, bt: BatchTarget) -> None:
-        skip = self._skip(bt.target.label)
+        skip = self.batches.not_to_send(bt.target.label, retry_errors=self.retry_errors)
         assert bt.provider.batch is not None
         settings = bt.provider.batch
         chunk: list[tuple[WorkItem, BatchEntry]] = []
         size = 0
         pricing = self.prices.batch(bt.provider, bt.target.model) if self.budget else None
-        refused: list[tuple[ResultRow, list[AttemptRow]]] = []
+        earlier = self.store.earlier_attempts()  # items sent before (an expired batch, --retry-errors)
+        unsent: list[tuple[WorkItem, ResultRow, list[AttemptRow]]] = []  # from the cache, or refused
         for item in bt.items():
             if item.item_key in skip:
                 continue
+            before = earlier.get(item.item_key, NOTHING_BEFORE)
             request = chat_request(item, False, bt.provider)  # the synchronous request, not streamed
             try:
                 call = bt.calls.build(request)  # the same body (and dialect) a synchronous request gets
             except ProviderError as error:  # e.g. an image gone since validation: nothing is sent
-                refused.append((self._row(item, error, Cost(None, None), utcnow(), None)._replace(attempts=0), []))
+                unsent.append((item, self._row(item, error, before[1], utcnow()), []))
                 continue
+            if self.cache is not None:
+                key = self.cache.key_of(bt.provider, call.json, item)
+                hit = self.cache.get(key)
+                if hit is not None:  # answered before: not bought again
+                    unsent.append((item, self.cache.row(self.run_id, item, hit, self.checks), []))
+                    continue
             if self.budget is not None:
                 try:
                     self._reserved[item.item_key] = self.budget.reserve(pricing, estimate_tokens(item.messages),
                                                                         max_tokens_of(request), bt.provider.id)
                 except ProviderError as error:
-                    refused.append((self._row(item, error, Cost(None, None), utcnow(), None), []))
+                    unsent.append((item, self._row(item, error, before[1], utcnow()), []))
                     continue
             entry = BatchEntry(custom_id(item.item_key), call.json)
             entry_size = bt.api.entry_size(entry)
@@ -170,20 +173,16 @@ class BatchFlow:
             size += entry_size
         if chunk:
             await self._create(bt, chunk)
-        if refused:
-            self._write([r for r, _ in refused], [])
+        await self._finish(unsent)
 
     async def _create(self, bt: BatchTarget, chunk: list[tuple[WorkItem, BatchEntry]]) -> None:
         tag = secrets.token_hex(8)
         created_at = utcnow()
-        with self.db.atomic():  # the row and its items first: a crash after create finds them
-            row_id: int = self.db.execute(
-                "INSERT INTO batches (run_id, target, provider, model, api, tag, status, request_count, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                [self.run_id, bt.target.label, bt.provider.id, bt.target.model, settings_api(bt.provider), tag,
-                 len(chunk), created_at]).lastrowid or 0
-            self.db.conn.executemany("INSERT INTO batch_items (batch, item_key, custom_id) VALUES (?, ?, ?)",
-                                     [(row_id, item.item_key, entry.custom_id) for item, entry in chunk])
+        assert bt.provider.batch is not None
+        # The row and its items first: a crash after create finds them.
+        row_id = self.batches.add(target=bt.target.label, provider=bt.provider.id, model=bt.target.model,
+                                  api=bt.provider.batch.api, tag=tag, created_at=created_at,
+                                  items=[(item.item_key, entry.custom_id) for item, entry in chunk])
         metadata = {"hanzo_run": str(self.run_id), "job": self.job.name[:500]}
         try:
             status = await self._paced(bt, lambda: bt.api.create(bt.client, bt.target.model,
@@ -196,22 +195,14 @@ class BatchFlow:
                 except BatchUndecided:
                     return  # the row waits as an orphan, polled until the provider can tell
             if found is None:
-                self._fail_batch(row_id, bt, [item for item, _ in chunk], error)
+                await self._refused(row_id, [item for item, _ in chunk], error, created_at)
                 return
             status = found
         if os.environ.get(CRASH_HOOK) == "1":
             os.kill(os.getpid(), signal.SIGKILL)
-        self._record_created(row_id, status)
+        self.batches.created(row_id, status)
         self.report.created += 1
-        if self.tty:
-            print(f"hanzo-run: {bt.target.label}: batch {status.batch_id} created ({len(chunk)} requests)",
-                  file=sys.stderr)
-
-    def _record_created(self, row_id: int, status: BatchStatus) -> None:
-        with self.db.atomic():
-            self.db.execute("UPDATE batches SET provider_batch_id = ?, status = 'running', provider_status = ?,"
-                            " input_file_id = ? WHERE id = ?",
-                            [status.batch_id, status.provider_status, status.input_file_id, row_id])
+        self.progress.status(f"{bt.target.label}: batch {status.batch_id} created ({len(chunk)} requests)")
 
     async def _paced(self, bt: BatchTarget, call: Callable[[], Awaitable[BatchStatus]]) -> BatchStatus:
         """A create call under the provider's request limiter; retried only when refused for rate
@@ -231,30 +222,32 @@ class BatchFlow:
             delay = min(delay * policy.multiplier, policy.max_delay)
         raise AssertionError("unreachable")
 
-    def _fail_batch(self, row_id: int, bt: BatchTarget, items: list[WorkItem], error: ProviderError) -> None:
-        """The provider refused the batch: each of its items gets the error as its result."""
-        now = utcnow()
-        with self.db.atomic():
-            self.db.execute("UPDATE batches SET status = 'failed', message = ?, ended_at = ?, collected_at = ?,"
-                            " error_count = ? WHERE id = ?", [str(error), now, now, len(items), row_id])
-        self._write([self._row(item, error, Cost(None, None), now, None) for item in items], [])
+    async def _refused(self, row_id: int, items: list[WorkItem], error: ProviderError, sent_at: str) -> None:
+        """The provider refused the batch: each of its items gets the error as its result, and the
+        request that carried it as an attempt."""
+        self.batches.refused(row_id, str(error), len(items))
+        if self.budget is not None:  # nothing was bought
+            for item in items:
+                self.budget.settle(self._reserved.pop(item.item_key, 0.0), 0.0)
+        before = self.batches.attempts_before(row_id)
+        done = []
+        for item in items:
+            last, count = before.get(item.item_key, NOTHING_BEFORE)
+            attempt = self._attempt(item.item_key, last + 1, sent_at, error)
+            done.append((item, self._row(item, error, count + 1, sent_at), [attempt]))
+        await self._finish(done)
 
     # ------------------------------------------------------------ orphans
 
     async def _find(self, bt: BatchTarget, tag: str, created_at: str, count: int) -> BatchStatus | None:
-        known = frozenset(r["provider_batch_id"] for r in self.db.query(
-            "SELECT provider_batch_id FROM batches WHERE provider = ? AND provider_batch_id IS NOT NULL",
-            [bt.provider.id]))
+        known = self.batches.known_ids(bt.provider.id)
         after = _unix(created_at)
         return await with_retries(bt.provider.retry, anyio.sleep, lambda: bt.api.find(
             bt.client, tag, created_after=after, count=count, known=known))
 
     async def _recover_orphans(self, bt: BatchTarget) -> None:
         """Rows committed before a create whose id never was: found at the provider, or forgotten."""
-        rows = list(self.db.query(
-            "SELECT * FROM batches WHERE run_id = ? AND target = ? AND provider_batch_id IS NULL"
-            " AND collected_at IS NULL ORDER BY id", [self.run_id, bt.target.label]))
-        for row in rows:
+        for row in self.batches.orphans(bt.target.label):
             await self._recover_orphan(bt, row)
 
     async def _recover_orphan(self, bt: BatchTarget, row: dict[str, Any]) -> None:
@@ -263,26 +256,20 @@ class BatchFlow:
         except BatchUndecided as undecided:  # live until told: its items are neither sent again nor failed
             if row["id"] not in self._undecided:
                 self._undecided.add(row["id"])
-                print(f"hanzo-run: {bt.target.label}: {undecided}", file=sys.stderr)
+                self.progress.notice(f"{bt.target.label}: {undecided}")
             return
         if found is not None:
-            self._record_created(row["id"], found)
-            print(f"hanzo-run: {bt.target.label}: found batch {found.batch_id} created before the last "
-                  "run stopped; collecting it instead of sending its items again", file=sys.stderr)
+            self.batches.created(row["id"], found)
+            self.progress.notice(f"{bt.target.label}: found batch {found.batch_id} created before the last "
+                                 "run stopped; collecting it instead of sending its items again")
             return
-        with self.db.atomic():  # never created: its items are sent again like any unsent item
-            self.db.execute("DELETE FROM batch_items WHERE batch = ?", [row["id"]])
-            self.db.execute("DELETE FROM batches WHERE id = ?", [row["id"]])
+        self.batches.forget(row["id"])  # never created: its items are sent again like any unsent item
         self._resend_by_batch = True
 
     # ------------------------------------------------------------ polling and collecting
 
     def live(self) -> list[dict[str, Any]]:
-        labels = list(self.targets)
-        marks = ", ".join("?" for _ in labels)
-        return list(self.db.query(
-            f"SELECT * FROM batches WHERE run_id = ? AND collected_at IS NULL"
-            f" AND target IN ({marks}) ORDER BY id", [self.run_id, *labels]))
+        return self.batches.live(self.targets)
 
     async def collect(self, *, wait: bool) -> BatchReport:
         """Poll the live batches, collecting each as it ends; until none is left, or once when not ``wait``."""
@@ -328,8 +315,8 @@ class BatchFlow:
                 status = await with_retries(bt.provider.retry, anyio.sleep,
                                             functools.partial(bt.api.status, bt.client, row["provider_batch_id"]))
             except ProviderError as error:
-                print(f"hanzo-run: {row['target']}: batch {row['provider_batch_id']}: cannot read its status: "
-                      f"{error}; trying again at the next poll", file=sys.stderr)
+                self.progress.notice(f"{row['target']}: batch {row['provider_batch_id']}: cannot read its status: "
+                                     f"{error}; trying again at the next poll")
                 continue
             self._update(row, status)
             if status.state != "running":
@@ -338,75 +325,70 @@ class BatchFlow:
     def _update(self, row: dict[str, Any], status: BatchStatus) -> None:
         state = {"running": row["status"] if row["status"] == "cancelling" else "running", "ended": "completed"}.get(
             status.state, status.state)
-        with self.db.atomic():
-            self.db.execute("UPDATE batches SET status = ?, provider_status = ?, ok_count = ?, error_count = ?,"
-                            " output_file_id = ?, error_file_id = ?, message = coalesce(?, message),"
-                            " ended_at = CASE WHEN ? THEN coalesce(ended_at, ?) END WHERE id = ?",
-                            [state, status.provider_status, status.ok, status.failed, status.output_file_id,
-                             status.error_file_id, status.message, status.state != "running", utcnow(), row["id"]])
-        if self.tty:
-            done = (status.ok or 0) + (status.failed or 0)
-            print(f"hanzo-run: {row['target']}: batch {status.batch_id}: {status.provider_status}, {done}/"
-                  f"{status.total if status.total is not None else row['request_count']} done, "
-                  f"{status.failed or 0} failed", file=sys.stderr)
+        self.batches.seen(row["id"], state, status)
+        done = (status.ok or 0) + (status.failed or 0)
+        self.progress.status(f"{row['target']}: batch {status.batch_id}: {status.provider_status}, {done}/"
+                             f"{status.total if status.total is not None else row['request_count']} done, "
+                             f"{status.failed or 0} failed")
 
     async def _collect(self, bt: BatchTarget, row: dict[str, Any], status: BatchStatus) -> None:
-        """Write the results of an ended batch; decide what becomes of the requests without an answer."""
+        """Write the results of an ended batch; decide what becomes of the requests without an answer.
+
+        Every request the batch carried is an attempt of its item, numbered after the item's earlier
+        ones (sync or batch), whether it was answered, failed, or expired and is sent again."""
         try:
             lines = await with_retries(bt.provider.retry, anyio.sleep,
                                        functools.partial(bt.api.results, bt.client, status))
         except ProviderError as error:
             if not refused_for_good(error):
-                print(f"hanzo-run: {row['target']}: batch {status.batch_id}: cannot read its results: {error}; "
-                      "trying again at the next poll", file=sys.stderr)
+                self.progress.notice(f"{row['target']}: batch {status.batch_id}: cannot read its results: "
+                                     f"{error}; trying again at the next poll")
                 return
             lines = []  # asking again would be refused again: its items get the error
             status.state, status.message = "failed", f"its results could not be read: {error}"
         except ValueError as error:  # a results file that is not JSON lines
             lines = []
             status.message = f"its results could not be read: {error}"
-        members = {r["custom_id"]: r["item_key"] for r in self.db.query(
-            "SELECT custom_id, item_key FROM batch_items WHERE batch = ?", [row["id"]])}
+        members = self.batches.members(row["id"])
         items = self._items_of(bt)
-        sent_before = self._times_sent(row["target"])
-        adapter = bt.calls.adapter
+        sent_before = self.batches.times_sent(row["id"])
+        before = self.batches.attempts_before(row["id"])
         pricing = self.prices.batch(bt.provider, bt.target.model)
         started = row["created_at"]
-        results: list[ResultRow] = []
-        attempts: list[AttemptRow] = []
-        answered: set[str] = set()
+        done: list[tuple[WorkItem, ResultRow, list[AttemptRow]]] = []
+        resent: list[AttemptRow] = []
         cancel_asked = row["status"] == "cancelling" or (row["message"] or "").startswith("cancel requested")
+        by_key = {}
         for line in lines:
             key = members.get(line.custom_id)
-            if key is None or key in answered or key not in items:
-                continue  # not ours (or twice): matched by id, never by position
-            answered.add(key)
-            outcome = self._outcome(line, adapter, bt, status, cancel_asked, sent_before.get(key, 1))
-            if outcome is None:
-                self._resend(items[key])
-                continue
-            cost = answer_cost(pricing, outcome.completion, items[key].messages) if isinstance(outcome, Answer) \
-                else Cost(None, None)
-            result = self._row(items[key], outcome, cost, started, status.batch_id)
-            results.append(result)
-            attempts.append(AttemptRow(self.run_id, key, sent_before.get(key, 1), started, None,
-                                       None if isinstance(outcome, ProviderError) else outcome.http_status,
-                                       outcome.code if isinstance(outcome, ProviderError) else None, None))
+            if key is not None and key not in by_key and key in items:
+                by_key[key] = line  # matched by id, never by position (and once)
+        kind: LineKind = "expired" if status.state == "expired" else \
+            "cancelled" if status.state == "cancelled" else "error"
         for cid, key in members.items():
-            if key in answered or key not in items:
+            if key not in items:
                 continue
-            kind: LineKind = "expired" if status.state == "expired" else \
-                "cancelled" if status.state == "cancelled" else "error"
-            missing = BatchLine(cid, kind)
-            outcome = self._outcome(missing, adapter, bt, status, cancel_asked, sent_before.get(key, 1))
-            if outcome is None:
-                self._resend(items[key])
+            line = by_key.get(key) or BatchLine(cid, kind)
+            outcome = self._outcome(line, bt.calls.adapter, bt, status, cancel_asked, sent_before.get(key, 1))
+            last, count = before.get(key, NOTHING_BEFORE)
+            item = items[key]
+            if outcome is None:  # to be sent again: this send was an attempt all the same
+                why = ProviderError(ErrorCode.TIMEOUT if line.kind == "expired" else ErrorCode.CANCELLED,
+                                    f"the batch {status.batch_id} {line.kind}", None, bt.provider.id)
+                resent.append(self._attempt(key, last + 1, started, why))
+                self._resend(item)
                 continue
-            results.append(self._row(items[key], outcome, Cost(None, None), started, status.batch_id))
-        self._write(results, attempts)
-        with self.db.atomic():
-            self.db.execute("UPDATE batches SET collected_at = ?, message = coalesce(?, message) WHERE id = ?",
-                            [utcnow(), status.message, row["id"]])
+            cost = answer_cost(pricing, outcome.completion, item.messages) if isinstance(outcome, Answer) else UNKNOWN
+            result = self._row(item, outcome, count + 1, started, cost, status.batch_id)
+            if self.budget is not None:  # the answer's own cost; its judges settle theirs as they are asked
+                self.budget.settle(self._reserved.pop(key, 0.0), result.cost_usd)
+            if self.cache is not None and result.status == "ok":
+                self.cache.keep_answer(bt.provider, bt.calls, item, result)
+            done.append((item, result, [self._attempt(key, last + 1, started, outcome)]))
+        if resent:
+            self.store.write((), resent)
+        await self._finish(done)
+        self.batches.collected(row["id"], status.message)
         self.report.collected += 1
 
     def _outcome(self, line: BatchLine, adapter: Adapter, bt: BatchTarget, status: BatchStatus, cancel_asked: bool,
@@ -450,56 +432,52 @@ class BatchFlow:
         else:  # by batch: submit() picks it up, as it has no result and no live batch
             self._resend_by_batch = True
 
-    def _times_sent(self, label: str) -> dict[str, int]:
-        return {r["item_key"]: r["n"] for r in self.db.query(
-            "SELECT i.item_key, count(*) AS n FROM batch_items i JOIN batches b ON b.id = i.batch"
-            " WHERE b.run_id = ? AND b.target = ? GROUP BY i.item_key", [self.run_id, label])}
-
     def _items_of(self, bt: BatchTarget) -> dict[str, WorkItem]:
         label = bt.target.label
         if label not in self._items:
             self._items[label] = {item.item_key: item for item in bt.items()}
         return self._items[label]
 
-    def _row(self, item: WorkItem, outcome: Answer | ProviderError, cost: Cost, started_at: str,
-             batch_id: str | None) -> ResultRow:
-        row = result_row(self.run_id, item, outcome, attempts=1, started_at=started_at, finished_at=utcnow(),
+    def _row(self, item: WorkItem, outcome: Answer | ProviderError, attempts: int, started_at: str,
+             cost: Cost = UNKNOWN, batch_id: str | None = None) -> ResultRow:
+        row = result_row(self.run_id, item, outcome, attempts=attempts, started_at=started_at, finished_at=utcnow(),
                          cost=cost, checks=self.checks)
         # A batch answer has no latency of its own: the batch's turnaround is not the model's speed.
         return row._replace(via="batch", batch_id=batch_id, latency_ms=None)
 
-    def _write(self, results: list[ResultRow], attempts: list[AttemptRow]) -> None:
-        if not results:
+    def _attempt(self, item_key: str, number: int, sent_at: str, outcome: Answer | ProviderError) -> AttemptRow:
+        """One request of a batch as an attempt of its item."""
+        if isinstance(outcome, ProviderError):
+            return AttemptRow(self.run_id, item_key, number, sent_at, None, outcome.status, outcome.code, None)
+        return AttemptRow(self.run_id, item_key, number, sent_at, None, outcome.http_status, None, None)
+
+    async def _finish(self, done: list[tuple[WorkItem, ResultRow, list[AttemptRow]]]) -> None:
+        """Rows answered by batch (or from the cache), graded by the job's judges like synchronous
+        ones (their requests go through the graders' lanes), then written."""
+        if not done:
             return
-        self.store.write(results, attempts)
+        if self.grading is not None:
+            grading = self.grading
+            limiter = anyio.CapacityLimiter(GRADED_AT_ONCE)
+
+            async def grade(i: int) -> None:
+                item, row, attempts = done[i]
+                async with limiter:
+                    done[i] = (item, await grading.grade(item, row, attempts), attempts)
+
+            async with anyio.create_task_group() as group:
+                for i in range(len(done)):
+                    group.start_soon(grade, i)
+        results = [row for _, row, _ in done]
+        self.store.write(results, [a for _, _, attempts in done for a in attempts])
         ok = sum(1 for r in results if r.status == "ok")
-        if self.budget is not None:
-            for r in results:
-                self.budget.settle(self._reserved.pop(r.item_key, 0.0), r.cost_usd)
         self.progress.advance(ok, len(results) - ok)
-
-
-def settings_api(provider: Provider) -> str:
-    assert provider.batch is not None
-    return provider.batch.api
 
 
 def _unix(stamp: str) -> float:
     import datetime
 
     return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def live_batches(db: Database, run_id: int) -> list[dict[str, Any]]:
-    """The run's batches still running at the provider."""
-    return list(db.query("SELECT * FROM batches WHERE run_id = ? AND collected_at IS NULL"
-                         " AND provider_batch_id IS NOT NULL AND status IN ('pending', 'running', 'cancelling')",
-                         [run_id]))
-
-
-def mark_cancelling(db: Database, row_id: int) -> None:
-    with db.atomic():
-        db.execute("UPDATE batches SET status = 'cancelling', message = 'cancel requested' WHERE id = ?", [row_id])
 
 
 __all__ = ["BatchFlow", "BatchReport", "BatchTarget", "custom_id"]

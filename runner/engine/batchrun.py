@@ -12,7 +12,6 @@ block and a key. A target with batches still running is collected whatever the m
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +23,12 @@ from ..errors import ProviderError
 from ..http.client import ProviderClient
 from ..keys.lookup import find_key
 from ..protocols import batch_api
+from ..store.batches import BatchStore
 from ..store.database import RunStore
 from ..store.records import RunStatus
-from .batching import BatchFlow, BatchReport, BatchTarget, live_batches, mark_cancelling
+from .batching import BatchFlow, BatchReport, BatchTarget
 from .budget import Budget
+from .grading import grader_providers
 from .limits import ProviderLimits
 from .scheduler import Engine, Lane, Progress
 from .sharding import Shard, parse_shard, target_items
@@ -55,11 +56,7 @@ class BatchPlan:
         self.job = job
         self.options = options
         self.store = store
-        row = next(store.db.query("SELECT options FROM runs WHERE id = ?", [store.run_id]))
-        try:
-            stored: dict[str, Any] = json.loads(row["options"] or "{}")
-        except ValueError:
-            stored = {}
+        stored = store.options()
         self.resuming = bool(options.resume or options.retry_errors)
         self.enabled = bool(options.batch if options.batch is not None else stored.get("batch", job.batch))
         self.no_wait = options.no_wait or bool(stored.get("no_wait"))
@@ -67,9 +64,7 @@ class BatchPlan:
             stored.get("batch_fallback", "batch")
         spec = options.shard or stored.get("shard")
         self.shard: Shard | None = parse_shard(spec) if spec else None
-        self.live_labels = {r["target"] for r in store.db.query(
-            "SELECT DISTINCT target FROM batches WHERE run_id = ? AND collected_at IS NULL",
-            [store.run_id])} if store.db["batches"].exists() else set()
+        self.live_labels = BatchStore(store.db, store.run_id).live_targets()
         self.targets: list[BatchTarget] = []
 
     def take(self, provider: Provider, targets: Sequence[Target], client: ProviderClient | None,
@@ -98,12 +93,16 @@ class BatchPlan:
                 groups.setdefault(item.target.label, []).append(item)
             fallback_lanes = [Lane(by_label[label].provider, by_label[label].limits, by_label[label].client,
                                    iter(group)) for label, group in groups.items()]
-            await Engine(self.job, fallback_lanes, self.store, concurrency=options.concurrency or self.job.concurrency,
-                         progress=progress, budget=budget).run()
+            # Numbered after the batch sends of the items, cached and graded like any synchronous answer.
+            await Engine(self.job, [*fallback_lanes, *graders], self.store,
+                         concurrency=options.concurrency or self.job.concurrency, progress=progress, budget=budget,
+                         cache=engine.cache, earlier=self.store.earlier_attempts()).run()
 
+        graders = [lane for lane in engine.lanes if lane.provider.id in grader_providers(self.job)]
         flow = BatchFlow(self.job, self.store, self.targets, progress=progress, budget=budget,
                          fallback="sync" if self.fallback == "sync" else "batch", poll_interval=options.poll_interval,
-                         retry_errors=bool(options.retry_errors), handle_signals=handle_signals, send_sync=send_sync)
+                         retry_errors=bool(options.retry_errors), handle_signals=handle_signals, send_sync=send_sync,
+                         cache=engine.cache, grading=engine.grading)
         await flow.submit()
         status = await engine.run()  # the other targets, synchronously, while the batches run
         if status == "completed" and (self.resuming or not self.no_wait):
@@ -124,8 +123,9 @@ async def cancel_run_batches(db: Database, run_id: int, registry: ProviderRegist
     """
     done: list[tuple[str, str, str]] = []
     clients: dict[str, ProviderClient] = {}
+    batches = BatchStore(db, run_id)
     try:
-        for row in live_batches(db, run_id):
+        for row in batches.running():
             provider = registry.get(row["provider"])
             if provider.batch is None:
                 done.append((row["target"], row["provider_batch_id"], "its provider file has no batch block now"))
@@ -141,7 +141,7 @@ async def cancel_run_batches(db: Database, run_id: int, registry: ProviderRegist
             except ProviderError as error:
                 done.append((row["target"], row["provider_batch_id"], f"not cancelled: {error}"))
                 continue
-            mark_cancelling(db, row["id"])
+            batches.cancelling(row["id"])
             done.append((row["target"], row["provider_batch_id"], "cancelling"))
     finally:
         for client in clients.values():

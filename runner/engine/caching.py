@@ -13,6 +13,7 @@ latency and tokens, and cost 0 for this run: what it first cost stays in
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from ..config.checks import Checks
 from ..config.jobs import WorkItem
@@ -43,6 +44,11 @@ class AnswerCache:
         self.cache.close()
 
     @staticmethod
+    def key_of(provider: Provider, body: dict[str, Any], item: WorkItem) -> str:
+        """The key of the item's request whose body, as sent, is ``body``."""
+        return request_key(provider.base_url, provider.protocol, item.target.model, body, item.repeat_index)
+
+    @staticmethod
     def key(provider: Provider, calls: CallBuilder, item: WorkItem, stream: bool) -> str | None:
         """The item's key: the request as it is sent (images, response schema, tools and the provider's
         dialect included), so an item that asks for something else is another request; None when the
@@ -51,12 +57,21 @@ class AnswerCache:
             body = calls.build(chat_request(item, stream, provider)).json
         except ProviderError:
             return None
-        return request_key(provider.base_url, provider.protocol, item.target.model, body, item.repeat_index)
+        return AnswerCache.key_of(provider, body, item)
+
+    def get(self, key: str) -> CachedAnswer | None:
+        return self.cache.get(key, self.ttl_s)
 
     def lookup(self, provider: Provider, calls: CallBuilder, item: WorkItem,
                stream: bool) -> tuple[str | None, CachedAnswer | None]:
         key = self.key(provider, calls, item, stream)
-        return key, None if key is None else self.cache.get(key, self.ttl_s)
+        return key, None if key is None else self.get(key)
+
+    def keep_answer(self, provider: Provider, calls: CallBuilder, item: WorkItem, row: ResultRow) -> None:
+        """Store the item's ok answer under the key of its request (a batch's: it was not streamed)."""
+        key = self.key(provider, calls, item, False)
+        if key is not None:
+            self.keep(key, row)
 
     def keep(self, key: str, row: ResultRow) -> None:
         """Store an ok answer under ``key`` (its cost as this run paid it; judges' share left out)."""

@@ -9,6 +9,7 @@ are batched, one transaction per batch, in WAL mode so readers (Datasette, the
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -297,10 +298,19 @@ class RunStore:
     def earlier_attempts(self) -> dict[str, tuple[int, int]]:
         """Per item still to send: (highest attempt number, attempts recorded), so numbering continues on resume."""
         rows = self.db.query(
-            "SELECT item_key, max(attempt) AS last, count(*) AS n FROM attempts WHERE run_id = ? AND item_key NOT IN"
-            " (SELECT item_key FROM results WHERE run_id = ? AND status = 'ok') GROUP BY item_key",
+            "SELECT item_key, max(attempt) AS last, count(*) AS n FROM attempts WHERE run_id = ? AND purpose = 'answer'"
+            " AND item_key NOT IN (SELECT item_key FROM results WHERE run_id = ? AND status = 'ok') GROUP BY item_key",
             [self.run_id, self.run_id])
         return {row["item_key"]: (row["last"], row["n"]) for row in rows}
+
+    def options(self) -> dict[str, Any]:
+        """The options the run was started with (scope, batch mode, shard), as it recorded them."""
+        row = next(self.db.query("SELECT options FROM runs WHERE id = ?", [self.run_id]))
+        try:
+            options = json.loads(row["options"] or "{}")
+        except ValueError:
+            return {}
+        return options if isinstance(options, dict) else {}
 
     def spent(self) -> float:
         row = next(self.db.query("SELECT coalesce(sum(cost_usd), 0) AS spent FROM results WHERE run_id = ?",
