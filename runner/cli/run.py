@@ -77,8 +77,9 @@ def run(job: Path, fail_under: float | None, quiet: bool, as_json: bool, dry_run
     if run_options["resume"] and run_options["retry_errors"]:
         raise click.UsageError("--resume and --retry-errors do not go together")
     if dry_run:
-        from ..engine.estimate import estimate_job, render_estimate
+        from ..engine.estimate import estimate_job
         from ..engine.launch import RunOptions, prepare
+        from ..reports.estimate import render_estimate
 
         options = RunOptions(**run_options)
         prepared, registry = prepare(job, options)

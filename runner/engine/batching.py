@@ -31,13 +31,14 @@ import anyio
 from ..config.jobs import Job, Target, WorkItem
 from ..config.providers import Provider
 from ..errors import BatchUndecided, ErrorCode, ProviderError
-from ..http.client import Answer, CallBuilder, ProviderClient, read_answer
-from ..protocols import Adapter, batch_api
+from ..http.client import Answer, CallBuilder, ProviderClient
+from ..protocols import batch_api
 from ..protocols.batch import BatchApi, BatchEntry, BatchLine, BatchStatus, LineKind, refused_for_good
 from ..store.batches import BatchStore
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow
 from .attempt import max_tokens_of
+from .batchlines import line_outcome, unix_time
 from .budget import Budget
 from .caching import AnswerCache
 from .costing import UNKNOWN, Cost, PriceBook, answer_cost
@@ -241,7 +242,7 @@ class BatchFlow:
 
     async def _find(self, bt: BatchTarget, tag: str, created_at: str, count: int) -> BatchStatus | None:
         known = self.batches.known_ids(bt.provider.id)
-        after = _unix(created_at)
+        after = unix_time(created_at)
         return await with_retries(bt.provider.retry, anyio.sleep, lambda: bt.api.find(
             bt.client, tag, created_after=after, count=count, known=known))
 
@@ -369,7 +370,8 @@ class BatchFlow:
             if key not in items:
                 continue
             line = by_key.get(key) or BatchLine(cid, kind)
-            outcome = self._outcome(line, bt.calls.adapter, bt, status, cancel_asked, sent_before.get(key, 1))
+            outcome = line_outcome(line, bt.calls.adapter, bt.provider, status, cancel_asked,
+                                   sent_before.get(key, 1))
             last, count = before.get(key, NOTHING_BEFORE)
             item = items[key]
             if outcome is None:  # to be sent again: this send was an attempt all the same
@@ -390,39 +392,6 @@ class BatchFlow:
         await self._finish(done)
         self.batches.collected(row["id"], status.message)
         self.report.collected += 1
-
-    def _outcome(self, line: BatchLine, adapter: Adapter, bt: BatchTarget, status: BatchStatus, cancel_asked: bool,
-                 times_sent: int) -> Answer | ProviderError | None:
-        """The line as an answer or an error; None when the request is to be sent again."""
-        provider = bt.provider.id
-        if line.kind == "ok":
-            try:
-                return read_answer(adapter, bt.provider.protocol, line.body, line.status or 200, 0.0)
-            except ProviderError as error:
-                error.provider = provider
-                return error
-        if line.kind == "error":
-            if status.state == "failed" and line.body is None:
-                return ProviderError(ErrorCode.REQUEST_FAILED, f"the batch {status.batch_id} failed: "
-                                     f"{status.message or status.provider_status}", None, provider)
-            if line.body is None:
-                return ProviderError(ErrorCode.INVALID_RESPONSE, f"the batch {status.batch_id} ended without a "
-                                     "result for this request", None, provider)
-            info = adapter.error_info(line.body)
-            if line.status is None:
-                return ProviderError(ErrorCode.REQUEST_FAILED, info.message, None, provider)
-            code = adapter.classify(line.status, info)
-            return ProviderError(code, f"HTTP {line.status}: {info.message or 'error'}", line.status, provider)
-        if line.kind == "cancelled" and cancel_asked:
-            return ProviderError(ErrorCode.CANCELLED, f"the batch {status.batch_id} was cancelled before this "
-                                 "request ran", None, provider)
-        # Expired (or cancelled by the provider): sent again while the retry settings allow.
-        if times_sent <= bt.provider.retry.max_retries:
-            return None
-        what = "expired" if line.kind == "expired" else "was cancelled"
-        code = ErrorCode.TIMEOUT if line.kind == "expired" else ErrorCode.CANCELLED
-        return ProviderError(code, f"the batch {status.batch_id} {what} before this request ran "
-                             f"(sent {times_sent} times by batch)", None, provider)
 
     def _resend(self, item: WorkItem) -> None:
         if self.budget is not None:  # reserved again when it goes out again
@@ -472,12 +441,6 @@ class BatchFlow:
         self.store.write(results, [a for _, _, attempts in done for a in attempts])
         ok = sum(1 for r in results if r.status == "ok")
         self.progress.advance(ok, len(results) - ok)
-
-
-def _unix(stamp: str) -> float:
-    import datetime
-
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 __all__ = ["BatchFlow", "BatchReport", "BatchTarget", "custom_id"]

@@ -24,6 +24,7 @@ from ..protocols import Completion
 from ..store.cache import CachedAnswer, ResponseCache, request_key
 from ..store.database import utcnow
 from ..store.records import ResultRow
+from .costing import without_judges
 from .requests import chat_request
 from .rows import result_row
 
@@ -94,8 +95,5 @@ class AnswerCache:
 
 
 def _answer_cost(row: ResultRow) -> float | None:
-    if row.cached:
-        return row.cached_cost_usd
-    if row.cost_usd is None or row.judge_cost_usd is None:
-        return row.cost_usd
-    return row.cost_usd - row.judge_cost_usd
+    """What the answer first cost: a cached one's first cost; else this run's, judges left out."""
+    return row.cached_cost_usd if row.cached else without_judges(row.cost_usd, row.judge_cost_usd)

@@ -17,12 +17,11 @@ and a short verdict; worst case: answers of the target's max_tokens, verdicts of
 from __future__ import annotations
 
 import itertools
-import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config.jobs import Job, Target
-from ..config.providers import ProviderRegistry
+from ..config.providers import Pricing, ProviderRegistry
 from .costing import PriceBook, batch_discount, price
 from .judge import judge_request
 from .usage import CHARS_PER_TOKEN, estimate_tokens
@@ -51,10 +50,8 @@ def estimate_job(job: Job, registry: ProviderRegistry, limit: int | None = None,
                  batch: bool = False) -> list[TargetEstimate]:
     """Per target; with ``batch``, also the batch price of the targets whose provider has a batch API."""
     prices = PriceBook()
-    estimates = [_estimate(job, t, registry, prices, limit) for t in job.targets]
-    if batch:
-        estimates = [_with_batch(e, t, registry) for e, t in zip(estimates, job.targets, strict=True)]
-    return estimates + _grading(job, registry, prices, limit)
+    return [_estimate(job, t, registry, prices, limit, batch) for t in job.targets] + _grading(job, registry, prices,
+                                                                                             limit)
 
 
 def _grading(job: Job, registry: ProviderRegistry, prices: PriceBook, limit: int | None) -> list[TargetEstimate]:
@@ -93,17 +90,8 @@ def _grading(job: Job, registry: ProviderRegistry, prices: PriceBook, limit: int
     return estimates
 
 
-def _with_batch(e: TargetEstimate, target: Target, registry: ProviderRegistry) -> TargetEstimate:
-    discount = batch_discount(registry.get(target.provider), target.model)
-    if discount is None:
-        return e
-    return replace(e, batch_discount=discount,
-                   batch_typical_cost_usd=None if e.typical_cost_usd is None else e.typical_cost_usd * discount,
-                   batch_worst_cost_usd=None if e.worst_cost_usd is None else e.worst_cost_usd * discount)
-
-
 def _estimate(job: Job, target: Target, registry: ProviderRegistry, prices: PriceBook,
-              limit: int | None) -> TargetEstimate:
+              limit: int | None, batch: bool) -> TargetEstimate:
     items = input_tokens = 0
     for item in itertools.islice(job.items_for(target), limit):
         items += 1
@@ -113,9 +101,22 @@ def _estimate(job: Job, target: Target, registry: ProviderRegistry, prices: Pric
     max_tokens: int | None = target.params.get("max_tokens") or (known.max_output_tokens if known else None)
     typical = min(TYPICAL_OUTPUT_TOKENS, max_tokens) if max_tokens else TYPICAL_OUTPUT_TOKENS
     pricing = prices.get(provider, target.model)
+    estimate = TargetEstimate(target.label, items, input_tokens, max_tokens, typical,
+                              pricing.source if pricing else None, *_costs(pricing, items, input_tokens, typical,
+                                                                          max_tokens))
+    discount = batch_discount(provider, target.model) if batch else None
+    if discount is None:
+        return estimate
+    typical_usd, worst_usd = _costs(prices.batch(provider, target.model), items, input_tokens, typical, max_tokens)
+    return replace(estimate, batch_discount=discount, batch_typical_cost_usd=typical_usd,
+                   batch_worst_cost_usd=worst_usd)
+
+
+def _costs(pricing: Pricing | None, items: int, input_tokens: int, typical: int,
+           max_tokens: int | None) -> tuple[float | None, float | None]:
+    """(typical, worst case) USD of ``items`` answers at ``pricing``; the worst case None when unbounded."""
     worst = price(pricing, input_tokens, max_tokens * items) if max_tokens is not None else None
-    return TargetEstimate(target.label, items, input_tokens, max_tokens, typical,
-                          pricing.source if pricing else None, price(pricing, input_tokens, typical * items), worst)
+    return price(pricing, input_tokens, typical * items), worst
 
 
 def totals(estimates: list[TargetEstimate]) -> dict[str, Any]:
@@ -133,53 +134,3 @@ def totals(estimates: list[TargetEstimate]) -> dict[str, Any]:
         "unpriced": [e.target for e in estimates if e.typical_cost_usd is None],
         "unbounded": [e.target for e in estimates if e.max_output_tokens is None],
     }
-
-
-def render_estimate(estimates: list[TargetEstimate], *, as_json: bool) -> None:
-    if as_json:
-        # The batch figures only where batch mode applies: without it the document is as it always was.
-        shown = [{k: v for k, v in asdict(e).items()
-                  if (not k.startswith("batch_") or e.batch_discount) and (k != "judge" or e.judge)}
-                 for e in estimates]
-        summed = {k: v for k, v in totals(estimates).items() if k != "batch_typical_cost_usd" or v is not None}
-        print(json.dumps({"targets": shown, "totals": summed}, indent=2))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(show_edge=False, header_style="bold", title="dry run: nothing was sent", title_justify="left")
-    batch = any(e.batch_discount for e in estimates)
-    names = ["target", "items", "input tokens (est.)", "max out/item", "typical $", "worst case $"]
-    if batch:  # batch mode: the batch price beside the synchronous one
-        names += ["batch typical $", "batch worst $"]
-    for name in (*names, "price from"):
-        table.add_column(name, justify="left" if name in ("target", "price from") else "right")
-    for e in estimates:
-        cells = [e.target, f"{e.items:,}", f"{e.input_tokens:,}",
-                 "unbounded" if e.max_output_tokens is None else f"{e.max_output_tokens:,}",
-                 _usd(e.typical_cost_usd), _usd(e.worst_cost_usd, e.max_output_tokens is None)]
-        if batch:
-            cells += [_usd(e.batch_typical_cost_usd), _usd(e.batch_worst_cost_usd, e.max_output_tokens is None)]\
-                if e.batch_discount else ["sync", "sync"]
-        table.add_row(*cells, e.price_source or "-")
-    t = totals(estimates)
-    table.add_section()
-    cells = ["total", f"{t['items']:,}", f"{t['input_tokens']:,}", "", _usd(t["typical_cost_usd"]),
-             _usd(t["worst_cost_usd"], bool(t["unbounded"]))]
-    if batch:
-        cells += [_usd(t["batch_typical_cost_usd"]), ""]
-    table.add_row(*cells, "")
-    Console(width=200).print(table)
-    err = Console(stderr=True)
-    if t["unpriced"]:
-        err.print(f"unpriced (not in the totals): {', '.join(t['unpriced'])}")
-    if t["unbounded"]:
-        err.print(f"no max_tokens, worst case unbounded: {', '.join(t['unbounded'])}")
-    err.print(f"estimates: input tokens ~ characters / 4 + 4 per message; typical answer "
-              f"{TYPICAL_OUTPUT_TOKENS} tokens (at most max_tokens); worst case max_tokens per item")
-
-
-def _usd(value: float | None, unbounded: bool = False) -> str:
-    if value is None:
-        return "unbounded" if unbounded else "unpriced"
-    return f"{value:.4f}"

@@ -162,7 +162,7 @@ async def run_prepared(job: Job, registry: ProviderRegistry, options: RunOptions
                 store.finish("failed")
                 raise
             counts = store.finish(status)
-            scope = run_scope(db, store.run_id)
+            scope = run_scope(store)
         finally:
             db.close()
     return RunOutcome(store.run_id, db_path, store.status, counts["items"], counts["ok"], counts["failed"],
@@ -182,10 +182,9 @@ def scope_items(job: Job, limit: int | None, shard: Shard | None = None) -> int:
     return len(job.targets) * (per_target if limit is None else min(limit, per_target))
 
 
-def run_scope(db: Database, run_id: int) -> tuple[tuple[str, ...], int | None]:
+def run_scope(store: RunStore) -> tuple[tuple[str, ...], int | None]:
     """The --only and --limit a run was started with."""
-    row = next(db.query("SELECT options FROM runs WHERE id = ?", [run_id]))
-    options = json.loads(row["options"] or "{}")
+    options = store.options()
     return tuple(options.get("only") or ()), options.get("limit")
 
 
