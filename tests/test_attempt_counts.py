@@ -82,7 +82,8 @@ def test_each_batch_send_is_an_attempt(provider: str, fake: FakeServer, keys: di
     providers = write_providers(tmp_path / "p", {provider: data})
     fake.batch.outcome, fake.batch.partial = "expired", 1
     outcome = run(batch_job(isolated, provider, MODELS[provider], 4), providers)
-    sends = Counter(r.custom_id for b in fake.batch.created(provider) for r in b.requests)
+    # Anthropic's custom ids carry the batch's tag before the item key ("<tag>_<key>").
+    sends = Counter(r.custom_id.rpartition("_")[2] for b in fake.batch.created(provider) for r in b.requests)
     assert len(fake.batch.created(provider)) == 3 and outcome.ok + outcome.failed == 4
     got = {r["item_key"]: r for r in dict_rows(isolated / "out.db", "SELECT * FROM results")}
     numbers: dict[str, list[int]] = {}
