@@ -47,7 +47,7 @@ from .limits import ProviderLimits
 from .progress import Progress
 from .requests import chat_request
 from .retry import with_retries
-from .rows import result_row
+from .rows import attempt_row, result_row
 from .usage import estimate_tokens
 
 Fallback = Literal["batch", "sync"]
@@ -415,10 +415,8 @@ class BatchFlow:
         return row._replace(via="batch", batch_id=batch_id, latency_ms=None)
 
     def _attempt(self, item_key: str, number: int, sent_at: str, outcome: Answer | ProviderError) -> AttemptRow:
-        """One request of a batch as an attempt of its item."""
-        if isinstance(outcome, ProviderError):
-            return AttemptRow(self.run_id, item_key, number, sent_at, None, outcome.status, outcome.code, None)
-        return AttemptRow(self.run_id, item_key, number, sent_at, None, outcome.http_status, None, None)
+        """One request of a batch as an attempt of its item (no latency of its own)."""
+        return attempt_row(self.run_id, item_key, number, sent_at, outcome, None)
 
     async def _finish(self, done: list[tuple[WorkItem, ResultRow, list[AttemptRow]]]) -> None:
         """Rows answered by batch (or from the cache), graded by the job's judges like synchronous

@@ -96,13 +96,11 @@ def answer_fields(item: WorkItem, answer: Answer) -> dict[str, Any]:
 
 
 def attempt_row(run_id: int, item_key: str, number: int, started_at: str, outcome: Answer | ProviderError,
-                latency_ms: float) -> AttemptRow:
-    """One HTTP attempt's row of ``attempts``; ``latency_ms`` as measured around a failed one."""
+                latency_ms: float | None) -> AttemptRow:
+    """One request's row of ``attempts``; ``latency_ms`` as measured around it (None for a batch's)."""
     if isinstance(outcome, ProviderError):
         return AttemptRow(run_id=run_id, item_key=item_key, attempt=number, started_at=started_at,
                           latency_ms=latency_ms, http_status=outcome.status, error_code=outcome.code,
                           retry_after_s=outcome.retry_after)
     return AttemptRow(run_id=run_id, item_key=item_key, attempt=number, started_at=started_at,
-                      latency_ms=outcome.latency_ms, http_status=outcome.http_status, error_code=None,
-                      retry_after_s=None)
-
+                      latency_ms=latency_ms, http_status=outcome.http_status, error_code=None, retry_after_s=None)
