@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -30,11 +30,9 @@ from .batching import BatchFlow, BatchReport, BatchTarget
 from .budget import Budget
 from .grading import grader_providers
 from .limits import ProviderLimits
+from .options import RunOptions
 from .scheduler import Engine, Lane, Progress
 from .sharding import Shard, parse_shard, target_items
-
-if TYPE_CHECKING:
-    from .launch import RunOptions
 
 
 def batch_run_options(options: RunOptions, job: Job) -> dict[str, Any]:
