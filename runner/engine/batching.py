@@ -1,11 +1,14 @@
 """Batch mode: a run's items sent through the providers' batch APIs, at the batch price.
 
-    submit:  items of each batch target -> batches within the provider's request and byte limits
-             -> ``batches`` row + ``batch_items`` committed -> created at the provider (paced by its
-             request limiter) -> the provider's id committed at once
+    submit:  items of each batch target, built as a synchronous request would be (the cache answers
+             those it has: they are not bought again) -> batches within the provider's request and
+             byte limits -> ``batches`` row + ``batch_items`` committed -> created at the provider
+             (paced by its request limiter) -> the provider's id committed at once
     collect: poll the live batches (interval with backoff) -> an ended batch's lines matched to
-             their items by custom_id -> result rows (via='batch', batch price) -> expired requests
-             re-sent (by batch, or synchronously with --batch-fallback sync) up to the retry settings
+             their items by custom_id -> result rows (via='batch', batch price), each send an
+             attempt -> ok answers kept in the cache -> graded by the job's judges (the graders'
+             lanes, as in a synchronous run) -> expired requests re-sent (by batch, or
+             synchronously with --batch-fallback sync) up to the retry settings
 
 Nothing is paid twice: a batch row is committed before the batch is created, so a crash between
 the provider's answer and the commit leaves a row without an id, which the next ``--resume``
@@ -13,7 +16,8 @@ looks up at the provider (``BatchApi.find``) before anything else is created. An
 batch is never sent again; an item a batch answered (ok or not) is final for ``--resume``
 (``--retry-errors`` re-sends the failed ones).
 
-The run-level flow lives here; the wire shapes are runner/protocols/batch.py.
+The run-level flow lives here; a line's outcome is batchlines.py, the wire shapes are runner/protocols/,
+the SQL is runner/store/batches.py.
 """
 
 from __future__ import annotations
@@ -22,77 +26,38 @@ import functools
 import os
 import secrets
 import signal
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import anyio
 
-from ..config.jobs import Job, Target, WorkItem
-from ..config.providers import Provider
+from ..config.jobs import Job, WorkItem
 from ..errors import BatchUndecided, ErrorCode, ProviderError
-from ..http.client import Answer, CallBuilder, ProviderClient
-from ..protocols import batch_api
-from ..protocols.batch import BatchApi, BatchEntry, BatchLine, BatchStatus, LineKind, refused_for_good
+from ..http.client import Answer
+from ..protocols.batch import BatchEntry, BatchLine, BatchStatus, LineKind, refused_for_good
 from ..store.batches import BatchStore
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow
 from .attempt import max_tokens_of
 from .batchlines import line_outcome, unix_time
+from .batchtarget import BatchReport, BatchTarget, Fallback, custom_id
 from .budget import Budget
 from .caching import AnswerCache
 from .costing import UNKNOWN, Cost, PriceBook, answer_cost
 from .grading import Grading
-from .limits import ProviderLimits
 from .progress import Progress
 from .requests import chat_request
 from .retry import with_retries
 from .rows import attempt_row, result_row
 from .usage import estimate_tokens
 
-Fallback = Literal["batch", "sync"]
 DEFAULT_POLL_S = 30.0
 MAX_POLL_S = 600.0
 POLL_BACKOFF = 1.5
-LIVE = ("pending", "running", "cancelling")
 # Test hook: SIGKILL this process right after a batch is created, before its id is committed.
 CRASH_HOOK = "HANZO_RUN_CRASH_AFTER_BATCH_CREATE"
 GRADED_AT_ONCE = 64  # answers of a collected batch graded at once (each grader's lane keeps its own limits)
 NOTHING_BEFORE = (0, 0)
-
-
-def custom_id(item_key: str) -> str:
-    """The id a batch request carries: the item key (24 hex digits), stable across runs; it fits
-    Anthropic's ``^[a-zA-Z0-9_-]{1,64}$``."""
-    return item_key
-
-
-@dataclass
-class BatchTarget:
-    """One target whose items go by batch, with its provider's client and limiter."""
-
-    target: Target
-    provider: Provider
-    client: ProviderClient
-    limits: ProviderLimits
-    items: Callable[[], Iterator[WorkItem]]  # the target's items in this run (limit and shard applied)
-    api: BatchApi = field(init=False)
-    calls: CallBuilder = field(init=False)
-
-    def __post_init__(self) -> None:
-        assert self.provider.batch is not None
-        self.api = batch_api(self.provider.batch)
-        self.calls = self.client.calls
-
-
-@dataclass
-class BatchReport:
-    """What the batch phase did, for the end-of-run message."""
-
-    created: int = 0  # batches created by this invocation
-    running: int = 0  # batches still running at the provider when it returned
-    collected: int = 0
-    interrupted: bool = False  # Ctrl-C while polling: the batches run on
 
 
 class BatchFlow:
@@ -186,7 +151,7 @@ class BatchFlow:
                                   items=[(item.item_key, entry.custom_id) for item, entry in chunk])
         metadata = {"hanzo_run": str(self.run_id), "job": self.job.name[:500]}
         try:
-            status = await self._paced(bt, lambda: bt.api.create(bt.client, bt.target.model,
+            status = await bt.paced(lambda: bt.api.create(bt.client, bt.target.model,
                                                                  [e for _, e in chunk], tag, metadata))
         except ProviderError as error:
             found = None
@@ -204,24 +169,6 @@ class BatchFlow:
         self.batches.created(row_id, status)
         self.report.created += 1
         self.progress.status(f"{bt.target.label}: batch {status.batch_id} created ({len(chunk)} requests)")
-
-    async def _paced(self, bt: BatchTarget, call: Callable[[], Awaitable[BatchStatus]]) -> BatchStatus:
-        """A create call under the provider's request limiter; retried only when refused for rate
-        (a create that timed out may have gone through, so it is looked up rather than repeated)."""
-        policy = bt.provider.retry
-        delay = policy.initial_delay
-        for attempt in range(policy.max_retries + 1):
-            async with bt.limits.slot:
-                await bt.limits.start(await bt.limits.admit(1))
-                try:
-                    return await call()
-                except ProviderError as error:
-                    if error.code != ErrorCode.RATE_LIMIT_EXCEEDED or attempt == policy.max_retries:
-                        raise
-                    wait = error.retry_after if error.retry_after is not None else delay
-            await anyio.sleep(min(wait, policy.max_delay))
-            delay = min(delay * policy.multiplier, policy.max_delay)
-        raise AssertionError("unreachable")
 
     async def _refused(self, row_id: int, items: list[WorkItem], error: ProviderError, sent_at: str) -> None:
         """The provider refused the batch: each of its items gets the error as its result, and the
@@ -441,4 +388,4 @@ class BatchFlow:
         self.progress.advance(ok, len(results) - ok)
 
 
-__all__ = ["BatchFlow", "BatchReport", "BatchTarget", "custom_id"]
+__all__ = ["BatchFlow"]

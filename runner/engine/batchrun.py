@@ -26,7 +26,8 @@ from ..protocols import batch_api
 from ..store.batches import BatchStore
 from ..store.database import RunStore
 from ..store.records import RunStatus
-from .batching import BatchFlow, BatchReport, BatchTarget
+from .batching import BatchFlow
+from .batchtarget import BatchReport, BatchTarget
 from .budget import Budget
 from .grading import grader_providers
 from .limits import ProviderLimits

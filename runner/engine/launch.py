@@ -24,8 +24,8 @@ from ..store.database import RunStore, open_db
 from ..store.records import RunStatus
 from ..store.runs import resolve_run
 from ..version import __version__
-from .batching import BatchReport
 from .batchrun import BatchPlan, batch_run_options
+from .batchtarget import BatchReport
 from .budget import Budget
 from .caching import AnswerCache
 from .grading import grader_providers

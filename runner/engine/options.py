@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from .batching import Fallback
+from .batchtarget import Fallback
 
 
 @dataclass(frozen=True)
