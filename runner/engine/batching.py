@@ -151,8 +151,8 @@ class BatchFlow:
                                   items=[(item.item_key, entry.custom_id) for item, entry in chunk])
         metadata = {"hanzo_run": str(self.run_id), "job": self.job.name[:500]}
         try:
-            status = await bt.paced(lambda: bt.api.create(bt.client, bt.target.model,
-                                                                 [e for _, e in chunk], tag, metadata))
+            status = await bt.paced(lambda: bt.api.create(bt.client, bt.target.model, [e for _, e in chunk], tag,
+                                                          metadata))
         except ProviderError as error:
             found = None
             if error.code in (ErrorCode.TIMEOUT, ErrorCode.CONNECTION_FAILED, ErrorCode.SERVER_ERROR):
