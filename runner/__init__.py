@@ -20,24 +20,34 @@ if TYPE_CHECKING:
         fetch_models,
         get_all_providers,
         get_api_key,
+        get_cloud_providers,
+        get_local_providers,
         get_provider,
+        get_selected_model,
+        get_selected_provider,
+        get_settings,
         has_api_key,
         import_settings,
         remove_api_key,
+        requires_api_key,
         run_job,
         set_api_key,
         test_local_connection,
+        update_settings,
         use,
         validate_all_keys,
         validate_api_key,
     )
+    from .ask import ChatResult, achat, chat
     from .config.providers import ModelInfo, Pricing, Provider
+    from .config.settings import Settings
     from .engine.launch import RunOptions, RunOutcome
     from .errors import ProviderError, UsageError
     from .probes.keycheck import KeyCheck
     from .probes.local import LocalStatus
 
 __all__ = [
+    "ChatResult",
     "KeyCheck",
     "KeyRejectedError",
     "LocalStatus",
@@ -47,26 +57,37 @@ __all__ = [
     "ProviderError",
     "RunOptions",
     "RunOutcome",
+    "Settings",
     "UsageError",
+    "achat",
     "arun_job",
     "cached_models",
+    "chat",
     "export_settings",
     "fetch_models",
     "get_all_providers",
     "get_api_key",
+    "get_cloud_providers",
+    "get_local_providers",
     "get_provider",
+    "get_selected_model",
+    "get_selected_provider",
+    "get_settings",
     "has_api_key",
     "import_settings",
     "remove_api_key",
+    "requires_api_key",
     "run_job",
     "set_api_key",
     "test_local_connection",
+    "update_settings",
     "use",
     "validate_all_keys",
     "validate_api_key",
 ]
 
 _HOMES = {
+    "ChatResult": "ask",
     "KeyCheck": "probes.keycheck",
     "LocalStatus": "probes.local",
     "ModelInfo": "config.providers",
@@ -75,7 +96,10 @@ _HOMES = {
     "ProviderError": "errors",
     "RunOptions": "engine.launch",
     "RunOutcome": "engine.launch",
+    "Settings": "config.settings",
     "UsageError": "errors",
+    "achat": "ask",
+    "chat": "ask",
 }
 
 

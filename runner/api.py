@@ -13,14 +13,15 @@ their own event loop; from async code use ``runner.keycheck``/``runner.discovery
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Unpack
 
 import anyio
 
 from .config.providers import ModelInfo, Provider, ProviderRegistry, provider_dirs
-from .config.settings import Settings, load_settings, save_settings, select
+from .config.settings import Settings, load_settings, save_settings, select, selected_model
 from .engine.launch import RunKwargs, RunOptions, RunOutcome, prepare, run_prepared
 from .engine.progress import Progress
 from .errors import HanzoError, Problem, UsageError
@@ -180,6 +181,55 @@ def test_local_connection(provider_id: str, providers_dirs: Dirs = ()) -> LocalS
 
 
 test_local_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def get_cloud_providers(providers_dirs: Dirs = ()) -> list[Provider]:
+    """The valid providers that run in the cloud (a key is usually needed)."""
+    return [p for p in get_all_providers(providers_dirs)[0] if p.kind == "cloud"]
+
+
+def get_local_providers(providers_dirs: Dirs = ()) -> list[Provider]:
+    """The valid providers that run on this machine or network (Ollama, LM Studio, ...)."""
+    return [p for p in get_all_providers(providers_dirs)[0] if p.kind == "local"]
+
+
+def requires_api_key(provider_id: str, providers_dirs: Dirs = ()) -> bool:
+    """Whether requests to the provider fail without a key (a local server's optional key does not count)."""
+    auth = get_provider(provider_id, providers_dirs).auth
+    return auth is not None and auth.required
+
+
+def get_settings() -> Settings:
+    """The saved choices: the default provider and the model selected per provider."""
+    return load_settings()
+
+
+def update_settings(*, default_provider: str | None = None, models: Mapping[str, str | None] | None = None,
+                    providers_dirs: Dirs = ()) -> Settings:
+    """Change the saved choices; ``models`` maps a provider id to its selected model (None: unselect it).
+    Every provider named must exist. The settings as saved."""
+    for provider_id in {*(models or {}), *([default_provider] if default_provider else [])}:
+        get_provider(provider_id, providers_dirs)
+    current = load_settings()
+    chosen = {**current.models, **(models or {})}
+    updated = Settings(default_provider or current.default_provider,
+                       MappingProxyType({pid: m for pid, m in sorted(chosen.items()) if m}))
+    save_settings(updated)
+    return updated
+
+
+def get_selected_provider() -> str | None:
+    """The default provider chosen with ``use`` (or ``update_settings``), if any."""
+    return load_settings().default_provider
+
+
+def get_selected_model(provider_id: str | None = None, providers_dirs: Dirs = ()) -> str | None:
+    """The model a call or a job target naming only the provider runs: the one selected for it, else the
+    provider file's default. ``provider_id`` defaults to the selected provider (None when there is none)."""
+    provider_id = provider_id or get_selected_provider()
+    if provider_id is None:
+        return None
+    return selected_model(provider_id) or get_provider(provider_id, providers_dirs).default_model
 
 
 def use(provider_id: str, model: str | None = None, providers_dirs: Dirs = ()) -> Settings:

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("runner.probes", "runner.store"),
     ("runner.engine",),
     ("runner.reports",),
-    ("runner.api",),
+    ("runner.api", "runner.ask"),
     ("runner.cli", "runner.__main__"),
 ]
 

@@ -37,6 +37,7 @@ def cli() -> None:
 
 # Every command lives in a module of its own and registers here. Those modules import only
 # click at the top, so --help stays fast.
+from .ask import ask  # noqa: E402
 from .batches import batches  # noqa: E402
 from .cache import cache  # noqa: E402
 from .diff import diff  # noqa: E402
@@ -65,6 +66,7 @@ cli.add_command(rescore)
 cli.add_command(cache)
 cli.add_command(batches)
 cli.add_command(merge)
+cli.add_command(ask)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -32,6 +33,9 @@ from .transport import PooledTransport, StreamedAnswer, choose_transport
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
 _T = TypeVar("_T")
+# Told each piece of a streamed answer's text as it arrives (``hanzo-run ask --stream`` prints them). A context
+# variable, not a client attribute: concurrent requests on one client each have their own listener.
+STREAMED_TEXT: ContextVar[Callable[[str], None] | None] = ContextVar("STREAMED_TEXT", default=None)
 
 
 @dataclass(slots=True)
@@ -201,6 +205,7 @@ class ProviderClient:
                 return read_answer(self.adapter, self.provider.protocol, data, status, _ms_since(started))
             ttft: float | None = None
             received = chunks = 0
+            listener = STREAMED_TEXT.get()
             lines = response.aiter_lines()
             events = (sse_events(lines, timer.stamp) if self.adapter.stream_format == "sse"
                       else ndjson_events(lines, timer.stamp))
@@ -213,8 +218,13 @@ class ProviderClient:
                     raise _too_large(received)
                 had = len(state.parts)
                 read_completion(self.adapter.on_event, self.provider.protocol, state, event, self._decode(data))
-                if ttft is None and len(state.parts) > had:
-                    ttft = _ms_since(started)
+                if len(state.parts) > had:
+                    if ttft is None:
+                        ttft = _ms_since(started)
+                    if listener is not None:
+                        for part in state.parts[had:]:
+                            if isinstance(part, str):
+                                listener(part)
                 if state.done and self.adapter.stream_format == "ndjson":
                     break
             if not state.done:
