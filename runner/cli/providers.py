@@ -109,7 +109,7 @@ def show(provider: str, providers_dirs: tuple[str, ...]) -> None:
         f"key:       {lookup.source}" + (f" ({lookup.problem})" if lookup.problem else ""),
         f"limits:    {p.limits.requests} requests / {p.limits.window:g} s"
         + (f", {p.limits.tokens} tokens / window" if p.limits.tokens else "")
-        + f", concurrency {p.limits.concurrency}",
+        + f", concurrency {p.limits.concurrency}" + (f" ({p.limits.tier} tier)" if p.limits.tier else ""),
         f"retry:     max_retries {p.retry.max_retries}, initial_delay {p.retry.initial_delay:g} s, "
         f"max_delay {p.retry.max_delay:g} s, multiplier {p.retry.multiplier:g}, max_elapsed {p.retry.max_elapsed:g} s",
         f"timeout:   {p.timeout:g} s",

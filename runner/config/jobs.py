@@ -25,7 +25,7 @@ from .files import Document, check_schema, read_document, unicode_problem
 from .media import limit_for
 from .messages import check_images, image_sources, is_rich, render_message, text_of, unanswered_tool_results
 from .outputs import ResponseSpec, ToolSet, output_problems, response_spec, tool_set
-from .providers import ProviderRegistry, display_path
+from .providers import Limits, ProviderRegistry, display_path
 from .templating import Row, render, unsupported_in, variables_in
 
 
@@ -91,7 +91,8 @@ class Job:
     cache: bool = False  # answer from the response cache (runner/store/cache.py)
     cache_ttl_s: float = 14 * 24 * 3600.0
     batch: bool = False  # send through the providers' batch APIs where they have one
-
+    # Provider id -> its limits as this job tightens them (``limits:``); other providers keep their files'.
+    limits: Mapping[str, Limits] = field(default_factory=lambda: MappingProxyType({}))
 
     response: ResponseSpec | None = None  # the job's response_schema / response_format
     tools: ToolSet | None = None
@@ -415,7 +416,7 @@ def _build(doc: Document, registry: ProviderRegistry,
                                                 f"(row variables: {have}{lacking})"))
     problems.extend(check_problems(doc, variables))
     graders = _graders(doc, registry, default_model, problems)
-
+    limits = _tightened_limits(doc, registry, problems)
 
     if not problems:
         problems.extend(_image_problems(doc, registry, targets, prompts, rows))
@@ -441,7 +442,7 @@ def _build(doc: Document, registry: ProviderRegistry,
         cache=data["cache"],
         cache_ttl_s=parse_duration(data["cache_ttl"]),
         batch=data["batch"],
-
+        limits=MappingProxyType(limits),
 
         response=response_spec(data, base),
         tools=job_tools,
@@ -461,6 +462,42 @@ def _message_place(spec: Any, i: int, prompt: Prompt, j: int) -> list[str | int]
     if message["role"] == "user":
         return ["prompts", i, "text"] if isinstance(spec, dict) else ["prompts", i]
     return ["prompts", i, "system"] if isinstance(spec, dict) and "system" in spec else ["system"]
+
+
+def _tightened_limits(doc: Document, registry: ProviderRegistry, problems: list[Problem]) -> dict[str, Limits]:
+    """The job's ``limits:`` over each provider's own; a looser value is a problem, not clamped: a job that
+    asks for more than the provider file allows would silently run slower than written, and the fix (lower the
+    job's value, or raise the provider file's) is the user's to choose."""
+    tightened: dict[str, Limits] = {}
+    for provider_id, given in (doc.data.get("limits") or {}).items():
+        where: list[str | int] = ["limits", provider_id]
+        if provider_id not in registry:
+            problems.append(doc.problem(where, f"unknown provider '{provider_id}'; known: {', '.join(registry.ids())}",
+                                        key=True))
+            continue
+        provider, _ = registry.load(provider_id)
+        if provider is None:
+            continue  # its file's problems are reported where a target or grader names it
+        own = provider.limits
+        limits = dataclasses.replace(own, **given)
+        file = display_path(provider.source)
+        looser = []
+        if limits.requests / limits.window > own.requests / own.window or limits.requests > own.requests:
+            looser.append(f"{limits.requests} requests / {limits.window:g} s is more than the provider's "
+                          f"{own.requests} / {own.window:g} s")
+        if limits.tokens is not None and own.tokens is not None \
+                and limits.tokens / limits.window > own.tokens / own.window:
+            looser.append(f"{limits.tokens} tokens / {limits.window:g} s is more than the provider's "
+                          f"{own.tokens} / {own.window:g} s")
+        if limits.concurrency > own.concurrency:
+            looser.append(f"concurrency {limits.concurrency} is more than the provider's {own.concurrency}")
+        if looser:
+            problems.append(doc.problem(where, f"a job may only tighten a provider's limits: {'; '.join(looser)} "
+                                        f"({file}); lower the job's value, or raise it in the provider file",
+                                        key=True))
+        else:
+            tightened[provider_id] = limits
+    return tightened
 
 
 def _graders(doc: Document, registry: ProviderRegistry, default_model: Callable[[str], str | None],

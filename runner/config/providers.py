@@ -40,6 +40,7 @@ class Limits:
     window: float
     tokens: int | None
     concurrency: int
+    tier: str | None = None  # the account tier they are for ("free", "tier 1"): the shipped defaults say which
 
 
 @dataclass(frozen=True)

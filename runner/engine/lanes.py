@@ -7,10 +7,10 @@ job's answers, a grader's verdicts and a batch's synchronous fallback alike.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config.jobs import WorkItem
-from ..config.providers import Provider
+from ..config.providers import Limits, Provider
 from ..http.client import CallBuilder, ProviderClient
 from ..keys.lookup import find_key
 from ..protocols import adapter_for
@@ -35,8 +35,11 @@ class Lane:
         self.calls = self.client.calls if self.client is not None else CallBuilder(self.provider)
 
     @classmethod
-    def open(cls, provider: Provider, items: Iterator[WorkItem]) -> Lane:
-        """A provider's lane as a run makes it: its limits, and a client when its key is found."""
+    def open(cls, provider: Provider, items: Iterator[WorkItem], limits: Limits | None = None) -> Lane:
+        """A provider's lane as a run makes it: its limits (``limits``: the job's tighter ones), and a client
+        when its key is found."""
+        if limits is not None:  # everything that reads the provider's limits (workers, connections) sees the job's
+            provider = replace(provider, limits=limits)
         lookup = find_key(provider)
         limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
         client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)

@@ -194,7 +194,7 @@ async def _run(job: Job, registry: ProviderRegistry, options: RunOptions, store:
         for provider_id in dict.fromkeys([*(t.provider for t in job.targets), *grader_providers(job)]):
             provider = registry.get(provider_id)
             targets = [t for t in job.targets if t.provider == provider_id]
-            lane = Lane.open(provider, iter(()))
+            lane = Lane.open(provider, iter(()), job.limits.get(provider_id))
             targets = plan.take(provider, targets, lane.client, lane.limits)  # those that go by batch are the plan's
             lane.items = lane_items(job, targets, options.limit, plan.shard)
             lanes.append(lane)

@@ -158,7 +158,7 @@ async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Databa
     try:
         for provider_id in dict.fromkeys([*providers, *grader_providers(job)]):
             items = stored_items(provider_id) if provider_id in providers else iter(())
-            lanes.append(Lane.open(registry.get(provider_id), items))
+            lanes.append(Lane.open(registry.get(provider_id), items, job.limits.get(provider_id)))
         budget = Budget(job.budget_usd) if job.budget_usd else None  # bounds the judges: nothing else is bought
         engine = RescoreEngine(job, lanes, store, concurrency=job.concurrency, progress=progress,
                                handle_signals=handle_signals, budget=budget)
