@@ -44,7 +44,8 @@ def test_the_run_obeys_the_jobs_tighter_rate(fake: FakeServer, keys: dict[str, s
                                              isolated: Path) -> None:
     started = time.monotonic()
     job = write_job(isolated, {"targets": ["openai/gpt-4o-mini"], "prompts": ["question {{n}}"],
-                               "data": [{"n": n} for n in range(3)], "limits": {"openai": {"requests": 2, "window": 1}}})
+                               "data": [{"n": n} for n in range(3)],
+                               "limits": {"openai": {"requests": 2, "window": 1}}})
     assert run_job(job, providers_dirs=(str(fake_providers),)).ok == 3
     assert time.monotonic() - started >= 0.9  # the provider file allows 10,000 a second
     assert fake.max_in_window("openai", 0.9) <= 2

@@ -35,11 +35,11 @@ class Lane:
         self.calls = self.client.calls if self.client is not None else CallBuilder(self.provider)
 
     @classmethod
-    def open(cls, provider: Provider, items: Iterator[WorkItem], limits: Limits | None = None) -> Lane:
-        """A provider's lane as a run makes it: its limits (``limits``: the job's tighter ones), and a client
-        when its key is found."""
-        if limits is not None:  # everything that reads the provider's limits (workers, connections) sees the job's
-            provider = replace(provider, limits=limits)
+    def open(cls, provider: Provider, items: Iterator[WorkItem], tighter: Limits | None = None) -> Lane:
+        """A provider's lane as a run makes it: its limits (``tighter``: the job's own), and a client when its
+        key is found."""
+        if tighter is not None:  # everything that reads the provider's limits (workers, connections) sees the job's
+            provider = replace(provider, limits=tighter)
         lookup = find_key(provider)
         limits = ProviderLimits(provider.limits, adapter_for(provider.protocol).rate_limit_pause)
         client = None if lookup.problem else ProviderClient(provider, lookup.key, observe=limits.observe)
