@@ -1,7 +1,7 @@
 """``python -m bench.batchcpu``: CPU per item in batch mode (submission + collection) against synchronous mode.
 
 Both run the real ``hanzo-run`` as child processes against the fake provider server of the tests
-(tests/fakeserver.py, in this process, so its CPU is not counted): the synchronous run sends one
+(tests/fakes/server.py, in this process, so its CPU is not counted): the synchronous run sends one
 chat request per item; batch mode is two processes, ``--no-wait`` (build the requests, upload
 one JSONL file, create the batch) and ``--resume`` (poll, download the results, parse, check,
 price and write them). CPU (user + system) of each child comes from ``os.wait4``; the startup
@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from bench.driver import REPO, Sample, measure
-from tests.fakeserver import FakeServer
+from tests.fakes import FakeServer
 
 
 def provider_file(folder: Path, fake: FakeServer) -> None:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from runner.resources import builtin_providers_dir
-from tests.fakeserver import FakeServer
+from tests.fakes import FakeServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -162,8 +162,8 @@ def hanzo(*args: str | Path, timeout: float = 120, env: dict[str, str] | None = 
 
 @pytest.fixture
 def canned() -> Iterator[Any]:
-    """A loopback server answering every request with one canned response (see tests/cannedserver.py)."""
-    from tests.cannedserver import CannedServer
+    """A loopback server answering every request with one canned response (see tests/fakes/canned.py)."""
+    from tests.fakes import CannedServer
 
     with CannedServer() as server:
         yield server
