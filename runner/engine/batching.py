@@ -351,7 +351,7 @@ class BatchFlow:
     def _items_of(self, bt: BatchTarget) -> dict[str, WorkItem]:
         label = bt.target.label
         if label not in self._items:
-            self._items[label] = {item.item_key: item for item in bt.items()}
+            self._items[label] = {item.item_key: item for item in bt.every()}
         return self._items[label]
 
     def _row(self, item: WorkItem, outcome: Answer | ProviderError, attempts: int, started_at: str,

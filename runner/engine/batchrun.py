@@ -18,8 +18,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from ..config.jobs import Job, Target, WorkItem
-from ..config.providers import Provider, ProviderRegistry
-from ..errors import ProviderError
+from ..config.providers import Provider, ProviderRegistry, display_path
+from ..errors import ProviderError, UsageError
 from ..http.client import ProviderClient
 from ..keys.lookup import find_key
 from ..protocols import batch_api
@@ -70,15 +70,27 @@ class BatchPlan:
              limits: ProviderLimits) -> list[Target]:
         """Keep the provider's targets that go by batch; the ones left run synchronously."""
         if provider.batch is None or client is None:
+            self._refuse_uncollectable(provider, targets, "no batch: block" if provider.batch is None else "no key")
             return list(targets)
         sync: list[Target] = []
         for target in targets:
             if self.enabled or target.label in self.live_labels:
                 items = functools.partial(target_items, self.job, target, self.options.limit, self.shard)
-                self.targets.append(BatchTarget(target, provider, client, limits, items))
+                every = functools.partial(target_items, self.job, target, None, self.shard)
+                self.targets.append(BatchTarget(target, provider, client, limits, items, every))
             else:
                 sync.append(target)
         return sync
+
+    def _refuse_uncollectable(self, provider: Provider, targets: Sequence[Target], lacking: str) -> None:
+        """Batches still running for a provider that can no longer collect them: sending their items again
+        would buy them twice, failing them would throw paid answers away. Nothing is sent; the user decides."""
+        live = [t.label for t in targets if t.label in self.live_labels]
+        if live:
+            raise UsageError(
+                f"run {self.store.run_id} has batches still running for {', '.join(live)}, but "
+                f"{display_path(provider.source)} now has {lacking}, which collecting them needs; restore it and "
+                f"resume again (or cancel them at the provider)")
 
     async def run(self, engine: Engine, *, progress: Progress | None, budget: Budget | None,
                   handle_signals: bool, report: BatchReport) -> RunStatus:

@@ -35,6 +35,9 @@ class BatchTarget:
     client: ProviderClient
     limits: ProviderLimits
     items: Callable[[], Iterator[WorkItem]]  # the target's items in this run (limit and shard applied)
+    # Every item of the target in the run's shard, whatever --limit: a batch's answers are all collected, never
+    # thrown away because this invocation's scope is smaller than the one that sent them.
+    every: Callable[[], Iterator[WorkItem]]
     api: BatchApi = field(init=False)
     calls: CallBuilder = field(init=False)
 
