@@ -147,7 +147,7 @@ class Row:
         return self.hanzo / self.floor if self.floor else float("nan")
 
 
-def _check(sample: Sample, what: str) -> Sample:
+def checked(sample: Sample, what: str) -> Sample:
     if sample.code != 0:
         raise RuntimeError(f"{what} exited {sample.code}:\n{sample.stderr}")
     return sample
@@ -162,7 +162,7 @@ def pairs(runs: int, floor: Callable[[], Sample], hanzo: Callable[[], Sample],
         if i % 2:
             order.reverse()  # neither side always runs on a cooler machine
         for name, fn in order:
-            sample = _check(fn(), name)
+            sample = checked(fn(), name)
             (fs if name == "floor" else hs).append(sample)
             if after:
                 after()
@@ -216,7 +216,7 @@ def scenario_limit(ws: Workspace, args: argparse.Namespace) -> Row:
         job = ws.job("limit", "mock/bench", n)
         for i in range(args.runs):
             mock.call("POST", "/reset")
-            sample = _check(measure(ws.hanzo(job), ws.env), "hanzo-run")
+            sample = checked(measure(ws.hanzo(job), ws.env), "hanzo-run")
             stats = mock.call("GET", "/stats")
             assert stats["requests"] == n, stats
             peak = max(int(stats["max_in_window"]), int(stats["max_in_sliding_window"]))  # type: ignore[call-overload]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from .driver import REPO, TITLES, Mock, Row, Sample, Workspace, _check, floor_cmd, measure, med, pairs
+from .driver import REPO, TITLES, Mock, Row, Sample, Workspace, checked, floor_cmd, measure, med, pairs
 
 SHAPE_TITLES = {
     "g": "user-shaped job, inline data, 0 ms: CPU ms per request",
@@ -142,7 +142,7 @@ def _curve_cells(ws: Workspace, args: argparse.Namespace, mock: Mock, n: int) ->
 
 
 def _runs(count: int, fn: Callable[[], Sample]) -> list[Sample]:
-    return [_check(fn(), "hanzo-run validate") for _ in range(count)]
+    return [checked(fn(), "hanzo-run validate") for _ in range(count)]
 
 
 def _wall(s: Sample) -> float:

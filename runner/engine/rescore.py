@@ -34,6 +34,7 @@ from ..store.records import AttemptRow, ResultRow, RunRecord
 from ..store.runs import answered_rows, resolve_run, result_count, run_providers, stored_results
 from ..version import __version__
 from .budget import Budget
+from .costing import without_judges
 from .grading import grader_providers
 from .launch import RunOutcome
 from .rows import check_answer
@@ -79,9 +80,7 @@ class RescoreEngine(Engine):
         if gone is not None:  # grading against another row would be a lie: no verdict, and why
             return row._replace(passed=None, failed_checks=json.dumps([{"check": "data row", "reason": gone}]),
                                 response_json=None, judge_cost_usd=None), []
-        answer_cost = row.cost_usd
-        if row.cost_usd is not None and row.judge_cost_usd is not None:  # the source's judges were its own spend
-            answer_cost = row.cost_usd - row.judge_cost_usd
+        answer_cost = without_judges(row.cost_usd, row.judge_cost_usd)  # the source's judges were its own spend
         fields = {f: stored[f] for f in ANSWER_FIELDS} if self.checks.wants_fields else None
         tool_calls = json.loads(row.tool_calls) if row.tool_calls else None
         seen = Observed(row.response_text or "", row.output_tokens, row.latency_ms, fields, tool_calls)
