@@ -115,22 +115,21 @@ class Sender:
                 try:
                     answer = await lane.client.send_call(call, stream)
                 except ProviderError as e:
-                    self._record(attempts, attempt_row(self.run_id, item_key, numbered_from + len(attempts) + 1,
-                                                       started_at, e, _ms_since(started)), purpose)
+                    self._record(attempts, item_key, numbered_from, purpose, started_at, e, _ms_since(started))
                     raise
                 except anyio.get_cancelled_exc_class():
                     # Cancelled in flight: the server has the request (and may bill it) though no answer is kept.
                     cancelled = ProviderError(ErrorCode.CANCELLED, "cancelled in flight", None, lane.provider.id)
-                    self._record(attempts, attempt_row(self.run_id, item_key, numbered_from + len(attempts) + 1,
-                                                       started_at, cancelled, _ms_since(started)), purpose)
+                    self._record(attempts, item_key, numbered_from, purpose, started_at, cancelled, _ms_since(started))
                     raise
-        self._record(attempts, attempt_row(self.run_id, item_key, numbered_from + len(attempts) + 1, started_at,
-                                           answer, answer.latency_ms), purpose)
+        self._record(attempts, item_key, numbered_from, purpose, started_at, answer, answer.latency_ms)
         lane.answered = True
         return answer
 
-    @staticmethod
-    def _record(attempts: list[AttemptRow], row: AttemptRow, purpose: str) -> None:
+    def _record(self, attempts: list[AttemptRow], item_key: str, numbered_from: int, purpose: str, started_at: str,
+                outcome: Answer | ProviderError, latency_ms: float) -> None:
+        """One attempt's row, numbered after ``numbered_from`` and those ``attempts`` holds."""
+        row = attempt_row(self.run_id, item_key, numbered_from + len(attempts) + 1, started_at, outcome, latency_ms)
         attempts.append(row if purpose == ANSWER else row._replace(purpose=purpose))
 
 
