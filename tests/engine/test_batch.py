@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,12 @@ import pytest
 import yaml
 
 from runner import run_job
+from tests.conftest import dict_rows as rows
 from tests.conftest import hanzo, point_at, write_job, write_providers
 from tests.fakes import FakeServer
 
 MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "gemini": "gemini-2.5-flash-lite"}
 PRICES = {"openai": (0.15, 0.60), "anthropic": (1.00, 5.00), "gemini": (0.10, 0.40)}  # USD per 1M, provider files
-
-
-def rows(db: Path, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, args).fetchall()]
-    finally:
-        conn.close()
 
 
 def batch_job(folder: Path, providers: list[str], n: int, **extra: Any) -> Path:

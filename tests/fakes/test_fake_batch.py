@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,19 +13,6 @@ from tests.fakes import FakeServer
 PROMPTS = {f"k{i}": f"question number {i}" for i in range(5)}
 MODEL = {"openai": "gpt-4o-mini", "groq": "llama-3.1-8b-instant", "anthropic": "claude-3-5-haiku-20241022",
          "gemini": "gemini-2.5-flash"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeServer) -> Iterator[FakeServer]:
-    server.clear()
-    yield server
-    server.clear()
 
 
 def client(fake: FakeServer, flavor: str, key: str | None = "") -> httpx.Client:

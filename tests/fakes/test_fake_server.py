@@ -20,19 +20,6 @@ FINISH = {"anthropic": ("end_turn", "max_tokens"), "gemini": ("STOP", "MAX_TOKEN
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeServer) -> Iterator[FakeServer]:
-    server.clear()
-    yield server
-    server.clear()
-
-
-@pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=5) as c:
         yield c
