@@ -54,22 +54,24 @@ class Sender:
         self.in_flight = in_flight  # the run's global cap on requests in flight
 
     async def send(self, lane: Lane, request: ChatRequest, item_key: str, attempts: list[AttemptRow], *,
-                   numbered_from: int = 0, purpose: str = ANSWER,
-                   messages: tuple[Any, ...] | None = None) -> tuple[Answer | ProviderError, Cost]:
+                   numbered_from: int = 0, purpose: str = ANSWER, messages: tuple[Any, ...] | None = None,
+                   call: HttpCall | None = None) -> tuple[Answer | ProviderError, Cost]:
         """Send ``request`` for the item with retries; its answer and what it cost, or why there is none.
 
         Each attempt is appended to ``attempts``, numbered after ``numbered_from`` and what the list
         holds. ``messages``: what an answer without usage is estimated from (the request's by default).
+        ``call``: the request already built as sent (by the cache's lookup), so it is not built twice.
         """
         if lane.client is None:
             return ProviderError(ErrorCode.API_KEY_REQUIRED, lane.key_problem or "no API key", None,
                                  lane.provider.id), UNKNOWN
         if lane.stopped is not None:
             return lane.stopped, UNKNOWN
-        try:
-            call = lane.calls.build(request)
-        except ProviderError as error:
-            return error, UNKNOWN
+        if call is None:
+            try:
+                call = lane.calls.build(request)
+            except ProviderError as error:
+                return error, UNKNOWN
         pricing = self.prices.get(lane.provider, request.model)
         input_estimate = estimate_tokens(request.messages)
         max_tokens = max_tokens_of(request)

@@ -20,7 +20,7 @@ from ..config.jobs import WorkItem
 from ..config.providers import Provider
 from ..errors import ProviderError
 from ..http.client import Answer, CallBuilder
-from ..protocols import Completion
+from ..protocols import Completion, HttpCall
 from ..store.cache import CachedAnswer, ResponseCache, request_key
 from ..store.database import utcnow
 from ..store.records import ResultRow
@@ -50,29 +50,32 @@ class AnswerCache:
         return request_key(provider.base_url, provider.protocol, item.target.model, body, item.repeat_index)
 
     @staticmethod
-    def key(provider: Provider, calls: CallBuilder, item: WorkItem, stream: bool) -> str | None:
-        """The item's key: the request as it is sent (images, response schema, tools and the provider's
-        dialect included), so an item that asks for something else is another request; None when the
-        request cannot be built (sending it reports why)."""
+    def built(provider: Provider, calls: CallBuilder, item: WorkItem, stream: bool) -> HttpCall | None:
+        """The item's request as it is sent (images, response schema, tools and the provider's dialect
+        included), so an item that asks for something else has another key; None when the request cannot
+        be built (sending it reports why)."""
         try:
-            body = calls.build(chat_request(item, stream, provider)).json
+            return calls.build(chat_request(item, stream, provider))
         except ProviderError:
             return None
-        return AnswerCache.key_of(provider, body, item)
 
     def get(self, key: str) -> CachedAnswer | None:
         return self.cache.get(key, self.ttl_s)
 
     def lookup(self, provider: Provider, calls: CallBuilder, item: WorkItem,
-               stream: bool) -> tuple[str | None, CachedAnswer | None]:
-        key = self.key(provider, calls, item, stream)
-        return key, None if key is None else self.get(key)
+               stream: bool) -> tuple[HttpCall | None, str | None, CachedAnswer | None]:
+        """The item's request as built (sent as it is on a miss), its key and the answer cached under it."""
+        call = self.built(provider, calls, item, stream)
+        if call is None:
+            return None, None, None
+        key = self.key_of(provider, call.json, item)
+        return call, key, self.get(key)
 
     def keep_answer(self, provider: Provider, calls: CallBuilder, item: WorkItem, row: ResultRow) -> None:
         """Store the item's ok answer under the key of its request (a batch's: it was not streamed)."""
-        key = self.key(provider, calls, item, False)
-        if key is not None:
-            self.keep(key, row)
+        call = self.built(provider, calls, item, False)
+        if call is not None:
+            self.keep(self.key_of(provider, call.json, item), row)
 
     def keep(self, key: str, row: ResultRow) -> None:
         """Store an ok answer under ``key`` (its cost as this run paid it; judges' share left out)."""

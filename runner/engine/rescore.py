@@ -29,6 +29,7 @@ from ..config.observed import Observed
 from ..config.providers import ProviderRegistry
 from ..config.templating import Row
 from ..errors import UsageError
+from ..protocols import HttpCall
 from ..store.database import RunStore, open_db
 from ..store.records import AttemptRow, ResultRow, RunRecord
 from ..store.runs import answered_rows, resolve_run, result_count, run_providers, stored_results
@@ -71,7 +72,8 @@ class RescoreEngine(Engine):
         self.stored: dict[str, Mapping[str, Any]] = {}  # item_key -> its stored result, until processed
         self.rows_gone: dict[str, str] = {}  # item_key -> why its data row cannot be found, until processed
 
-    async def send_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
+    async def send_item(self, lane: Lane, item: WorkItem,
+                        call: HttpCall | None = None) -> tuple[ResultRow, list[AttemptRow]]:
         stored = self.stored.pop(item.item_key)
         row = ResultRow(**{f: stored[f] for f in ResultRow._fields})._replace(run_id=self.store.run_id)
         gone = self.rows_gone.pop(item.item_key, None)

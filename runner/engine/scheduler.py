@@ -24,6 +24,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ..config.jobs import Job, WorkItem
 from ..errors import ProviderError
+from ..protocols import HttpCall
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow, RunStatus
 from .attempt import Sender
@@ -114,12 +115,13 @@ class Engine:
         """One item's rows: from the response cache when it answered this request before, else sent;
         then graded by the job's judge checks (runner/engine/caching.py, grading.py)."""
         cache = self.cache
-        key, hit = cache.lookup(lane.provider, lane.calls, item, self.job.stream) if cache is not None else (None, None)
+        call, key, hit = cache.lookup(lane.provider, lane.calls, item, self.job.stream) if cache is not None \
+            else (None, None, None)
         attempts: list[AttemptRow] = []
         if cache is not None and hit is not None:
             row = cache.row(self.store.run_id, item, hit, self.checks)
         else:
-            row, attempts = await self.send_item(lane, item)
+            row, attempts = await self.send_item(lane, item, call)
             if cache is not None and key is not None and row.status == "ok":
                 cache.keep(key, row)
         if self.grading is not None:
@@ -130,15 +132,17 @@ class Engine:
                 raise
         return row, attempts
 
-    async def send_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
-        """Send one item (runner/engine/attempt.py); its result row and its attempt rows."""
+    async def send_item(self, lane: Lane, item: WorkItem,
+                        call: HttpCall | None = None) -> tuple[ResultRow, list[AttemptRow]]:
+        """Send one item (runner/engine/attempt.py), as ``call`` when the cache lookup built it already;
+        its result row and its attempt rows."""
         started_at = utcnow()
         before = self.earlier.get(item.item_key, NOTHING_BEFORE) if self.earlier else NOTHING_BEFORE
         attempts: list[AttemptRow] = []
         try:
             outcome, cost = await self.sender.send(lane, chat_request(item, self.job.stream, lane.provider),
                                                    item.item_key, attempts, numbered_from=before[0],
-                                                   messages=item.messages)
+                                                   messages=item.messages, call=call)
         except anyio.get_cancelled_exc_class():
             self.abandoned.extend(attempts)
             raise
