@@ -233,7 +233,9 @@ class BatchFake:
         fail = self.fail_ids if isinstance(self.fail_ids, dict) else dict.fromkeys(self.fail_ids, 500)
         batch = FakeBatch(self._new_id(prefix), flavor, requests, create, time.time(), self.polls_until_done,
                           self.outcome, dict(fail), self.partial, self.cancel_polls,
-                          random.Random(self.seed + self._next) if self.shuffle else None, model)
+                          # Seeded by the batch's place in this test (batches are cleared by reset), not by the
+                          # session's id counter: the order does not depend on which tests ran before.
+                          random.Random(self.seed + len(self.batches)) if self.shuffle else None, model)
         self.batches[batch.id] = batch
         return batch
 
