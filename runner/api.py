@@ -32,6 +32,7 @@ from .probes.keycheck import KeyCheck, check_key, check_keys
 from .probes.local import LocalStatus, check_local
 from .probes.models import cached_models as cached_discovered_models
 from .probes.models import fetch_models as discover_models
+from .probes.overview import ProviderStatus, provider_statuses
 
 Dirs = Iterable[str | Path]
 
@@ -82,6 +83,18 @@ def get_all_providers(providers_dirs: Dirs = ()) -> tuple[list[Provider], list[P
             providers.append(provider)
         problems.extend(found)
     return providers, problems
+
+
+def get_provider_statuses(providers_dirs: Dirs = (), *, loaded_models: bool = False,
+                          ) -> tuple[list[ProviderStatus], list[Problem]]:
+    """Every valid provider's key status and, for a local server, whether it is up now (probed at once;
+    ``loaded_models`` also asks which models it has loaded); and the problems of the invalid files."""
+    providers, problems = get_all_providers(providers_dirs)
+
+    async def go() -> list[ProviderStatus]:
+        return await provider_statuses(providers, with_models=loaded_models)
+
+    return anyio.run(go, backend="asyncio"), problems
 
 
 def get_provider(provider_id: str, providers_dirs: Dirs = ()) -> Provider:

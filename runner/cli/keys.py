@@ -11,11 +11,6 @@ from .exits import ExitCode
 from .options import providers_dir_option
 
 
-def mask(key: str) -> str:
-    """A key shown as its last four characters (none at all when it is short)."""
-    return "…" + key[-4:] if len(key) >= 12 else "****"
-
-
 @click.group("keys")
 def keys() -> None:
     """Save, check and list API keys (bring your own key).
@@ -70,6 +65,7 @@ def get_key(provider: str, reveal: bool, providers_dirs: tuple[str, ...]) -> Non
         hanzo-run keys get anthropic --reveal | pbcopy
     """
     from ..api import find_provider_key
+    from ..keys.lookup import mask
 
     _, lookup = find_provider_key(provider, providers_dirs)
     if lookup.key is None:
@@ -92,18 +88,13 @@ def list_keys(as_json: bool, providers_dirs: tuple[str, ...]) -> None:
     import json
 
     from ..api import get_all_providers
-    from ..keys.lookup import find_key
+    from ..keys.lookup import key_status
     from ..keys.store import KeyStore
 
     providers, _ = get_all_providers(providers_dirs)
     stored = KeyStore().all()
-    rows = []
-    for provider in providers:
-        lookup = find_key(provider)
-        source = lookup.source
-        if source == "missing" and provider.id in stored:
-            source = f"store (saved for {stored[provider.id].host}; not sent to this host)"
-        rows.append({"provider": provider.id, "source": source, "key": mask(lookup.key) if lookup.key else ""})
+    statuses = [key_status(provider, stored) for provider in providers]
+    rows = [{"provider": s.provider, "source": s.where, "key": s.shown} for s in statuses]
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

@@ -26,31 +26,19 @@ def providers(ctx: click.Context, as_json: bool, providers_dirs: tuple[str, ...]
         return
     import json
 
-    import anyio
+    from ..api import get_provider_statuses
 
-    from ..api import get_all_providers
-    from ..keys.lookup import find_key
-    from ..probes.local import LocalStatus, check_all_local
-
-    found, problems = get_all_providers(providers_dirs)
-    lookups = {p.id: find_key(p) for p in found}
-    local = [(p, lookups[p.id].key) for p in found if p.kind == "local"]
-
-    async def probe() -> dict[str, LocalStatus]:
-        return await check_all_local(local)
-
-    reach = anyio.run(probe, backend="asyncio")
+    statuses, problems = get_provider_statuses(providers_dirs)
     rows = []
-    for p in found:
-        lookup = lookups[p.id]
+    for status in statuses:
+        p = status.provider
         row: dict[str, object] = {"id": p.id, "name": p.name, "kind": p.kind, "protocol": p.protocol,
-                                  "base_url": p.base_url, "key": lookup.source}
-        status = reach.get(p.id)
-        if status is not None:
-            row["reachable"] = status.up
-        if lookup.source == "missing":
+                                  "base_url": p.base_url, "key": status.key.source}
+        if status.local is not None:
+            row["reachable"] = status.local.up
+        if status.key.source == "missing":
             row["docs_url"] = p.docs_url
-            row["key_problem"] = lookup.problem
+            row["key_problem"] = status.key.problem
         rows.append(row)
     for problem in problems:
         click.echo(str(problem), err=True)

@@ -48,13 +48,13 @@ async def check_local(provider: Provider, key: str | None, *, within: float = PR
         await client.aclose()
 
 
-async def check_all_local(providers: Sequence[tuple[Provider, str | None]], *,
-                          within: float = PROBE_TIMEOUT) -> dict[str, LocalStatus]:
+async def check_all_local(providers: Sequence[tuple[Provider, str | None]], *, within: float = PROBE_TIMEOUT,
+                          with_models: bool = False) -> dict[str, LocalStatus]:
     """Every given provider probed at once, so a slow one costs ``within`` in all, not each."""
     results: dict[str, LocalStatus] = {}
 
     async def probe(provider: Provider, key: str | None) -> None:
-        results[provider.id] = await check_local(provider, key, within=within, with_models=False)
+        results[provider.id] = await check_local(provider, key, within=within, with_models=with_models)
 
     async with anyio.create_task_group() as tg:
         for provider, key in providers:
