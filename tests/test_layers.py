@@ -1,7 +1,7 @@
 """The package's layers, enforced: a module imports only from its own layer or lower ones,
 and no two modules import each other, directly or around a loop.
 
-    cli  >  api  >  reports  >  engine  >  probes, store  >  http  >  protocols  >  keys  >  config  >  base
+    cli  >  api, view  >  reports  >  engine  >  probes, store  >  http  >  protocols  >  keys  >  config  >  base
 
 Every import counts: those inside functions (kept lazy for start-up speed) and those inside
 ``if TYPE_CHECKING:`` too, since a type-only cycle still ties two modules together (neither reads
@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("runner.probes", "runner.store"),
     ("runner.engine",),
     ("runner.reports",),
-    ("runner.api", "runner.ask"),
+    ("runner.api", "runner.ask", "runner.view"),
     ("runner.cli", "runner.__main__"),
 ]
 

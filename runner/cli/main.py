@@ -50,6 +50,7 @@ from .rescore import rescore  # noqa: E402
 from .run import run  # noqa: E402
 from .show import show  # noqa: E402
 from .validate import validate  # noqa: E402
+from .view import view  # noqa: E402
 
 cli.add_command(run)
 cli.add_command(validate)
@@ -67,6 +68,7 @@ cli.add_command(cache)
 cli.add_command(batches)
 cli.add_command(merge)
 cli.add_command(ask)
+cli.add_command(view)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -239,6 +239,14 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
     return db
 
 
+def read_db(path: Path | str) -> sqlite_utils.Database:
+    """A connection to an existing, already migrated results database, for reading while runs write
+    (``hanzo-run view`` opens one per request: ``open_db`` once, then this)."""
+    db = sqlite_utils.Database(path)
+    db.conn.execute("PRAGMA busy_timeout = 10000")
+    return db
+
+
 def _unusable(path: Path | str, error: sqlite3.Error) -> UsageError:
     return UsageError(f"hanzo-run: cannot use {path} as a results database: SQLite says: {error}; give --db "
                       "(or the job's output:) a hanzo-run results database, or a new file name")

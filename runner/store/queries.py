@@ -80,18 +80,21 @@ def run_rates(db: sqlite_utils.Database, run_id: int) -> tuple[int, float | None
     return items, ok / items, (passed / items if checked else None)
 
 
-def list_runs(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Every run in the database, oldest first, with counts taken from its results."""
+def list_runs(db: sqlite_utils.Database, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Every run in the database (or those of ``ids``), oldest first, with counts taken from its results."""
+    marks = ", ".join("?" for _ in ids or ())
     rows = db.query(
-        """SELECT runs.id, runs.job_name, runs.status, runs.started_at, runs.finished_at, runs.items_total,
+        f"""SELECT runs.id, runs.job_name, runs.status, runs.started_at, runs.finished_at, runs.items_total,
                   coalesce(r.items, 0) AS items, coalesce(r.ok, 0) AS ok, coalesce(r.errors, 0) AS errors,
                   r.passed, r.checked, r.cost_usd, coalesce(r.unpriced, 0) AS unpriced
            FROM runs LEFT JOIN (
                SELECT run_id, count(*) AS items, sum(status = 'ok') AS ok, sum(status != 'ok') AS errors,
                       sum(passed) AS passed, count(passed) AS checked, sum(cost_usd) AS cost_usd,
                       sum(status = 'ok' AND cost_usd IS NULL) AS unpriced
-               FROM results GROUP BY run_id) AS r ON r.run_id = runs.id
-           ORDER BY runs.id"""
+               FROM results {f"WHERE run_id IN ({marks})" if ids is not None else ""} GROUP BY run_id
+           ) AS r ON r.run_id = runs.id
+           {f"WHERE runs.id IN ({marks})" if ids is not None else ""}
+           ORDER BY runs.id""", [*(ids or ()), *(ids or ())]
     )
     out = []
     for r in rows:
@@ -132,6 +135,14 @@ def run_failed(db_path: Path, run_id: int, fail_under: float | None, *, checked:
     if fail_under is None:
         return rate < 1.0 or (ok_rate or 0.0) < 1.0
     return rate < fail_under
+
+
+def batch_states(db: sqlite_utils.Database) -> dict[int, dict[str, int]]:
+    """Per run that sent batches: how many of its batches are in each state."""
+    states: dict[int, dict[str, int]] = {}
+    for r in db.query("SELECT run_id, status, count(*) AS n FROM batches GROUP BY run_id, status ORDER BY status"):
+        states.setdefault(r["run_id"], {})[r["status"]] = r["n"]
+    return states
 
 
 def run_batches(db: sqlite_utils.Database, run_id: int, columns: Sequence[str]) -> list[dict[str, Any]]:
