@@ -195,7 +195,7 @@ def _result(run_id: int, n: int, target: str, status: str, latency: float | None
             "error_message": None if status == "ok" else "gave up after 3 attempts; last: HTTP 503",
             "attempts": 1, "latency_ms": latency, "ttft_ms": ttft,
             "input_tokens": tokens[0] if tokens else None, "output_tokens": tokens[1] if tokens else None,
-            "cost_usd": cost, "passed": passed, "failed_checks": failed_checks,
+            "cost_usd": cost, "answer_cost_usd": cost, "passed": passed, "failed_checks": failed_checks,
             "started_at": "2025-01-01T00:00:00.000Z", "finished_at": "2025-01-01T00:00:01.000Z"}
 
 

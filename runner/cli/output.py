@@ -27,7 +27,7 @@ from rich.text import Text
 from ..engine.launch import RunOutcome
 from ..engine.progress import Progress as EngineProgress
 from ..reports.outcome import RunFigures, checks_table, pct, run_figures, summary_line
-from ..reports.tables import tokens_cell
+from ..reports.tables import cost_split, tokens_cell
 from ..store.database import open_db
 from ..store.queries import target_summary
 from ..store.records import ResultRow
@@ -186,22 +186,26 @@ def render_outcome(outcome: RunOutcome, *, quiet: bool, as_json: bool,
 
 
 def summary_table(rows: list[dict[str, Any]], *, checked: bool = False) -> Table:
+    """The run's table per target: what it paid, and with judges or cached answers the answers' and the judges'
+    cost apart (a cached one at what it first cost, so a cached run still compares models)."""
+    split = cost_split(rows)
     table = Table(show_edge=False, header_style="bold")
     for name in ("target", "ok", "errors", *(("pass",) if checked else ()), "p50 ms", "p95 ms", "p50 ttft ms",
-                 "tokens in", "tokens out", "cost $"):
+                 "tokens in", "tokens out", "cost $", *(("answer $", "judge $") if split else ())):
         table.add_column(name, justify="left" if name == "target" else "right")
     # Shown only when some answer reported them (reasoning models, prompt caches).
     details = [k for k in ("reasoning_tokens", "cached_input_tokens") if any(r.get(k) is not None for r in rows)]
     for name in details:
         table.add_column({"reasoning_tokens": "reasoning", "cached_input_tokens": "cached in"}[name], justify="right")
     for r in rows:
-        cost = "-" if not r["ok"] else "unpriced" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
+        cost, answers = ("-" if not r["ok"] else "unpriced" if usd is None else f"{usd:.4f}"
+                         for usd in (r["cost_usd"], r["answer_cost_usd"]))
+        judges = "-" if r["judge_cost_usd"] is None else f"{r['judge_cost_usd']:.4f}"
         table.add_row(r["target"], str(r["ok"]), f"[red]{r['errors']}[/]" if r["errors"] else "0",
                       *((pct(r["pass_rate"]),) if checked else ()),
                       _ms(r["p50_latency_ms"]), _ms(r["p95_latency_ms"]), _ms(r["p50_ttft_ms"]),
                       tokens_cell(r["input_tokens"], r["unknown_input_tokens"]),
                       tokens_cell(r["output_tokens"], r["unknown_output_tokens"]), cost,
+                      *((answers, judges) if split else ()),
                       *("-" if r.get(k) is None else f"{r[k]:,}" for k in details))
     return table
-
-

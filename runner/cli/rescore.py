@@ -18,10 +18,13 @@ from .options import providers_dir_option
 @providers_dir_option
 @click.option("--fail-under", type=click.FloatRange(0, 1), metavar="RATE",
               help="Exit 1 when the new pass rate (0..1) is below RATE.")
+@click.option("--cache/--no-cache", default=None,
+              help="Ask graders through the response cache, so a verdict already bought is not paid again "
+                   "(overrides the job's cache:).")
 @click.option("--quiet", "-q", is_flag=True, help="No table; errors only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new run's summary as JSON on stdout.")
 def rescore(run_id: str, job: Path | None, db: Path | None, providers_dirs: tuple[str, ...],
-            fail_under: float | None, quiet: bool, as_json: bool) -> None:
+            fail_under: float | None, cache: bool | None, quiet: bool, as_json: bool) -> None:
     """Apply the current checks of a job to the answers of run RUN (an id, or latest).
 
     Writes a new run linked to RUN (runs.source_run_id) and sends no request for the
@@ -55,7 +58,8 @@ def rescore(run_id: str, job: Path | None, db: Path | None, providers_dirs: tupl
                              "name the job file: hanzo-run rescore RUN JOB")
         job = Path(recorded)
     prepared, registry = prepare(job, RunOptions(providers_dirs=providers_dirs))
-    done = anyio.run(lambda: rescore_run(prepared, registry, db_path, run_id, handle_signals=True),
+    done = anyio.run(lambda: rescore_run(prepared, registry, db_path, run_id, handle_signals=True,
+                                                 cache=cache),
                      backend="asyncio")
     outcome, source_id = done.outcome, done.source_id
     figures = render_outcome(outcome, quiet=quiet, as_json=as_json, fail_under=fail_under)

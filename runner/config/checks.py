@@ -21,9 +21,9 @@ import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
@@ -32,26 +32,70 @@ from ..errors import Problem
 from .files import Document
 from .observed import Observed as Observed  # where checks were always read from
 from .outputs import load_schema, schema_problem, tool_args_problems, tool_args_test, tool_called_test
+from .providers import display_path
 from .python_checks import DEFAULT_THRESHOLD, DEFAULT_TIMEOUT, PythonCheckError, call_check, load_function
-from .templating import Row, as_text, render, render_strings, variables_in
+from .templating import VARIABLE, Row, as_text, render, render_strings, unsupported_in, variables_in
 
 FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(.*?)\n?[ \t]*```\s*$", re.DOTALL)
 
 
 @dataclass(frozen=True)
-class Failure:
+class Outcome:
+    """One check's verdict on one answer: an entry of ``results.checks``; one that did not pass (failed, or
+    gave no verdict) is also an entry of ``failed_checks``."""
+
     check: str  # the check key, "not " in front when negated
     reason: str
-    unknown: bool = False  # the check gave no verdict (a python check that raised or timed out)
+    passed: bool | None = False  # None: the check gave no verdict (a python check that raised, a grader that failed)
+    score: float | None = None  # the 0-1 score a python check or a grader gave, when it gave one
+    detail: Mapping[str, Any] = field(default_factory=dict)  # a judge's: grader, cached, cost_usd
+
+    @property
+    def unknown(self) -> bool:
+        return self.passed is None
 
     def as_dict(self) -> dict[str, str]:
+        """Its entry of ``failed_checks``."""
         return {"check": self.check, "reason": self.reason}
+
+    def record(self) -> dict[str, Any]:
+        """Its entry of ``results.checks``."""
+        return {"name": self.check, "passed": self.passed, "score": self.score, "reason": self.reason, **self.detail}
+
+
+def failed_checks_json(outcomes: Sequence[Outcome]) -> str | None:
+    """``results.failed_checks``: the outcomes that did not pass, as {check, reason}; None when all passed."""
+    failures = [o.as_dict() for o in outcomes if o.passed is not True]
+    return json.dumps(failures) if failures else None
+
+
+def checks_json(outcomes: Sequence[Outcome]) -> str | None:
+    """``results.checks``: every check's outcome, as {name, passed, score, reason}; None when nothing was checked."""
+    return json.dumps([o.record() for o in outcomes], ensure_ascii=False) if outcomes else None
+
+
+def verdict_of(outcomes: Sequence[Outcome]) -> int | None:
+    """``results.passed`` of an answer with these outcomes: 1 when all passed, 0 when one failed, None when none
+    failed but one gave no verdict (never a pass), or nothing was checked."""
+    if not outcomes:
+        return None
+    if any(o.passed is False for o in outcomes):
+        return 0
+    return None if any(o.passed is None for o in outcomes) else 1
+
+
+class Scored(NamedTuple):
+    """What a test that scores (a python check) says: the verdict, its sentence and the score behind it."""
+
+    holds: bool | None
+    sentence: str
+    score: float | None
 
 
 # A test says whether its fact holds for the answer, and the sentence stating the outcome;
 # None when it could not tell (a python check that raised or timed out): the check then has no
 # verdict, negated or not, like a judge whose grader gave none.
-Test = Callable[[Observed, Row], tuple[bool | None, str]]
+Test = Callable[[Observed, Row], tuple[bool | None, str] | Scored]
 
 
 @dataclass(frozen=True)
@@ -62,6 +106,8 @@ class Judge:
     reference: str | None
     target: str | None  # None when neither the check nor the job names a grader (validation reports it)
     params: Mapping[str, Any]
+    prompt: str | None = None  # the grader's own prompt (a template, see JUDGE_VARIABLES), read from its file
+    threshold: float | None = None  # set: the verdict is score >= threshold, not the grader's "pass"
 
 
 @dataclass(frozen=True)
@@ -72,13 +118,13 @@ class Check:
     judge: Judge | None = None  # set for judge checks, which the engine grades instead of ``test``
     wants_fields: bool = False
 
-    def __call__(self, seen: Observed, row: Row) -> Failure | None:
-        holds, sentence = self.test(seen, row)
+    def __call__(self, seen: Observed, row: Row) -> Outcome:
+        said = self.test(seen, row)
+        holds, sentence = said[0], said[1]
+        score = said.score if isinstance(said, Scored) else None
         if holds is None:
-            return Failure(self.label, sentence, unknown=True)
-        if holds != self.fails_when_holds:
-            return None
-        return Failure(self.label, sentence)
+            return Outcome(self.label, sentence, None, score)
+        return Outcome(self.label, sentence, holds != self.fails_when_holds, score)
 
 
 class Checks:
@@ -101,17 +147,20 @@ class Checks:
         return cls({pid: shared + tuple(compile_check(spec, base, judge_target) for spec in specs)
                     for pid, specs in by_prompt.items()})
 
-    def evaluate(self, prompt_id: str, row: Row, seen: Observed | None) -> tuple[int | None, list[Failure]]:
+    def outcomes(self, prompt_id: str, row: Row, seen: Observed | None) -> list[Outcome]:
+        """Every check's outcome on one answer to the prompt (judges apart); none when there is no answer
+        (the request failed) or the prompt has no checks."""
+        checks = self.by_prompt.get(prompt_id, ())
+        if seen is None or not checks:
+            return []
+        return [check(seen, row) for check in checks]
+
+    def evaluate(self, prompt_id: str, row: Row, seen: Observed | None) -> tuple[int | None, list[Outcome]]:
         """(1 or 0, failures) of one answer to the prompt; (None, []) when there is no answer (the
         request failed) or the prompt has no checks; (None, failures) when no check failed but one
         gave no verdict: never a pass."""
-        checks = self.by_prompt.get(prompt_id, ())
-        if seen is None or not checks:
-            return None, []
-        failures = [f for f in (check(seen, row) for check in checks) if f is not None]
-        if not failures:
-            return 1, failures
-        return (None if all(f.unknown for f in failures) else 0), failures
+        said = self.outcomes(prompt_id, row, seen)
+        return verdict_of(said), [o for o in said if o.passed is not True]
 
 
 # ---------------------------------------------------------------- the check types
@@ -191,9 +240,30 @@ def compile_check(spec: Mapping[str, Any], base: Path, judge_target: str | None 
     judge = None
     if key == "judge":
         value = spec[key]
-        judge = Judge(value["rubric"], value.get("reference"), value.get("target") or judge_target,
-                      value.get("params", {}))
+        prompt = value.get("prompt")
+        judge = Judge(value.get("rubric", ""), value.get("reference"), value.get("target") or judge_target,
+                      value.get("params", {}), None if prompt is None else judge_prompt(prompt, base)[0],
+                      spec.get("threshold"))
     return Check(label, kind.fails_when_holds != negate, test, judge, kind.wants_fields)
+
+
+# What a judge's own ``prompt`` may use besides the data row's variables, filled in by the engine
+# (runner/engine/judge.py); on a clash with a row variable these win (a row's value stays reachable
+# through ``reference: "{{var}}"``).
+JUDGE_VARIABLES = ("answer", "prompt", "rubric", "reference")
+# A judge ``prompt`` of one line ending so is a file, relative to the job file; anything else is the prompt itself.
+PROMPT_FILE = re.compile(r"[^\n]*\.(txt|md|prompt)")
+
+
+def prompt_file(value: str, base: Path) -> Path | None:
+    """The file a judge's ``prompt`` names, or None when the value is the prompt itself."""
+    return base / value.strip() if PROMPT_FILE.fullmatch(value.strip()) else None
+
+
+def judge_prompt(value: str, base: Path) -> tuple[str, Path | None]:
+    """A judge's prompt template (its file's text when it names one) and that file."""
+    path = prompt_file(value, base)
+    return (value, None) if path is None else (path.read_text(encoding="utf-8"), path)
 
 
 def _graded_by_a_model(seen: Observed, row: Row) -> tuple[bool | None, str]:
@@ -206,10 +276,10 @@ def _python_test(spec: Mapping[str, Any], base: Path) -> Test:
     threshold = float(spec.get("threshold", DEFAULT_THRESHOLD))
     timeout = float(spec.get("timeout", DEFAULT_TIMEOUT))
 
-    def test(seen: Observed, row: Row) -> tuple[bool | None, str]:
+    def test(seen: Observed, row: Row) -> Scored:
         fields = seen.fields if seen.fields is not None else {
             "response_text": seen.text, "output_tokens": seen.output_tokens, "latency_ms": seen.latency_ms}
-        return call_check(function, name, seen.text, row, fields, threshold, timeout)
+        return Scored(*call_check(function, name, seen.text, row, fields, threshold, timeout))
 
     return test
 
@@ -342,7 +412,11 @@ def check_problems(doc: Document, variables: set[str]) -> list[Problem]:
     for where, spec in check_places(doc.data):
         key = check_key(spec)
         at: list[str | int] = [*where, key]
-        for name in variables_in(spec[key]):
+        value = spec[key]
+        if key == "judge" and "prompt" in value:
+            problems.extend(_judge_prompt_problems(doc, [*at, "prompt"], value, variables))
+            value = {k: v for k, v in value.items() if k != "prompt"}
+        for name in variables_in(value):
             if name not in variables:
                 problems.append(doc.problem(at, f"{{{{{name}}}}} is not defined by every data row "
                                             f"(row variables: {have})"))
@@ -351,6 +425,41 @@ def check_problems(doc: Document, variables: set[str]) -> list[Problem]:
             value = spec if kind.whole_spec else spec[key]
             problems.extend(doc.problem(at, message)
                             for message in kind.vet(value, bool(spec.get("ignore_case")), doc.path.parent))
+    return problems
+
+
+def _judge_prompt_problems(doc: Document, at: list[str | int], judge: Mapping[str, Any],
+                           variables: set[str]) -> list[Problem]:
+    """Each unknown ``{{var}}`` of a judge's prompt at its line: the prompt file's own, or the job file's."""
+    path = prompt_file(judge["prompt"], doc.path.parent)
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            why = "not found" if isinstance(e, FileNotFoundError) else f"cannot be read ({e})"
+            return [doc.problem(at, f"judge prompt file {display_path(path)} {why} (relative to the job file); "
+                                "give a file next to the job, or the prompt's text")]
+    else:
+        text = judge["prompt"]
+    known = set(JUDGE_VARIABLES) | variables
+    have = ", ".join(JUDGE_VARIABLES) + "; row variables: " + (", ".join(sorted(variables)) or "none")
+    problems = []
+    for match in VARIABLE.finditer(text):
+        name = match.group(1)
+        missing_key = name in ("rubric", "reference") and name not in judge and name not in variables
+        if name in known and not missing_key:
+            continue
+        message = (f"{{{{{name}}}}} is used but the judge has no {name}: give it {name}: ..." if missing_key
+                   else f"{{{{{name}}}}} is not a judge variable nor defined by every data row ({have})")
+        if path is None:
+            problems.append(doc.problem(at, message))
+        else:
+            line = text.count("\n", 0, match.start()) + 1
+            col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+            problems.append(Problem(display_path(path), line, col, "", message))
+    for reason in unsupported_in(text):
+        problems.append(doc.problem(at, reason) if path is None else Problem(display_path(path), None, None, "",
+                                                                              reason))
     return problems
 
 

@@ -106,9 +106,9 @@ def _where(error: BaseException, path: Path | None) -> str:
 
 def call_check(function: CheckFunction, name: str, answer: str, row: Mapping[str, Any],
                result: Mapping[str, Any], threshold: float,
-               timeout: float = DEFAULT_TIMEOUT) -> tuple[bool | None, str]:
-    """(whether the check holds, why): None when the function raised, returned nothing usable or did
-    not return within ``timeout`` seconds (it is then left running in its daemon thread)."""
+               timeout: float = DEFAULT_TIMEOUT) -> tuple[bool | None, str, float | None]:
+    """(whether the check holds, why, the score it returned if any): None when the function raised, returned
+    nothing usable or did not return within ``timeout`` seconds (it is then left running in its daemon thread)."""
     outcome: list[tuple[Any, BaseException | None]] = []
 
     def call() -> None:
@@ -121,21 +121,21 @@ def call_check(function: CheckFunction, name: str, answer: str, row: Mapping[str
     worker.start()
     worker.join(timeout)
     if not outcome:
-        return None, f"{name} gave no verdict within {timeout:g} s (its timeout); it was left running"
+        return None, f"{name} gave no verdict within {timeout:g} s (its timeout); it was left running", None
     value, error = outcome[0]
     if error is not None:
-        return None, f"{name} raised {type(error).__name__}: {error} ({_where(error, None)})"
+        return None, f"{name} raised {type(error).__name__}: {error} ({_where(error, None)})", None
     return verdict_of(value, name, threshold)
 
 
-def verdict_of(value: Any, name: str, threshold: float) -> tuple[bool | None, str]:
+def verdict_of(value: Any, name: str, threshold: float) -> tuple[bool | None, str, float | None]:
     reason: str | None = None
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str):
         value, reason = value
     if isinstance(value, bool):
-        return value, reason or f"{name} returned {value}"
+        return value, reason or f"{name} returned {value}", None
     if isinstance(value, int | float) and 0 <= value <= 1:
         holds = value >= threshold
         return holds, reason or (f"{name} returned the score {value:g}, {'at or above' if holds else 'below'} "
-                                 f"the threshold {threshold:g}")
-    return None, f"{name} returned {value!r}; expected a bool, a 0-1 score or (bool, reason)"
+                                 f"the threshold {threshold:g}"), float(value)
+    return None, f"{name} returned {value!r}; expected a bool, a 0-1 score or (bool, reason)", None

@@ -24,7 +24,6 @@ from ..protocols import Completion, HttpCall
 from ..store.cache import CachedAnswer, ResponseCache, request_key
 from ..store.database import utcnow
 from ..store.records import ResultRow
-from .costing import without_judges
 from .requests import chat_request
 from .rows import result_row
 
@@ -78,9 +77,9 @@ class AnswerCache:
             self.keep(self.key_of(provider, call.json, item), row)
 
     def keep(self, key: str, row: ResultRow) -> None:
-        """Store an ok answer under ``key`` (its cost as this run paid it; judges' share left out)."""
+        """Store an ok answer under ``key`` at what it cost (a cached one's first cost; judges left out)."""
         answer = CachedAnswer(row.response_text or "", row.finish_reason, row.input_tokens, row.output_tokens,
-                              row.latency_ms, row.ttft_ms, row.http_status, _answer_cost(row), row.price_source,
+                              row.latency_ms, row.ttft_ms, row.http_status, row.answer_cost_usd, row.price_source,
                               row.tool_calls, row.reasoning_tokens, row.cached_input_tokens, row.cache_write_tokens)
         self.cache.put(key, answer)
 
@@ -94,9 +93,4 @@ class AnswerCache:
         now = utcnow()
         row = result_row(run_id, item, answer, attempts=0, started_at=now, finished_at=now, checks=checks)
         return row._replace(latency_ms=hit.latency_ms, http_status=hit.http_status, cost_usd=0.0,
-                            price_source=CACHED, cached=1, cached_cost_usd=hit.cost_usd)
-
-
-def _answer_cost(row: ResultRow) -> float | None:
-    """What the answer first cost: a cached one's first cost; else this run's, judges left out."""
-    return row.cached_cost_usd if row.cached else without_judges(row.cost_usd, row.judge_cost_usd)
+                            price_source=CACHED, cached=1, cached_cost_usd=hit.cost_usd, answer_cost_usd=hit.cost_usd)

@@ -135,10 +135,5 @@ def spent_with(answer: float | None, judges: float | None) -> float | None:
     return None if answer is None or judges is None else answer + judges
 
 
-def without_judges(cost_usd: float | None, judge_cost_usd: float | None) -> float | None:
-    """What the answer itself cost, of an item's ``cost_usd`` that includes its judges' share."""
-    return cost_usd if cost_usd is None or judge_cost_usd is None else cost_usd - judge_cost_usd
-
-
 __all__ = ["ESTIMATED", "REPORTED", "UNKNOWN", "Cost", "PriceBook", "answer_cost", "batch_discount", "discounted",
-           "estimated_cost", "model_pricing", "price", "spent_with", "without_judges", "worst_case"]
+           "estimated_cost", "model_pricing", "price", "spent_with", "worst_case"]

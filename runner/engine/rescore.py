@@ -7,10 +7,11 @@ per result of the source. Nothing is sent for the answers: each result's answer 
 seconds and ``diff`` compares the two runs. Only judge checks send requests, to their
 graders, through the graders' lanes like in a run.
 
-Cost: a copied result keeps what its answer cost (``cost_usd``, with ``cached`` and
-``cached_cost_usd`` as they were), so the rescored run's report compares with its
-source's; the judges this rescore asked are added on top and shown apart in
-``judge_cost_usd``, which is the rescore's own spend (and what its budget bounds).
+Cost: a copied result keeps what its answer cost (``answer_cost_usd``, and in ``cost_usd``
+what the source paid for it, with ``cached`` and ``cached_cost_usd`` as they were), so the
+rescored run's report compares with its source's; the judges this rescore asked are added
+to ``cost_usd`` and shown apart in ``judge_cost_usd``. With the response cache on, a
+grader that already judged the same answer the same way is not asked (nor paid) again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import sqlite_utils
 
+from ..config.checks import Outcome, checks_json, failed_checks_json, verdict_of
 from ..config.jobs import Job, Prompt, Target, WorkItem, row_hash
 from ..config.observed import Observed
 from ..config.providers import ProviderRegistry
@@ -35,7 +37,7 @@ from ..store.records import AttemptRow, ResultRow, RunRecord
 from ..store.runs import answered_rows, resolve_run, result_count, run_providers, stored_results
 from ..version import __version__
 from .budget import Budget
-from .costing import without_judges
+from .caching import AnswerCache
 from .grading import grader_providers
 from .launch import RunOutcome
 from .rows import check_answer
@@ -67,8 +69,10 @@ def source_run(db: sqlite_utils.Database, which: str, job_path: str | None) -> R
 class RescoreEngine(Engine):
     """An Engine whose items are answered by the source run's stored results instead of sent."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args: Any, grader_cache: AnswerCache | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # no answer cache: the answers are the source's, never looked up
+        if self.grading is not None:
+            self.grading.cache = grader_cache  # a verdict already bought is not bought again
         self.stored: dict[str, Mapping[str, Any]] = {}  # item_key -> its stored result, until processed
         self.rows_gone: dict[str, str] = {}  # item_key -> why its data row cannot be found, until processed
 
@@ -79,16 +83,18 @@ class RescoreEngine(Engine):
         gone = self.rows_gone.pop(item.item_key, None)
         if row.status != "ok":
             return row, []
+        # What the source paid for the answer (nothing when it came from the cache); its judges were its own spend.
+        paid = 0.0 if row.cached else row.answer_cost_usd
         if gone is not None:  # grading against another row would be a lie: no verdict, and why
-            return row._replace(passed=None, failed_checks=json.dumps([{"check": "data row", "reason": gone}]),
-                                response_json=None, judge_cost_usd=None), []
-        answer_cost = without_judges(row.cost_usd, row.judge_cost_usd)  # the source's judges were its own spend
+            said = [Outcome("data row", gone, None)]
+            return row._replace(passed=None, failed_checks=failed_checks_json(said), checks=checks_json(said),
+                                response_json=None, cost_usd=paid, judge_cost_usd=None), []
         fields = {f: stored[f] for f in ANSWER_FIELDS} if self.checks.wants_fields else None
         tool_calls = json.loads(row.tool_calls) if row.tool_calls else None
         seen = Observed(row.response_text or "", row.output_tokens, row.latency_ms, fields, tool_calls)
-        passed, failures, response_json = check_answer(self.checks, item, seen)
-        return row._replace(passed=passed, failed_checks=json.dumps([f.as_dict() for f in failures]) if failures
-                            else None, response_json=response_json, cost_usd=answer_cost, judge_cost_usd=None), []
+        said, response_json = check_answer(self.checks, item, seen)
+        return row._replace(passed=verdict_of(said), failed_checks=failed_checks_json(said), checks=checks_json(said),
+                            response_json=response_json, cost_usd=paid, judge_cost_usd=None), []
 
 
 @dataclass
@@ -101,10 +107,12 @@ class Rescored:
 
 
 async def rescore_run(job: Job, registry: ProviderRegistry, db_path: Path, which: str, *,
-                      progress: Progress | None = None, handle_signals: bool = False) -> Rescored:
+                      progress: Progress | None = None, handle_signals: bool = False,
+                      cache: bool | None = None) -> Rescored:
     """Rescore run ``which`` of the database with ``job``'s current checks.
 
-    The new run's scope is the source's: a rescore of an interrupted run is not complete either."""
+    The new run's scope is the source's: a rescore of an interrupted run is not complete either. ``cache``: ask
+    the graders through the response cache (None: as the job's ``cache:`` says)."""
     db = open_db(db_path)
     try:
         source = source_run(db, which, str(job.path.resolve()) if which == "latest" else None)
@@ -120,7 +128,8 @@ async def rescore_run(job: Job, registry: ProviderRegistry, db_path: Path, which
             progress.start(total)
         notes: list[str] = []
         try:
-            status = await _rescore(job, registry, db, source.id, store, progress, handle_signals, notes)
+            use_cache = job.cache if cache is None else cache
+            status = await _rescore(job, registry, db, source.id, store, progress, handle_signals, notes, use_cache)
         except BaseException:
             store.finish("failed")
             raise
@@ -136,7 +145,7 @@ async def rescore_run(job: Job, registry: ProviderRegistry, db_path: Path, which
 
 
 async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Database, source_id: int, store: RunStore,
-                   progress: Progress | None, handle_signals: bool, notes: list[str]) -> Any:
+                   progress: Progress | None, handle_signals: bool, notes: list[str], use_cache: bool) -> Any:
     providers = run_providers(db, source_id)
     for provider_id in providers:
         if provider_id not in registry:
@@ -146,6 +155,7 @@ async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Databa
     prompts = {p.id: p for p in job.prompts}
     lanes: list[Lane] = []
     engine: RescoreEngine | None = None
+    cache = AnswerCache.open(job.cache_ttl_s) if use_cache and job.graders else None
 
     def stored_items(provider_id: str) -> Iterator[WorkItem]:
         for stored in stored_results(db, source_id, provider_id, PAGE):
@@ -162,10 +172,12 @@ async def _rescore(job: Job, registry: ProviderRegistry, db: sqlite_utils.Databa
             lanes.append(Lane.open(registry.get(provider_id), items, job.limits.get(provider_id)))
         budget = Budget(job.budget_usd) if job.budget_usd else None  # bounds the judges: nothing else is bought
         engine = RescoreEngine(job, lanes, store, concurrency=job.concurrency, progress=progress,
-                               handle_signals=handle_signals, budget=budget)
+                               handle_signals=handle_signals, budget=budget, grader_cache=cache)
         return await engine.run()
     finally:
         notes.extend(rows.notes())
+        if cache is not None:
+            cache.close()
         for lane in lanes:
             if lane.client:
                 await lane.client.aclose()

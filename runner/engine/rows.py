@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from ..config.checks import Checks, Failure, Observed
+from ..config.checks import Checks, Observed, Outcome, checks_json, failed_checks_json, verdict_of
 from ..config.jobs import WorkItem
 from ..config.outputs import NO_JSON, ResponseSpec
 from ..errors import ProviderError
@@ -47,42 +47,45 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
             row_hash=item.row_hash)
     c = outcome.completion
     fields = answer_fields(item, outcome) if checks.wants_fields else None  # only python checks read them
-    passed, failures, response_json = check_answer(
-        checks, item, Observed(c.text, c.output_tokens, outcome.latency_ms, fields, c.tool_calls))
+    said, response_json = check_answer(checks, item, Observed(c.text, c.output_tokens, outcome.latency_ms, fields,
+                                                              c.tool_calls))
     return ResultRow(
         run_id=run_id, item_key=item.item_key, target=target.label, provider=target.provider, model=target.model,
         prompt_id=item.prompt.id, row_index=item.row_index, repeat_index=item.repeat_index,
         prompt=item.prompt_text, status="ok", response_text=storable(c.text), finish_reason=c.finish_reason,
         error_code=None, error_message=None, http_status=outcome.http_status, attempts=attempts,
         latency_ms=outcome.latency_ms, ttft_ms=outcome.ttft_ms, input_tokens=c.input_tokens,
-        output_tokens=c.output_tokens, cost_usd=cost.usd, passed=passed, started_at=started_at,
-        finished_at=finished_at, failed_checks=json.dumps([f.as_dict() for f in failures]) if failures else None,
+        output_tokens=c.output_tokens, cost_usd=cost.usd, passed=verdict_of(said), started_at=started_at,
+        finished_at=finished_at, failed_checks=failed_checks_json(said), checks=checks_json(said),
+        answer_cost_usd=cost.usd,
         price_source=cost.source, response_json=response_json,
         tool_calls=json.dumps(c.tool_calls, ensure_ascii=False) if c.tool_calls is not None else None,
         reasoning_tokens=c.reasoning_tokens, cached_input_tokens=c.cached_input_tokens,
         cache_write_tokens=c.cache_write_tokens, row_hash=item.row_hash)
 
 
-def check_answer(checks: Checks, item: WorkItem, seen: Observed) -> tuple[int | None, list[Failure], str | None]:
-    """The item's checks on an answer: (passed, failures, the answer's JSON when the job asked for JSON).
+def check_answer(checks: Checks, item: WorkItem, seen: Observed) -> tuple[list[Outcome], str | None]:
+    """The item's checks on an answer (judges apart): (every check's outcome, the answer's JSON when the job
+    asked for JSON).
 
     Asked-for JSON is parsed, stored and checked against its schema on every answer, checks or not.
     """
-    passed, failures = checks.evaluate(item.prompt.id, item.row, seen)
+    said = checks.outcomes(item.prompt.id, item.row, seen)
     if item.response is None:
-        return passed, failures, None
-    response_json, failure = answer_json(item.response, seen.text)
-    if failure is not None:
-        return 0, [*failures, failure], response_json
-    return (1 if passed is None and not failures else passed), failures, response_json
+        return said, None
+    response_json, outcome = answer_json(item.response, seen.text)
+    return [*said, outcome], response_json
 
 
-def answer_json(spec: ResponseSpec, text: str) -> tuple[str | None, Failure | None]:
-    """(the answer's JSON as stored, None) or (what parsed, or None, and the failed check)."""
+def answer_json(spec: ResponseSpec, text: str) -> tuple[str | None, Outcome]:
+    """(the answer's JSON as stored, or None when none parsed; the outcome of checking it)."""
     value, problem = spec.read(text)
     stored = None if value is NO_JSON else json.dumps(value, ensure_ascii=False)
     check = "response_schema" if spec.schema is not None else "response_format"
-    return stored, None if problem is None else Failure(check, problem)
+    if problem is not None:
+        return stored, Outcome(check, problem)
+    return stored, Outcome(check, "answer matches the response schema" if spec.schema is not None
+                           else "answer is JSON", True)
 
 
 def answer_fields(item: WorkItem, answer: Answer) -> dict[str, Any]:

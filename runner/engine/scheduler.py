@@ -70,7 +70,7 @@ class Engine:
             Holding(anyio.CapacityLimiter(concurrency)) if workers > concurrency else nullcontext())
         self.concurrency = concurrency
         self.sender = Sender(store.run_id, PriceBook(), sleep=sleep, budget=budget, in_flight=self.in_flight)
-        self.grading = Grading(self.sender, lanes, job.graders, self.checks) if self.checks.judges else None
+        self.grading = Grading(self.sender, lanes, job.graders, self.checks, cache) if self.checks.judges else None
         # Attempts of items cancelled before their result (a second Ctrl-C): written at the end, so a
         # resumed item's attempts count every request the server saw.
         self.abandoned: list[AttemptRow] = []

@@ -1,7 +1,9 @@
 """Every item of a run, answer by answer: what ``hanzo-run show`` and ``report --items`` print.
 
 Rows are read by column name and come back as plain dicts, ``failed_checks`` parsed into a
-list of ``{check, reason}``, so JSON, CSV and the terminal all show the same thing.
+list of ``{check, reason}`` and ``checks`` into the list of every check's outcome (``{name,
+passed, score, reason}``, a judge's with its grader, cost and whether it came from the cache),
+so JSON, CSV and the terminal all show the same thing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ ITEM_COLUMNS = (
     "item_key", "target", "provider", "model", "prompt_id", "row_index", "repeat_index", "prompt", "status",
     "response_text", "finish_reason", "error_code", "error_message", "http_status", "attempts", "passed",
     "failed_checks", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd", "price_source",
-    "started_at", "finished_at", "row_hash",
+    "started_at", "finished_at", "row_hash", "checks", "cached", "answer_cost_usd", "judge_cost_usd",
 )
 # Past this many characters a prompt or answer is cut on the terminal; JSON and CSV keep everything.
 TERMINAL_TEXT_LIMIT = 4000
@@ -45,7 +47,17 @@ def item_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """One result row as an item: every column, failed checks parsed."""
     item = {column: row.get(column) for column in ITEM_COLUMNS}
     item["failed_checks"] = parse_failed_checks(row.get("failed_checks"))
+    item["checks"] = parse_checks(row.get("checks"))
     return item
+
+
+def parse_checks(raw: str | None) -> list[dict[str, Any]]:
+    """The stored JSON list of every check's outcome; [] for a row written before it was kept, or not JSON."""
+    try:
+        value = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def iter_items(db: sqlite_utils.Database, run_id: int, *, target: str | None = None, failed_only: bool = False,
@@ -69,13 +81,13 @@ def to_json(items: Iterable[Mapping[str, Any]]) -> str:
 
 
 def to_csv(items: Iterable[Mapping[str, Any]]) -> str:
-    """Every column, one row per item; ``failed_checks`` as its JSON text so nothing is lost."""
+    """Every column, one row per item; ``failed_checks`` and ``checks`` as their JSON text so nothing is lost."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=ITEM_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for item in items:
-        writer.writerow({**item, "failed_checks": json.dumps(item["failed_checks"], ensure_ascii=False)
-                         if item["failed_checks"] else ""})
+        writer.writerow({**item, **{name: json.dumps(item[name], ensure_ascii=False) if item[name] else ""
+                                    for name in ("failed_checks", "checks")}})
     return out.getvalue()
 
 
@@ -107,10 +119,13 @@ def _figures(item: Mapping[str, Any]) -> str:
     if item["input_tokens"] is not None or item["output_tokens"] is not None:
         tokens_in, tokens_out = ("-" if n is None else f"{n:,}" for n in (item["input_tokens"], item["output_tokens"]))
         parts.append(f"{tokens_in} → {tokens_out} tokens")
-    if item["cost_usd"] is not None:
-        parts.append(f"${item['cost_usd']:.6f}")
+    answer_cost = item["answer_cost_usd"] if item.get("answer_cost_usd") is not None else item["cost_usd"]
+    if answer_cost is not None:
+        parts.append(f"${answer_cost:.6f}" + (" cached" if item.get("cached") else ""))
     elif item["status"] == "ok":
         parts.append("unpriced")
+    if item.get("judge_cost_usd") is not None:
+        parts.append(f"judges ${item['judge_cost_usd']:.6f}")
     parts.append(str(item["item_key"])[:12])
     return "  ".join(parts)
 
@@ -139,12 +154,30 @@ def item_panel(item: Mapping[str, Any], limit: int = TERMINAL_TEXT_LIMIT) -> Any
     parts: list[Any] = [Text("prompt", style="bold dim"), Text(clip(str(item["prompt"] or ""), limit)),
                         Text(""), Text("answer" if state != "error" else "error", style="bold dim"),
                         Text(clip(answer_text(item), limit), style="red" if state == "error" else "")]
-    if item["failed_checks"]:
+    if item.get("checks"):
+        parts += [Text(""), Text("checks", style="bold dim")]
+        parts += [check_line(check) for check in item["checks"]]
+    elif item["failed_checks"]:  # a row written before every check's outcome was kept
         parts += [Text(""), Text("failed checks", style="bold dim")]
         parts += [Text.assemble(("✗ ", "yellow"), (check["check"], "bold"), f": {check['reason']}")
                   for check in item["failed_checks"]]
     return Panel(Group(*parts), title=title, title_align="left", subtitle=_figures(item), subtitle_align="right",
                  border_style=_STYLES[state])
+
+
+_MARKS = {True: ("✓ ", "green"), False: ("✗ ", "yellow"), None: ("? ", "red")}
+
+
+def check_line(check: Mapping[str, Any]) -> Any:
+    """One check's outcome: its mark, name, score, reason, and for a judge whether the verdict was cached."""
+    from rich.text import Text
+
+    score = check.get("score")
+    notes = [f"score {score:g}"] if isinstance(score, int | float) else []
+    if check.get("cached"):
+        notes.append("cached")
+    return Text.assemble(_MARKS.get(check.get("passed"), _MARKS[None]), (str(check.get("name", "?")), "bold"),
+                         f" ({', '.join(notes)})" if notes else "", f": {check.get('reason', '')}")
 
 
 def items_renderable(items: Iterable[Mapping[str, Any]], limit: int = TERMINAL_TEXT_LIMIT) -> Any:

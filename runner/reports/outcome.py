@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ..store.results import error_counts, failed_checks, no_verdict_reason, outcome_counts
+from ..store.results import cache_counts, error_counts, failed_checks, no_verdict_reason, outcome_counts
 
 # How many of the checks that failed most the terminal lists; JSON has them all.
 TOP_CHECKS = 5
@@ -37,6 +37,9 @@ class RunFigures:
     check_examples: dict[str, str] = field(default_factory=dict)  # check name -> one reason
     checks_failed_by_target: dict[str, dict[str, int]] = field(default_factory=dict)
     no_verdict_example: str = ""  # why one answer got no verdict (a grader that did not answer one)
+    cached_answers: int = 0  # answers taken from the response cache
+    cached_verdicts: int = 0  # grader verdicts taken from the response cache
+    paid_usd: float | None = None  # what the run paid (cached answers and verdicts cost it nothing)
 
     @property
     def errors(self) -> int:
@@ -81,6 +84,7 @@ class RunFigures:
                 "answers_without_verdict": self.no_verdict if self.checked else None,
                 "fail_under": self.fail_under, "request_errors": self.request_errors,
                 "checks_failed": self.checks_failed, "checks_failed_by_target": self.checks_failed_by_target,
+                "cached_answers": self.cached_answers, "cached_verdicts": self.cached_verdicts,
                 "reason": failure_reason(self) if self.failed else None}
 
 
@@ -91,6 +95,9 @@ def run_figures(db: sqlite_utils.Database, run_id: int, db_path: Path, *, checke
     figures.items, figures.ok, figures.passed, figures.failed_checks = (
         row["items"], row["ok"], row["passed"], row["failed_checks"])
     figures.request_errors = error_counts(db, run_id)
+    cached = cache_counts(db, run_id)
+    figures.cached_answers, figures.cached_verdicts, figures.paid_usd = (
+        cached["answers"], cached["verdicts"], cached["paid_usd"])
     if figures.failed_checks:
         _count_checks(db, figures)
     if figures.no_verdict:
@@ -140,11 +147,21 @@ def summary_line(figures: RunFigures) -> str:
     if figures.checked:
         unknown = f", {figures.no_verdict} without a verdict" if figures.no_verdict else ""
         return (f"{head}{figures.passed} passed, {figures.failed_checks} failed checks{unknown} "
-                f"(pass rate {pct(figures.pass_rate)}{_fail_under(figures)}); {errors}")
+                f"(pass rate {pct(figures.pass_rate)}{_fail_under(figures)}); {errors}{_from_cache(figures)}")
     line = f"{head}{figures.ok} ok, {errors}"
     if figures.fail_under is not None:
         line += f" (ok rate {pct(figures.ok_rate)}{_fail_under(figures)})"
-    return line
+    return line + _from_cache(figures)
+
+
+def _from_cache(figures: RunFigures) -> str:
+    """'; from the cache: 4 answers, 4 verdicts (paid $0.0000)', or nothing when the cache gave nothing."""
+    taken = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in ((figures.cached_answers, "answer"),
+                                                                   (figures.cached_verdicts, "verdict")) if n]
+    if not taken:
+        return ""
+    paid = "" if figures.paid_usd is None else f" (paid ${figures.paid_usd:.4f})"
+    return f"; from the cache: {', '.join(taken)}{paid}"
 
 
 def failure_reason(figures: RunFigures) -> str:

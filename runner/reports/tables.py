@@ -14,7 +14,7 @@ from ..store.queries import list_runs, target_summary
 
 COLUMNS = ("target", "items", "ok_rate", "pass_rate", "p50_latency_ms", "p95_latency_ms", "p50_ttft_ms",
            "output_tokens_per_s", "input_tokens", "output_tokens", "cost_usd", "cost_per_1k_items", "unpriced",
-           "unknown_input_tokens", "unknown_output_tokens")
+           "unknown_input_tokens", "unknown_output_tokens", "answer_cost_usd", "judge_cost_usd")
 # --sort keys, best first: rates and throughput high to low, latency and cost low to high.
 SORTS = {"target": False, "items": True, "ok_rate": True, "pass_rate": True, "p50_latency_ms": False,
          "p95_latency_ms": False, "p50_ttft_ms": False, "output_tokens_per_s": True, "cost_usd": False,
@@ -79,20 +79,28 @@ def tokens_cell(total: int, unknown: int) -> str:
     return f"{total:,} + ?" if total else "?"
 
 
+def cost_split(rows: list[dict[str, Any]]) -> bool:
+    """Whether a table shows answer and judge cost apart from what the run paid: when it had judges, or answers
+    from the cache (whose cost is what they first cost, not what this run paid)."""
+    return any(r.get("judge_cost_usd") is not None or r.get("answer_cost_usd") != r["cost_usd"] for r in rows)
+
+
 def comparison_table(rows: list[dict[str, Any]], title: str) -> Any:
     from rich.table import Table
 
+    split = cost_split(rows)
     table = Table(show_edge=False, header_style="bold", title=title, title_justify="left")
     for name in ("target", "items", "ok", "pass", "p50 ms", "p95 ms", "p50 ttft ms", "out tok/s", "tokens in",
-                 "tokens out", "cost $", "$ / 1k items"):
+                 "tokens out", "cost $", "$ / 1k items", *(("answer $", "judge $") if split else ())):
         table.add_column(name, justify="left" if name == "target" else "right")
     for r in rows:
+        extra = (_usd(r["answer_cost_usd"], r["unpriced"]), _usd(r["judge_cost_usd"])) if split else ()
         table.add_row(r["target"], f"{r['items']:,}", _pct(r["ok_rate"]), _pct(r["pass_rate"]),
                       _num(r["p50_latency_ms"]), _num(r["p95_latency_ms"]), _num(r["p50_ttft_ms"]),
                       _num(r["output_tokens_per_s"], 1),
                       tokens_cell(r["input_tokens"], r["unknown_input_tokens"]),
                       tokens_cell(r["output_tokens"], r["unknown_output_tokens"]),
-                      _usd(r["cost_usd"], r["unpriced"]), _usd(r["cost_per_1k_items"], r["unpriced"]))
+                      _usd(r["cost_usd"], r["unpriced"]), _usd(r["cost_per_1k_items"], r["unpriced"]), *extra)
     return table
 
 

@@ -101,7 +101,7 @@ def m002_evaluation(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX results_run_passed ON results (run_id, passed)")
     db.execute("CREATE INDEX results_target_run ON results (target, run_id)")
     db.execute("CREATE INDEX runs_job_started ON runs (job_name, started_at)")
-    db.execute(TARGET_SUMMARY_VIEW)
+    db.execute(_M002_TARGET_SUMMARY_VIEW)
 
 
 @migrations()
@@ -184,9 +184,20 @@ def m007_row_hash(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE results ADD COLUMN row_hash TEXT")  # NULL: no data, or written before this column
 
 
-# Per run and target; the report computes percentiles on top (runner/summary.py). Rates are
-# over all items, errors counting as not passed; cost is NULL when any ok answer is unpriced.
-TARGET_SUMMARY_VIEW = """CREATE VIEW target_summary AS
+@migrations()
+def m009_checks(db: sqlite_utils.Database) -> None:
+    """Every check's outcome per result, and the answer's own cost apart from the judges' and from this run's spend."""
+    db.execute("ALTER TABLE results ADD COLUMN checks TEXT")  # JSON list of {name, passed, score, reason, ...}
+    db.execute("ALTER TABLE results ADD COLUMN answer_cost_usd REAL")
+    # Rows written before: the answer's cost was cost_usd less the judges' (or, cached, what it first cost).
+    db.execute("UPDATE results SET answer_cost_usd = CASE WHEN cached = 1 THEN cached_cost_usd"
+               " ELSE cost_usd - coalesce(judge_cost_usd, 0) END")
+    db.execute("DROP VIEW target_summary")
+    db.execute(TARGET_SUMMARY_VIEW)
+
+
+# The view as m002 made it (m009 replaces it): a migration keeps the SQL it ran.
+_M002_TARGET_SUMMARY_VIEW = """CREATE VIEW target_summary AS
 SELECT run_id, target, provider, model, items, ok, errors,
        round(1.0 * ok / items, 4) AS ok_rate,
        passed,
@@ -210,6 +221,44 @@ FROM (
            sum(CASE WHEN status = 'ok' AND output_tokens IS NOT NULL THEN latency_ms END) AS gen_ms,
            sum(status = 'ok' AND cost_usd IS NULL) AS unpriced,
            sum(cost_usd) AS cost_usd,
+           min(id) AS first_result_id
+    FROM results GROUP BY run_id, target
+)"""
+
+
+# Per run and target; the report computes percentiles on top (runner/summary.py). Rates are
+# over all items, errors counting as not passed; cost (what the run paid) is NULL when any ok
+# answer is unpriced; answer cost (cached answers at their first cost) NULL when any answer is
+# unpriced; judge cost (the verdicts', cached ones at their first cost) NULL without judges.
+TARGET_SUMMARY_VIEW = """CREATE VIEW target_summary AS
+SELECT run_id, target, provider, model, items, ok, errors,
+       round(1.0 * ok / items, 4) AS ok_rate,
+       passed,
+       CASE WHEN checked > 0 THEN round(1.0 * passed / items, 4) END AS pass_rate,
+       avg_latency_ms, input_tokens, output_tokens,
+       CASE WHEN gen_ms > 0 THEN round(gen_tokens / (gen_ms / 1000.0), 2) END AS output_tokens_per_s,
+       unpriced,
+       CASE WHEN unpriced = 0 AND ok > 0 THEN cost_usd END AS cost_usd,
+       CASE WHEN unpriced = 0 AND ok > 0 THEN 1000.0 * cost_usd / items END AS cost_per_1k_items,
+       CASE WHEN answers_unpriced = 0 AND ok > 0 THEN answer_cost_usd END AS answer_cost_usd,
+       judge_cost_usd,
+       first_result_id
+FROM (
+    SELECT run_id, target, provider, model, count(*) AS items,
+           sum(status = 'ok') AS ok,
+           sum(status != 'ok') AS errors,
+           coalesce(sum(passed), 0) AS passed,
+           count(passed) AS checked,
+           round(avg(CASE WHEN status = 'ok' THEN latency_ms END), 1) AS avg_latency_ms,
+           coalesce(sum(input_tokens), 0) AS input_tokens,
+           coalesce(sum(output_tokens), 0) AS output_tokens,
+           sum(CASE WHEN status = 'ok' AND output_tokens IS NOT NULL THEN output_tokens END) AS gen_tokens,
+           sum(CASE WHEN status = 'ok' AND output_tokens IS NOT NULL THEN latency_ms END) AS gen_ms,
+           sum(status = 'ok' AND cost_usd IS NULL) AS unpriced,
+           sum(cost_usd) AS cost_usd,
+           sum(status = 'ok' AND answer_cost_usd IS NULL) AS answers_unpriced,
+           sum(answer_cost_usd) AS answer_cost_usd,
+           sum(judge_cost_usd) AS judge_cost_usd,
            min(id) AS first_result_id
     FROM results GROUP BY run_id, target
 )"""

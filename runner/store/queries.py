@@ -7,6 +7,8 @@ Definitions: ok rate = ok answers / items; pass rate = items whose checks all pa
 items (a failed request counts as not passed; None when the run has no checks);
 output tokens per second = output tokens / seconds of latency, over ok answers;
 cost per 1,000 items = cost / items x 1000; a cost is None when any ok answer is unpriced.
+Cost is what the run paid; answer cost what the answers cost (a cached one at its first cost) and
+judge cost what the verdicts cost (likewise), so a cached run's figures still compare models.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sqlite_utils
 
 SUMMARY_COLUMNS = ("target", "provider", "model", "items", "ok", "errors", "ok_rate", "passed", "pass_rate",
                    "avg_latency_ms", "input_tokens", "output_tokens", "output_tokens_per_s", "unpriced",
-                   "cost_usd", "cost_per_1k_items")
+                   "cost_usd", "cost_per_1k_items", "answer_cost_usd", "judge_cost_usd")
 
 
 def percentile(db: sqlite_utils.Database, run_id: int, target: str, column: str, fraction: float) -> float | None:

@@ -53,7 +53,7 @@ class ResultRow(NamedTuple):
     # from the response cache costs 0 here and keeps what it first cost in cached_cost_usd.
     cached: int = 0
     cached_cost_usd: float | None = None
-    judge_cost_usd: float | None = None  # the model-graded checks' share of cost_usd
+    judge_cost_usd: float | None = None  # what the item's verdicts cost (m009: a cached one at its first cost)
     # Defaults, so the synchronous hot path builds rows as before; the batch path replaces them.
     via: Via = "sync"
     batch_id: str | None = None  # the provider's id of the batch that answered it
@@ -64,6 +64,11 @@ class ResultRow(NamedTuple):
     cached_input_tokens: int | None = None  # part of input_tokens
     cache_write_tokens: int | None = None  # part of input_tokens (Anthropic cache writes)
     row_hash: str | None = None  # m007: the data row's variables hashed (config.jobs.row_hash); None without data
+    # m009_checks: every check's outcome, JSON list of {name, passed, score, reason} (a judge's also grader,
+    # cached, cost_usd); and what the answer itself cost, a cached one at its first cost (cost_usd minus
+    # judges is this run's spend, not the answer's price).
+    checks: str | None = None
+    answer_cost_usd: float | None = None
 
 
 class AttemptRow(NamedTuple):

@@ -74,3 +74,13 @@ def no_verdict_reason(db: sqlite_utils.Database, run_id: int) -> str | None:
         " WHERE results.run_id = ? AND results.status = 'ok' AND results.passed IS NULL"
         " AND json_valid(results.failed_checks) LIMIT 1", [run_id]), None)
     return str(row["reason"]) if row is not None else None
+
+
+def cache_counts(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:
+    """What the run took from the response cache: ``answers`` and grader ``verdicts``, and ``paid_usd``, what
+    the run paid (NULL when some ok answer is unpriced)."""
+    return dict(next(db.query(
+        "SELECT coalesce(sum(cached), 0) AS answers, (SELECT count(*) FROM results AS r, json_each(r.checks) AS c"
+        "  WHERE r.run_id = ? AND json_valid(r.checks) AND json_extract(c.value, '$.cached') = 1) AS verdicts,"
+        " CASE WHEN sum(status = 'ok' AND cost_usd IS NULL) = 0 THEN sum(cost_usd) END AS paid_usd"
+        " FROM results WHERE run_id = ?", [run_id, run_id])))

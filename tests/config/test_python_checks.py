@@ -63,7 +63,7 @@ def test_load_problems_are_validation_errors_with_file_and_line(isolated: Path) 
     done = hanzo("validate", job)
     assert done.returncode == 2
     assert done.stderr.splitlines()[:-1] == [
-        "job.yaml:12:3: checks[6]: threshold applies only to python checks",
+        "job.yaml:12:3: checks[6]: threshold applies only to python and judge checks",
         "job.yaml:7:11: checks[1].python: checks.py has no function 'missing'",
         "job.yaml:8:11: checks[2].python: python check file nothere.py not found (relative to the job file)",
         "job.yaml:9:11: checks[3].python: bad.py:3: importing it failed: KeyError: 'HANZO_NO_SUCH_VARIABLE'",

@@ -19,12 +19,12 @@ from tests.conftest import hanzo, write_job
 A1 = {"target": "openai/a", "items": 4, "ok_rate": 0.75, "pass_rate": 0.5, "p50_latency_ms": 200.0,
       "p95_latency_ms": 300.0, "p50_ttft_ms": 20.0, "output_tokens_per_s": 166.67, "input_tokens": 30,
       "output_tokens": 100, "cost_usd": 0.006, "cost_per_1k_items": 1.5, "unpriced": 0,
-      "unknown_input_tokens": 0, "unknown_output_tokens": 0}
+      "unknown_input_tokens": 0, "unknown_output_tokens": 0, "answer_cost_usd": 0.006, "judge_cost_usd": None}
 # local/b: 2 ok, both passing, latencies 50 and 150 (p95 = 2nd), 20 tokens in 0.2 s, no price.
 B1 = {"target": "local/b", "items": 2, "ok_rate": 1.0, "pass_rate": 1.0, "p50_latency_ms": 50.0,
       "p95_latency_ms": 150.0, "p50_ttft_ms": None, "output_tokens_per_s": 100.0, "input_tokens": 10,
       "output_tokens": 20, "cost_usd": None, "cost_per_1k_items": None, "unpriced": 2,
-      "unknown_input_tokens": 0, "unknown_output_tokens": 0}
+      "unknown_input_tokens": 0, "unknown_output_tokens": 0, "answer_cost_usd": None, "judge_cost_usd": None}
 
 
 def cells(line: str) -> list[str]:
