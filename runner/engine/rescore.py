@@ -76,6 +76,11 @@ class RescoreEngine(Engine):
         self.stored: dict[str, Mapping[str, Any]] = {}  # item_key -> its stored result, until processed
         self.rows_gone: dict[str, str] = {}  # item_key -> why its data row cannot be found, until processed
 
+    async def process_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
+        if item.item_key in self.rows_gone:  # no verdict without its row: no grader is asked (nor paid) either
+            return await self.send_item(lane, item)
+        return await super().process_item(lane, item)
+
     async def send_item(self, lane: Lane, item: WorkItem,
                         call: HttpCall | None = None) -> tuple[ResultRow, list[AttemptRow]]:
         stored = self.stored.pop(item.item_key)

@@ -210,3 +210,20 @@ def test_a_database_written_before_the_checks_column_reads_with_its_costs_apart(
         pytest.approx(0.007), pytest.approx(0.006), pytest.approx(0.004))
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT checks FROM results").fetchall() == [(None,), (None,)]
+
+
+def test_a_rescore_asks_no_grader_for_an_answer_whose_row_is_gone(fake: FakeServer, keys: dict[str, str],
+                                                                  isolated: Path, providers: Path) -> None:
+    fake.add_reply('{"pass": true, "score": 1, "reason": "ok"}', flavor="anthropic")
+    japan = {"country": "Japan", "capital": "Tokyo"}
+    job = judged(isolated, [{"judge": {"rubric": "Names {{capital}}."}}], [FRANCE, japan])
+    assert hanzo(job, "--providers-dir", providers).returncode == 0
+    fake.clear()
+    fake.add_reply('{"pass": true, "score": 1, "reason": "ok"}', flavor="anthropic")
+    judged(isolated, [{"judge": {"rubric": "Names {{capital}}."}}], [japan])
+    assert hanzo("rescore", "1", job, "--providers-dir", providers).returncode == 1
+    assert [r.json["messages"][0]["content"].count("Japan") > 0 for r in grader_requests(fake)] == [True]
+    gone = results(isolated, 2)[0]
+    assert (gone["passed"], gone["judge_cost_usd"]) == (None, None)
+    assert json.loads(gone["checks"]) == [{"name": "data row", "passed": None, "score": None, "reason": (
+        "data row 0 of run 1 is not in the job's data any more (changed or removed); not graded")}]
