@@ -48,7 +48,7 @@ def runs(job: Path | None, db: Path | None, as_json: bool, as_csv: bool) -> None
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout.")
 @click.option("--html", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
-              help="Write a self-contained HTML report (charts, failed items) to FILE.")
+              help="Write the run's page of hanzo-run view to FILE: one self-contained file that opens offline.")
 def report(args: tuple[str, ...], db: Path | None, sort: str | None, items: bool, as_json: bool, as_csv: bool,
            html: Path | None) -> None:
     """Compare the targets of a run (default: the latest): rates, latency, throughput, tokens, cost.
@@ -91,7 +91,9 @@ def report(args: tuple[str, ...], db: Path | None, sort: str | None, items: bool
     finally:
         database.close()
     if html:
-        FORMATS["html"].write_path(where.path, ids[0], html)
+        from ..view.export import write_run_page
+
+        write_run_page(where.path, ids[0], html)
         click.echo(f"wrote {html}", err=True)
         return
     name = "json" if as_json else "csv" if as_csv else "table"

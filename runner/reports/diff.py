@@ -35,8 +35,9 @@ _TRANSITIONS = {
     ("error", "pass"): "error_to_ok",
     ("error", "fail"): "error_to_ok",
 }
-_LABELS = {"pass_to_fail": "pass → fail", "ok_to_error": "ok → error", "fail_to_pass": "fail → pass",
-           "error_to_ok": "error → ok", "only_in_a": "only in A", "only_in_b": "only in B"}
+# How each change is named to people (the terminal, the web view).
+LABELS = {"pass_to_fail": "pass → fail", "ok_to_error": "ok → error", "fail_to_pass": "fail → pass",
+          "error_to_ok": "error → ok", "only_in_a": "only in A", "only_in_b": "only in B"}
 
 # (target, prompt id, the row: (row hash, how many identical rows came before) or its index, repeat index)
 StableKey = tuple[str, str | None, tuple[str, int] | int | None, int]
@@ -255,7 +256,7 @@ def totals_table(diff: RunDiff) -> Any:
     table = Table(show_edge=False, header_style="bold", title=f"run {diff.run_a} → run {diff.run_b}",
                   title_justify="left")
     table.add_column("target")
-    for name in ("items A", "items B", "unchanged", *(_LABELS[c] for c in CHANGES)):
+    for name in ("items A", "items B", "unchanged", *(LABELS[c] for c in CHANGES)):
         table.add_column(name, justify="right")
     for target in diff.targets:
         table.add_row(Text(target.target), *_counts(target.totals))  # a label is text, never markup
@@ -282,7 +283,7 @@ def changes_table(target: TargetDiff) -> Any:
     table.add_column("A", ratio=1, overflow="fold")
     table.add_column("B", ratio=1, overflow="fold")
     for change in target.changes:
-        table.add_row(Text(_LABELS[change.change], style=_STYLES[change.change]), _where(change),
+        table.add_row(Text(LABELS[change.change], style=_STYLES[change.change]), _where(change),
                       _answer(change.a), _answer(change.b))
     return table
 

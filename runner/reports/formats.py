@@ -3,7 +3,7 @@
 ``report`` picks from ``FORMATS`` by its flags and ``run --junit`` uses the ``junit`` entry, so
 a new format is one function and one entry here. ``out`` is a text stream: stdout, or a file
 opened by ``write_path``. The two-run comparison (``report A B``) and ``diff`` compare runs
-and are not per-run formats.
+and are not per-run formats; ``report --html`` is the web view's Run page (runner/view/export.py).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Format:
     def write_path(self, db_path: Path, run_id: int, path: Path, **options: Any) -> None:
         """Write the format to a file (its folder made as needed) from the database at ``db_path``.
 
-        Rendered in memory first: a format that fails (no plotly for HTML) leaves no empty file.
+        Rendered in memory first: a format that fails leaves no empty file.
         """
         db = sqlite_utils.Database(db_path)
         try:
@@ -60,12 +60,6 @@ def write_csv(db: sqlite_utils.Database, run_id: int, out: TextIO, *, sort: str 
     out.write(tables.to_csv(tables.comparison(db, run_id, sort)))
 
 
-def write_html(db: sqlite_utils.Database, run_id: int, out: TextIO) -> None:
-    from .html import render_html
-
-    out.write(render_html(db, run_id))
-
-
 def write_junit(db: sqlite_utils.Database, run_id: int, out: TextIO) -> None:
     from .junit import junit_text
 
@@ -91,7 +85,6 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("table", write_table, "the comparison per target as a terminal table"),
     Format("json", write_json, "the comparison per target as JSON"),
     Format("csv", write_csv, "the comparison per target as CSV"),
-    Format("html", write_html, "a self-contained HTML page: table, charts, failed items"),
     Format("junit", write_junit, "JUnit XML: one test suite per target, one test case per item"),
     Format("items-table", write_items_table, "every item as a terminal panel"),
     Format("items-json", write_items_json, "every item, every column, as JSON"),

@@ -196,6 +196,17 @@ def m009_checks(db: sqlite_utils.Database) -> None:
     db.execute(TARGET_SUMMARY_VIEW)
 
 
+@migrations()
+def m011_view_indexes(db: sqlite_utils.Database) -> None:
+    """``hanzo-run view`` pages a run's items by cell key (runner/store/grid.py), and sums a run's
+    figures per target (``target_summary``) from an index alone, latencies read in order: a
+    100,000-item run's page is not a scan of its rows."""
+    db.execute("CREATE INDEX results_run_grid ON results (run_id, coalesce(row_index, -1), prompt_id, repeat_index,"
+               " target, status, passed)")
+    db.execute("CREATE INDEX results_run_target_figures ON results (run_id, target, status, latency_ms, ttft_ms,"
+               " passed, input_tokens, output_tokens, cost_usd, answer_cost_usd, judge_cost_usd, provider, model)")
+
+
 # The view as m002 made it (m009 replaces it): a migration keeps the SQL it ran.
 _M002_TARGET_SUMMARY_VIEW = """CREATE VIEW target_summary AS
 SELECT run_id, target, provider, model, items, ok, errors,

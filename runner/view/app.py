@@ -6,9 +6,10 @@ A page is a module with ``routes`` (Starlette routes) and, when it belongs in th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,11 +19,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from . import runs
+from . import compare, item, run, runs
 from .pages import render
 from .security import Guard, Secrets
 
-PAGES: tuple[ModuleType, ...] = (runs,)
+PAGES: tuple[ModuleType, ...] = (runs, run, item, compare)
 STATIC = Path(__file__).parent / "static"
 
 
@@ -34,6 +35,8 @@ class ViewState:
     db_shown: str  # the database as the user named it
     secrets: Secrets
     nav: tuple[tuple[str, str], ...]  # (label, path) of each page in the nav
+    # A finished run's per-target figures by (run id, status, finished at): summed once, then read from here.
+    figures: dict[tuple[int, str, str | None], list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def create_app(db_path: Path, secrets: Secrets, db_shown: str | None = None) -> Starlette:

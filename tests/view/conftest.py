@@ -30,8 +30,8 @@ def run_db(fake: FakeServer, fake_providers: Path, keys: dict[str, str], isolate
         "name": "view", "targets": ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"],
         "prompts": [{"id": "capital", "text": "Capital of {{city}}? " + SCRIPT}],
         "data": [{"city": "Paris"}, {"city": "Rome"}, {"city": "Oslo"}],
-        "checks": [{"contains": "Paris"}], "output": "runs.db"})
-    fake.add_fault("500", flavor="anthropic", times=3)  # one item: its request and both retries
+        "checks": [{"contains": "Paris"}], "concurrency": 1, "output": "runs.db"})
+    fake.add_fault("500", flavor="anthropic", times=3)  # one item (sent one at a time): its request and both retries
     done = hanzo(job, "--providers-dir", fake_providers, "--quiet")
     assert done.returncode == 1, done.stderr  # failed checks and a failed request
     return isolated / "runs.db"

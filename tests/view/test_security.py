@@ -89,12 +89,14 @@ def test_a_script_in_an_answer_is_text(run_db: Path) -> None:
         for path in _pages(web):
             html = web.get(path).text
             assert SCRIPT not in html, path
+            assert path == "/" or "&lt;script&gt;alert(" in html, path  # the answer is there, as text
             assert re.findall(r"<script\b[^>]*>", html) == ['<script src="/static/app.js">'], path
 
 
 def _pages(client: TestClient) -> list[str]:
-    """Every page the app has for run 1 (more as pages are added)."""
-    return ["/"]
+    """Every page of the app that shows run 1's answers."""
+    item = "row=1&prompt=capital&repeat=0"
+    return ["/", "/runs/1", "/runs/1?failed=1", f"/runs/1/item?{item}", "/compare?a=1&b=1", "/runs/1?q=script"]
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "example.org"])

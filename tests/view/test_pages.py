@@ -1,0 +1,160 @@
+"""Issue 20, the pages: Runs, Run (targets, charts, the item grid with its filters and keyset pages),
+Item and Compare, driven through HTTP over a database a real run wrote (tests/view/conftest.py)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from html import unescape
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from tests.conftest import hanzo, query
+from tests.fakes import FakeServer
+from tests.view.conftest import app_client
+
+
+def rows_of(html: str, table: str) -> list[str]:
+    """The body rows of the table with id ``table`` as text: tags stripped, entities read, whitespace squeezed."""
+    body = html[html.index(f'id="{table}"'):]
+    body = body[body.index("<tbody>"):body.index("</tbody>")]
+    return [" ".join(unescape(re.sub(r"<[^>]+>", " ", row)).split()) for row in re.split(r"<tr\b[^>]*>", body)[1:]]
+
+
+def test_runs_page_lists_every_run_with_its_figures(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    [run] = rows_of(page.text, "runs")
+    assert re.fullmatch(r"1 view completed \S+ [\d.]+ s 6 5 1 16\.7% [\d.]+", run), run
+    assert 'href="/runs/1"' in page.text
+    assert "data-live-run" not in page.text  # nothing to update: the run finished
+
+
+def test_a_running_run_updates_live_from_the_json_endpoint(client: TestClient, run_db: Path) -> None:
+    conn = sqlite3.connect(run_db)
+    with conn:
+        conn.execute("UPDATE runs SET status = 'running', finished_at = NULL")
+    conn.close()
+    assert 'data-live-run="1"' in client.get("/").text
+    assert 'data-live-run="1"' in client.get("/runs/1").text
+    figures = client.get("/api/runs?id=1").json()
+    assert figures == {"runs": [{"id": 1, "live": True, "shown": {
+        "status": "running", "items": "6", "ok": "5", "errors": "1", "pass_rate": "16.7%",
+        "cost": figures["runs"][0]["shown"]["cost"], "duration": "-", "batches": ""}}]}
+    assert client.get("/api/runs?id=x").status_code == 400
+    assert client.get("/api/runs?id=9").json() == {"runs": []}
+    script = client.get("/static/app.js")
+    assert script.status_code == 200 and "/api/runs?" in script.text
+
+
+def test_run_page_compares_the_targets_with_charts(client: TestClient) -> None:
+    page = client.get("/runs/1")
+    assert page.status_code == 200
+    openai, anthropic = rows_of(page.text, "comparison")
+    # items, ok rate, errors, pass rate, then latency figures and tokens
+    assert openai.startswith("openai/gpt-4o-mini 3 100.0% 0 33.3% ")
+    assert anthropic.startswith("anthropic/claude-haiku-4-5 3 66.7% 1 0.0% ")
+    charts = re.findall(r'<figure class="chart">\s*<figcaption>([^<]+)</figcaption>', page.text)
+    assert charts == ["Latency, ms (p50; lighter: p95)", "Pass rate", "Cost per 1,000 items, $"]
+    assert page.text.count('class="bar"') == 6  # three charts, two targets
+
+
+def test_run_page_grid_has_a_row_per_item_and_a_column_per_target(client: TestClient) -> None:
+    page = client.get("/runs/1")
+    head = page.text[page.text.index('id="grid"'):]
+    assert re.findall(r'<th class="text">([^<]+)</th>', head[:head.index("</thead>")]) == [
+        "item", "openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
+    paris, rome, oslo = rows_of(page.text, "grid")
+    assert paris.startswith("capital row 0 ")
+    assert "pass" in paris and "gpt-4o-mini says: Capital of Paris?" in paris
+    assert "error" in paris and "MAX_RETRIES_EXCEEDED: gave up after 3 attempts" in paris
+    assert rome.startswith("capital row 1 ") and rome.count("✗ contains : answer does not contain 'Paris'") == 2
+    assert oslo.startswith("capital row 2 ")
+    assert 'href="/runs/1/item?row=0&amp;prompt=capital&amp;repeat=0"' in page.text
+
+
+def test_run_page_filters_failed_target_and_text(client: TestClient) -> None:
+    def items(query: str) -> list[str]:
+        page = client.get(f"/runs/1?{query}")
+        assert page.status_code == 200, page.text
+        return [] if 'id="no-items"' in page.text else [r.split(" ", 3)[2] for r in rows_of(page.text, "grid")]
+
+    assert items("failed=1") == ["0", "1", "2"]  # row 0: anthropic's request failed
+    assert items("failed=1&target=openai/gpt-4o-mini") == ["1", "2"]
+    assert items("target=openai/gpt-4o-mini") == ["0", "1", "2"]
+    assert items("q=Oslo") == ["2"]
+    assert items("q=oslo") == ["2"]  # any case
+    assert items("q=100%25") == []  # % is a character, not a wildcard
+    one = client.get("/runs/1?target=openai/gpt-4o-mini").text
+    assert "anthropic/claude-haiku-4-5</th>" not in one  # one target, one column
+    assert client.get("/runs/1?target=nobody/x").status_code == 404
+
+
+def test_run_page_pages_by_keyset(client: TestClient) -> None:
+    first = client.get("/runs/1?size=2")
+    assert [r.split(" ", 3)[2] for r in rows_of(first.text, "grid")] == ["0", "1"]
+    assert 'rel="prev"' not in first.text
+    after = re.search(r'rel="next" href="\?([^"]+)"', first.text)
+    assert after is not None
+    second = client.get("/runs/1?" + after.group(1).replace("&amp;", "&"))
+    assert [r.split(" ", 3)[2] for r in rows_of(second.text, "grid")] == ["2"]
+    assert 'rel="next"' not in second.text
+    before = re.search(r'rel="prev" href="\?([^"]+)"', second.text)
+    assert before is not None
+    back = client.get("/runs/1?size=2&" + before.group(1).replace("&amp;", "&"))
+    assert [r.split(" ", 3)[2] for r in rows_of(back.text, "grid")] == ["0", "1"]
+
+
+def test_unknown_runs_and_items_are_404_pages(client: TestClient) -> None:
+    for path in ("/runs/9", "/runs/9/item?row=0&prompt=capital&repeat=0", "/runs/1/item?row=7&prompt=capital&repeat=0",
+                 "/compare?a=1&b=9"):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert "<h1>404</h1>" in page.text
+    assert client.get("/runs/1/item?row=0").status_code == 400
+    assert client.get("/compare?a=1").status_code == 400
+
+
+def test_item_page_shows_messages_answers_and_every_attempt(client: TestClient) -> None:
+    page = client.get("/runs/1/item?row=0&prompt=capital&repeat=0")
+    assert page.status_code == 200
+    messages = page.text[page.text.index('id="messages"'):page.text.index("<h2>Answers</h2>")]
+    assert "USER" in messages.upper() and "Capital of Paris? &lt;script&gt;" in messages
+    openai, anthropic = page.text.split('class="target-answer"')[1:]
+    assert "openai/gpt-4o-mini" in openai and "gpt-4o-mini says: Capital of Paris?" in openai
+    attempts = re.findall(r"<tr><td>(\d+)</td><td class=\"text\">answer</td>.*?<td>(\d+|-)</td>\s*<td class=\"text\">"
+                          r"([A-Z_]*)</td>", anthropic, re.S)
+    assert [(n, status, code) for n, status, code in attempts] == [
+        ("1", "500", "SERVER_ERROR"), ("2", "500", "SERVER_ERROR"), ("3", "500", "SERVER_ERROR")]
+    assert "MAX_RETRIES_EXCEEDED (HTTP 500)" in anthropic
+
+
+def test_item_page_says_when_the_job_changed_and_shows_the_stored_prompt(client: TestClient, isolated: Path) -> None:
+    job = isolated / "job.yaml"
+    job.write_text(job.read_text().replace("Capital of", "Which is the capital of"))
+    page = client.get("/runs/1/item?row=1&prompt=capital&repeat=0")
+    assert "the job file changed since this run (no item of it hashes to this one&#39;s key)" in page.text
+    assert re.search(r'id="prompt">Capital of Rome\? &lt;script&gt;', page.text)
+
+
+def test_compare_page_lists_regressions_first(run_db: Path, fake: FakeServer, fake_providers: Path,
+                                              isolated: Path) -> None:
+    fake.add_fault("500", flavor="openai", times=3)  # run 2: openai's first item (Paris) errors
+    again = hanzo(isolated / "job.yaml", "--providers-dir", fake_providers, "--quiet")
+    assert again.returncode == 1, again.stderr
+    assert query(run_db, "SELECT count(*) FROM results WHERE run_id = 2 AND status != 'ok'") == [(1,)]
+    with app_client(run_db) as client:
+        page = client.get("/compare?a=1&b=2")
+        assert page.status_code == 200
+        assert re.search(r'id="verdict">run 2 regressed against run 1: 1 item went from ok to error', page.text)
+        # items A, items B, unchanged, then pass → fail, ok → error, fail → pass, error → ok, only in A, only in B
+        assert sorted(rows_of(page.text, "totals")) == ["anthropic/claude-haiku-4-5 3 3 2 0 0 0 1 0 0",  # Paris: fixed
+                                                        "openai/gpt-4o-mini 3 3 2 0 1 0 0 0 0"]
+        assert re.search(r"<th[^>]*>pass → fail</th><th[^>]*>ok → error</th>", page.text)  # regressions first
+        changes = {t: c for t, c in re.findall(r'<h2 id="t\d">([^<]+)</h2>\s*(<table class="changes">.*?</table>)',
+                                               page.text, re.S)}
+        assert "ok → error" in changes["openai/gpt-4o-mini"] and "error → ok" in changes["anthropic/claude-haiku-4-5"]
+        assert 'href="/runs/2/item?row=0&amp;prompt=capital&amp;repeat=0"' in page.text
+        # The Run page offers the run before as the one to compare with.
+        assert re.search(r'name="a" min="1" required value="1"', client.get("/runs/2").text)
