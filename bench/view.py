@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -62,6 +63,12 @@ def build(path: Path, items: int, targets: int, seed: int = 7) -> None:
     db.close()
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def serve(db: Path) -> tuple[subprocess.Popen[str], str]:
     server = subprocess.Popen([sys.executable, "-m", "runner", "view", "--db", str(db), "--port", "0", "--no-open"],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -93,18 +100,20 @@ def main(argv: list[str] | None = None) -> int:
                         if time.monotonic() > deadline:
                             raise
                         time.sleep(0.05)
-                times = []
+                times, cpu = [], []
                 for _ in range(args.repeat + 1):
-                    started = time.perf_counter()
+                    started, used = time.perf_counter(), cpu_ms(server.pid)
                     page = client.get(f"{base}/runs/1")
                     times.append((time.perf_counter() - started) * 1000)
+                    cpu.append(cpu_ms(server.pid) - used)
                     assert page.status_code == 200, page.text[:500]
         finally:
             server.terminate()
             server.wait(timeout=10)
-    median = statistics.median(times[1:])
-    print(f"| view run page | {args.items:,} items | first {times[0]:.0f} ms | median {median:.0f} ms"
-          f" | {len(page.content) / 1024:.0f} KiB |")
+    print("| page | items | first: wall ms | first: server CPU ms | then: median wall ms | median CPU ms | size |")
+    print(f"| run | {args.items:,} | {times[0]:.0f} | {cpu[0]:.0f} | {statistics.median(times[1:]):.0f} |"
+          f" {statistics.median(cpu[1:]):.0f} | {len(page.content) / 1024:.0f} KiB |")
+    print(f"load average: {' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs", file=sys.stderr)
     return 0
 
 

@@ -26,16 +26,25 @@ SUMMARY_COLUMNS = ("target", "provider", "model", "items", "ok", "errors", "ok_r
                    "cost_usd", "cost_per_1k_items", "answer_cost_usd", "judge_cost_usd")
 
 
-def percentile(db: sqlite_utils.Database, run_id: int, target: str, column: str, fraction: float) -> float | None:
-    """Nearest-rank percentile of ``column`` over the target's ok results, without loading them all."""
+def percentiles(db: sqlite_utils.Database, run_id: int, target: str, column: str,
+                fractions: Sequence[float]) -> list[float | None]:
+    """Nearest-rank percentiles of ``column`` over the target's ok results, without loading them all
+    (counted once; each is one row read at its offset, in index order for latency, m011)."""
     where = f"run_id = ? AND target = ? AND status = 'ok' AND {column} IS NOT NULL"
     count = next(db.query(f"SELECT count(*) AS n FROM results WHERE {where}", [run_id, target]))["n"]
     if not count:
-        return None
-    offset = max(math.ceil(fraction * count) - 1, 0)
-    row = next(db.query(f"SELECT {column} AS value FROM results WHERE {where} ORDER BY {column} LIMIT 1 OFFSET ?",
-                        [run_id, target, offset]))
-    return float(row["value"])
+        return [None for _ in fractions]
+    out: list[float | None] = []
+    for fraction in fractions:
+        offset = max(math.ceil(fraction * count) - 1, 0)
+        row = next(db.query(f"SELECT {column} AS value FROM results WHERE {where} ORDER BY {column} LIMIT 1 OFFSET ?",
+                            [run_id, target, offset]))
+        out.append(float(row["value"]))
+    return out
+
+
+def percentile(db: sqlite_utils.Database, run_id: int, target: str, column: str, fraction: float) -> float | None:
+    return percentiles(db, run_id, target, column, [fraction])[0]
 
 
 def target_summary(db: sqlite_utils.Database, run_id: int, *, details: bool = True) -> list[dict[str, Any]]:
@@ -49,8 +58,7 @@ def target_summary(db: sqlite_utils.Database, run_id: int, *, details: bool = Tr
     out = []
     for row in rows:
         target = row["target"]
-        row["p50_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.5)
-        row["p95_latency_ms"] = percentile(db, run_id, target, "latency_ms", 0.95)
+        row["p50_latency_ms"], row["p95_latency_ms"] = percentiles(db, run_id, target, "latency_ms", (0.5, 0.95))
         row["p50_ttft_ms"] = percentile(db, run_id, target, "ttft_ms", 0.5)
         # Ok answers that reported no usage: their tokens are unknown, not 0, so a total with them is partial.
         unknown = next(db.query(

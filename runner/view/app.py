@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from . import compare, item, run, runs
-from .pages import render
+from .pages import compile_templates, render
 from .security import Guard, Secrets
 
 PAGES: tuple[ModuleType, ...] = (runs, run, item, compare)
@@ -47,6 +47,7 @@ def create_app(db_path: Path, secrets: Secrets, db_shown: str | None = None) -> 
                     exception_handlers={HTTPException: _error_page})
     nav = tuple(page.NAV for page in PAGES if getattr(page, "NAV", None))
     app.state.view = ViewState(db_path, db_shown or str(db_path), secrets, nav)
+    compile_templates()
     return app
 
 

@@ -53,6 +53,12 @@ ENV = Environment(loader=PackageLoader("runner.view", "templates"), autoescape=s
 ENV.filters.update(pct=_pct, ms=_ms, num=_num, usd=_usd, pretty_json=_pretty_json)
 
 
+def compile_templates() -> None:
+    """Compile every template now, at start-up, not on the first request of each page."""
+    for name in ENV.list_templates():
+        ENV.get_template(name)
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """A page of the app: its template with the nav, the CSRF token and the read-only flag."""
     view = request.app.state.view
