@@ -8,6 +8,7 @@ images are inlined as thumbnails (data: URLs, the only images the page's policy 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..config.jobs import Job
 from ..errors import HanzoError
 from ..reports.items import parse_failed_checks, verdict
 from ..store.grid import attempts_of, cells_of
@@ -66,13 +68,10 @@ def _json_list(raw: str | None) -> list[Any]:
 
 def messages_as_sent(run: RunRecord, result: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     """The item's messages rebuilt from its job file, or why they cannot be shown."""
-    from ..engine.launch import prepare
-    from ..engine.options import RunOptions
-
     if not run.job_path or not Path(run.job_path).is_file():
         return [], f"the job file ({run.job_path or 'unknown'}) is not here to rebuild the messages from"
     try:
-        job, _ = prepare(Path(run.job_path), RunOptions())
+        job = _load_job(run.job_path, Path(run.job_path).stat().st_mtime_ns)
     except HanzoError as e:
         return [], f"the job file no longer loads, so the messages cannot be rebuilt: {str(e).splitlines()[0]}"
     target = next((t for t in job.targets if t.label == result["target"]), None)
@@ -84,6 +83,15 @@ def messages_as_sent(run: RunRecord, result: Mapping[str, Any]) -> tuple[list[di
         if n >= REBUILD_ITEMS:
             break
     return [], "the job file changed since this run (no item of it hashes to this one's key)"
+
+
+@functools.lru_cache(maxsize=4)
+def _load_job(path: str, mtime_ns: int) -> Job:
+    """The job file as a run would load it; loaded again only when the file changes (its data is read lazily)."""
+    from ..engine.launch import prepare
+    from ..engine.options import RunOptions
+
+    return prepare(Path(path), RunOptions())[0]
 
 
 def _message(message: Mapping[str, Any]) -> dict[str, Any]:
