@@ -158,3 +158,23 @@ def test_compare_page_lists_regressions_first(run_db: Path, fake: FakeServer, fa
         assert 'href="/runs/2/item?row=0&amp;prompt=capital&amp;repeat=0"' in page.text
         # The Run page offers the run before as the one to compare with.
         assert re.search(r'name="a" min="1" required value="1"', client.get("/runs/2").text)
+
+
+def test_item_page_shows_an_image_as_a_thumbnail(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
+                                                  isolated: Path) -> None:
+    import shutil
+
+    from tests.conftest import REPO, write_job
+
+    (isolated / "images").mkdir()
+    shutil.copy(REPO / "jobs" / "images" / "red-square.png", isolated / "images" / "red-square.png")
+    job = write_job(isolated, {"name": "vision", "targets": ["openai/gpt-4o-mini"], "output": "runs.db", "prompts": [
+        {"id": "colour", "messages": [{"role": "user", "content": [
+            {"text": "What colour is this square?"}, {"image": "images/red-square.png"}]}]}]})
+    assert hanzo(job, "--providers-dir", fake_providers, "--quiet").returncode == 0
+    with app_client(isolated / "runs.db") as client:
+        page = client.get("/runs/1/item?row=-1&prompt=colour&repeat=0")
+    assert page.status_code == 200
+    assert re.search(r'<img class="thumb" src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="images/red-square.png"',
+                     page.text)
+    assert "What colour is this square?" in page.text
