@@ -146,3 +146,23 @@ def _get(url: str) -> httpx.Response:
                 raise
             time.sleep(0.1)
 
+
+
+def test_a_taken_port_is_a_usage_error(closed_port: int) -> None:
+    from runner.view.server import bind
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=rf"view: cannot listen on 127\.0\.0\.1:{port}: .*; choose another --port"):
+            bind("127.0.0.1", port)
+    sock = bind("127.0.0.1", closed_port)
+    assert sock.getsockname()[1] == closed_port
+    sock.close()
+
+
+def test_view_without_a_database_says_so(isolated: Path) -> None:
+    done = hanzo("view", "--db", "missing.db", "--no-open")
+    assert done.returncode == 2
+    assert "no results database at missing.db" in done.stderr
