@@ -102,7 +102,8 @@ def test_run_page_pages_by_keyset(client: TestClient) -> None:
     assert 'rel="next"' not in second.text
     before = re.search(r'rel="prev" href="\?([^"]+)"', second.text)
     assert before is not None
-    back = client.get("/runs/1?size=2&" + before.group(1).replace("&amp;", "&"))
+    assert "size=2" in before.group(1)  # the page size goes along
+    back = client.get("/runs/1?" + before.group(1).replace("&amp;", "&"))
     assert [r.split(" ", 3)[2] for r in rows_of(back.text, "grid")] == ["0", "1"]
 
 
