@@ -179,3 +179,30 @@ def test_item_page_shows_an_image_as_a_thumbnail(fake: FakeServer, fake_provider
     assert re.search(r'<img class="thumb" src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="images/red-square.png"',
                      page.text)
     assert "What colour is this square?" in page.text
+
+
+def test_item_page_shows_tool_calls_and_json_answers(fake: FakeServer, fake_providers: Path, keys: dict[str, str],
+                                                     isolated: Path) -> None:
+    from tests.conftest import write_job
+
+    tools = write_job(isolated, {
+        "name": "tools", "targets": ["openai/gpt-4o-mini"], "output": "runs.db", "data": [{"city": "Paris"}],
+        "tools": [{"name": "get_weather", "description": "Weather of a city", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
+        "prompts": [{"id": "ask", "text": "Weather in {{city}}?", "tool_choice": "required"}]}, "tools.yaml")
+    extract = write_job(isolated, {
+        "name": "extract", "targets": ["openai/gpt-4o-mini"], "output": "runs.db",
+        "response_schema": {"title": "person", "type": "object", "required": ["name", "age"],
+                            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}},
+        "prompts": [{"id": "person", "text": "Extract the person: Ada Lovelace, 36."}]}, "extract.yaml")
+    for job in (tools, extract):
+        done = hanzo(job, "--providers-dir", fake_providers, "--quiet")
+        assert done.returncode == 0, done.stderr
+    with app_client(isolated / "runs.db") as client:
+        called = client.get("/runs/1/item?row=0&prompt=ask&repeat=0").text
+        answered = client.get("/runs/2/item?row=-1&prompt=person&repeat=0").text
+    calls = called[called.index("<h4>Tool calls</h4>"):]
+    assert "&#34;name&#34;: &#34;get_weather&#34;" in calls and "city" in calls
+    assert "Messages as sent" in called and "Weather in Paris?" in called
+    json_answer = answered[answered.index("<h4>JSON</h4>"):]
+    assert re.search(r"<pre>\{\n  &#34;name&#34;: ", json_answer)  # pretty-printed
