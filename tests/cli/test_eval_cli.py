@@ -311,7 +311,7 @@ def test_no_progress_without_a_terminal(isolated: Path) -> None:
 def test_one_registry_of_formats() -> None:
     from runner.reports.formats import FORMATS
 
-    assert list(FORMATS) == ["table", "json", "csv", "html", "junit", "items-table", "items-json", "items-csv"]
+    assert list(FORMATS) == ["table", "json", "csv", "junit", "items-table", "items-json", "items-csv"]
 
 
 @pytest.mark.parametrize("flags", [["--json"], ["--csv"], []], ids=["json", "csv", "table"])
