@@ -20,6 +20,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from ..errors import UsageError
+from .queries import save_target_figures
 from .records import AttemptRow, ResultRow, RunStatus
 
 migrations = Migrations("hanzo-run")
@@ -205,6 +206,10 @@ def m011_view_indexes(db: sqlite_utils.Database) -> None:
                " target, status, passed)")
     db.execute("CREATE INDEX results_run_target_figures ON results (run_id, target, status, latency_ms, ttft_ms,"
                " passed, input_tokens, output_tokens, cost_usd, answer_cost_usd, judge_cost_usd, provider, model)")
+    # A finished run's per-target figures, summed once when it finished (store/queries.py): the view's
+    # first screen of a million-item run reads one row. Valid while runs.finished_at is the same.
+    db.execute("CREATE TABLE run_figures (run_id INTEGER PRIMARY KEY REFERENCES runs(id), finished_at TEXT NOT NULL,"
+               " targets TEXT NOT NULL)")
 
 
 # The view as m002 made it (m009 replaces it): a migration keeps the SQL it ran.
@@ -408,9 +413,11 @@ class RunStore:
             if status == "completed" and missing:
                 status = "interrupted"
             self.status = status
+            finished_at = utcnow()
             self.db.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, items_ok = ?, items_failed = ?, cost_usd = ?,"
                 " items_total = coalesce(items_total, ?) WHERE id = ?",
-                [status, utcnow(), ok or 0, failed or 0, cost, total, self.run_id],
+                [status, finished_at, ok or 0, failed or 0, cost, total, self.run_id],
             )
+            save_target_figures(self.db, self.run_id, finished_at)
         return {"items": total, "ok": ok or 0, "failed": failed or 0, "cost_usd": cost, "missing": missing}

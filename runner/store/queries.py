@@ -14,6 +14,7 @@ judge cost what the verdicts cost (likewise), so a cached run's figures still co
 from __future__ import annotations
 
 import datetime
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +77,24 @@ def target_summary(db: sqlite_utils.Database, run_id: int, *, details: bool = Tr
         row["error_examples"] = {e["error_code"]: e["example"] for e in errors}  # one message per code
         row.update(token_details(db, run_id, target))
     return out
+
+
+def save_target_figures(db: sqlite_utils.Database, run_id: int, finished_at: str) -> None:
+    """Keep the finished run's ``target_summary`` (without details) for ``saved_target_figures``."""
+    figures = json.dumps(target_summary(db, run_id, details=False))
+    db.execute("INSERT OR REPLACE INTO run_figures (run_id, finished_at, targets) VALUES (?, ?, ?)",
+               [run_id, finished_at, figures])
+
+
+def saved_target_figures(db: sqlite_utils.Database, run_id: int,
+                         finished_at: str | None) -> list[dict[str, Any]] | None:
+    """The figures saved when the run finished at ``finished_at``; None when it has none saved for that
+    finish (running again since, or finished by a hanzo-run that did not save them)."""
+    row = next(db.query("SELECT finished_at, targets FROM run_figures WHERE run_id = ?", [run_id]), None)
+    if row is None or finished_at is None or row["finished_at"] != finished_at:
+        return None
+    figures: list[dict[str, Any]] = json.loads(row["targets"])
+    return figures
 
 
 def token_details(db: sqlite_utils.Database, run_id: int, target: str) -> dict[str, int | None]:

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ..reports.items import clip, parse_failed_checks, verdict
 from ..store.grid import CellKey, GridFilter, grid_page
-from ..store.queries import duration_s, target_summary
+from ..store.queries import duration_s, saved_target_figures, target_summary
 from ..store.records import RunRecord
 from ..store.runs import previous_run, resolve_run
 from .pages import database, int_param, render
@@ -184,6 +184,8 @@ def run_page(request: Request) -> Response:
         run = find_run(db, run_id)
         memo_key = (run.id, run.status, run.finished_at)
         figures = view.figures.get(memo_key)
+        if figures is None and run.status != "running":
+            figures = saved_target_figures(db, run.id, run.finished_at)
         context = run_context(db, run, grid_filter, size=size, after=decode_key(request.query_params.get("after")),
                               before=decode_key(request.query_params.get("before")), figures=figures)
         if run.status != "running":  # a finished run's figures no longer change: summed once

@@ -206,3 +206,23 @@ def test_item_page_shows_tool_calls_and_json_answers(fake: FakeServer, fake_prov
     assert "Messages as sent" in called and "Weather in Paris?" in called
     json_answer = answered[answered.index("<h4>JSON</h4>"):]
     assert re.search(r"<pre>\{\n  &#34;name&#34;: ", json_answer)  # pretty-printed
+
+
+def test_a_finished_runs_figures_are_summed_once_when_it_finishes(run_db: Path) -> None:
+    """The first screen of a finished run reads the figures saved at its end, not its rows; a run
+    that finished again since (a resume) has other figures, and they are summed anew."""
+    [(finished_at, saved)] = query(run_db, "SELECT finished_at, targets FROM run_figures WHERE run_id = 1")
+    assert query(run_db, "SELECT finished_at FROM runs WHERE id = 1") == [(finished_at,)]
+    conn = sqlite3.connect(run_db)
+    with conn:  # a marker only the saved figures hold
+        conn.execute("UPDATE run_figures SET targets = replace(targets, '\"openai/gpt-4o-mini\"', '\"saved/x\"')")
+    conn.close()
+    with app_client(run_db) as client:
+        assert ">saved/x</a>" in client.get("/runs/1").text
+    conn = sqlite3.connect(run_db)
+    with conn:
+        conn.execute("UPDATE runs SET finished_at = '2030-01-01T00:00:00.000Z'")  # finished again
+    conn.close()
+    with app_client(run_db) as client:
+        page = client.get("/runs/1").text
+        assert ">saved/x</a>" not in page and ">openai/gpt-4o-mini</a>" in page
