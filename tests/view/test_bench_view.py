@@ -13,5 +13,6 @@ def test_bench_view_times_the_run_page_at_a_tiny_size() -> None:
     done = subprocess.run([sys.executable, "-m", "bench.view", "--items", "200", "--targets", "2", "--repeat", "2"],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "| page | items | first: wall ms |" in done.stdout
-    assert "| run | 200 |" in done.stdout
+    assert "| Run page | items | first: wall ms |" in done.stdout
+    assert "| figures saved at finish | 200 |" in done.stdout
+    assert "| figures summed at first view | 200 |" in done.stdout
