@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ..reports.items import clip, parse_failed_checks, verdict
 from ..store.grid import CellKey, GridFilter, grid_page
-from ..store.queries import duration_s, saved_target_figures, target_summary
+from ..store.queries import batch_states, duration_s, saved_target_figures, target_summary
 from ..store.records import RunRecord
 from ..store.runs import previous_run, resolve_run
 from .pages import database, int_param, render
@@ -47,13 +47,14 @@ class Chart:
 
 def run_context(db: sqlite_utils.Database, run: RunRecord, grid_filter: GridFilter, *, size: int = PAGE_SIZE,
                 after: CellKey | None = None, before: CellKey | None = None,
-                figures: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """What the Run page shows. ``figures``: the targets' figures when the caller has them already."""
+                figures: list[dict[str, Any]] | None = None, batches: dict[str, int] | None = None) -> dict[str, Any]:
+    """What the Run page shows. ``figures``: the targets' figures when the caller has them already;
+    ``batches``: how many of the run's provider batches are in each state."""
     targets = figures if figures is not None else target_summary(db, run.id, details=False)
     shown_targets = [t["target"] for t in targets if grid_filter.target in (None, t["target"])]
     page = grid_page(db, run.id, grid_filter, size=size, after=after, before=before)
     return {
-        "run": run, "shown": shown(totals(run, targets), None), "live": run.status in LIVE_STATUSES,
+        "run": run, "shown": shown(totals(run, targets), batches), "live": run.status in LIVE_STATUSES,
         "targets": targets, "charts": charts(targets), "filter": grid_filter,
         "columns": shown_targets, "rows": [grid_row(key, page.cells[key], shown_targets) for key in page.keys],
         "before": encode_key(page.before), "after": encode_key(page.after), "paged": after is not None,
@@ -187,7 +188,8 @@ def run_page(request: Request) -> Response:
         if figures is None and run.status != "running":
             figures = saved_target_figures(db, run.id, run.finished_at)
         context = run_context(db, run, grid_filter, size=size, after=decode_key(request.query_params.get("after")),
-                              before=decode_key(request.query_params.get("before")), figures=figures)
+                              before=decode_key(request.query_params.get("before")), figures=figures,
+                              batches=batch_states(db).get(run.id))
         if run.status != "running":  # a finished run's figures no longer change: summed once
             view.figures[memo_key] = context["targets"]
         before = previous_run(db, run)

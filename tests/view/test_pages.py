@@ -226,3 +226,17 @@ def test_a_finished_runs_figures_are_summed_once_when_it_finishes(run_db: Path) 
     with app_client(run_db) as client:
         page = client.get("/runs/1").text
         assert ">saved/x</a>" not in page and ">openai/gpt-4o-mini</a>" in page
+
+
+def test_runs_and_run_pages_show_the_batch_state(client: TestClient, run_db: Path) -> None:
+    conn = sqlite3.connect(run_db)
+    with conn:
+        for status in ("running", "running", "ended"):
+            conn.execute("INSERT INTO batches (run_id, target, provider, model, api, tag, status, request_count,"
+                         " created_at) VALUES (1, 'openai/gpt-4o-mini', 'openai', 'gpt-4o-mini', 'openai', 't', ?, 3,"
+                         " '2026-01-01T00:00:00Z')", [status])
+    conn.close()
+    [run] = rows_of(client.get("/").text, "runs")
+    assert run.endswith("1 ended, 2 running")
+    [figures] = rows_of(client.get("/runs/1").text, "run-figures")
+    assert figures.endswith("1 ended, 2 running")
