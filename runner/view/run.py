@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..reports.items import clip, parse_failed_checks, verdict
+from ..reports.items import answer_text, clip, parse_failed_checks, verdict
 from ..store.grid import CellKey, GridFilter, grid_page
 from ..store.queries import batch_states, duration_s, saved_target_figures, target_summary
 from ..store.records import RunRecord
@@ -114,8 +114,7 @@ def cell(result: dict[str, Any]) -> dict[str, Any]:
     state = verdict(result)
     return {
         "verdict": state, "answer": clip(str(result["response_text"] or ""), CELL_TEXT),
-        "error": ": ".join(str(p) for p in (result["error_code"], result["error_message"]) if p) or "error"
-        if state == "error" else None,
+        "error": answer_text(result) if state == "error" else None,
         "failed_checks": parse_failed_checks(result["failed_checks"]), "judged": judged(result.get("checks")),
         "latency_ms": result["latency_ms"], "cost_usd": result["cost_usd"],
     }
