@@ -135,16 +135,18 @@ def variables(raw: str | None) -> list[tuple[str, str]]:
 
 
 def judged(raw: str | None) -> list[dict[str, Any]]:
-    """The checks that gave a score (a judge's), from ``results.checks``: name, passed, score, reason."""
+    """The checks a grader judged, or that gave a score, from ``results.checks`` (m009): name, passed,
+    score, reason."""
     if not raw:
         return []
     try:
         checks = json.loads(raw)
     except ValueError:
         return []
-    return [{"name": str(c.get("name", "?")), "passed": c.get("passed"), "score": c["score"],
+    return [{"name": str(c.get("name", "?")), "passed": c.get("passed"), "score": c.get("score"),
              "reason": str(c.get("reason") or "")}
-            for c in checks if isinstance(c, dict) and c.get("score") is not None] if isinstance(checks, list) else []
+            for c in checks if isinstance(c, dict) and (c.get("score") is not None or "grader" in c)
+            ] if isinstance(checks, list) else []
 
 
 def encode_key(key: CellKey | None) -> str | None:

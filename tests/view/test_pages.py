@@ -240,3 +240,25 @@ def test_runs_and_run_pages_show_the_batch_state(client: TestClient, run_db: Pat
     assert run.endswith("1 ended, 2 running")
     [figures] = rows_of(client.get("/runs/1").text, "run-figures")
     assert figures.endswith("1 ended, 2 running")
+
+
+def test_judge_scores_and_reasons_show_in_the_grid_and_on_the_item_page(fake: FakeServer, fake_providers: Path,
+                                                                        keys: dict[str, str], isolated: Path) -> None:
+    from tests.conftest import write_job
+
+    fake.add_reply('{"pass": true, "score": 0.9, "reason": "names Paris"}', flavor="anthropic", contains="France")
+    fake.add_reply('{"pass": false, "score": 0.1, "reason": "no Tokyo"}', flavor="anthropic", contains="Japan")
+    job = write_job(isolated, {
+        "name": "judged", "targets": ["openai/gpt-4o-mini"], "judge_target": "anthropic/claude-haiku-4-5",
+        "data": [{"country": "France", "capital": "Paris"}, {"country": "Japan", "capital": "Tokyo"}],
+        "prompts": [{"id": "cap", "text": "What is the capital of {{country}}?",
+                     "checks": [{"judge": {"rubric": "Names {{capital}}."}}]}], "output": "runs.db"})
+    assert hanzo(job, "--providers-dir", fake_providers, "--quiet").returncode == 1
+    with app_client(isolated / "runs.db") as client:
+        france, japan = rows_of(client.get("/runs/1").text, "grid")
+        item = client.get("/runs/1/item?row=1&prompt=cap&repeat=0").text
+    assert "⚖ judge 0.9: anthropic/claude-haiku-4-5: names Paris (score 0.9)" in france
+    assert "⚖ judge 0.1: anthropic/claude-haiku-4-5: no Tokyo (score 0.1)" in japan and "fail" in japan
+    checks = rows_of(item, "checks")  # every check's outcome, from results.checks
+    assert checks == ["judge False 0.1 anthropic/claude-haiku-4-5: no Tokyo (score 0.1)"]
+    assert re.search(r'<td>\d+</td><td class="text">judge</td>', item)  # the grader's HTTP attempt
