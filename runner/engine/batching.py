@@ -36,6 +36,7 @@ from ..errors import BatchUndecided, ErrorCode, ProviderError
 from ..http.client import Answer
 from ..protocols.batch import BatchEntry, BatchLine, BatchStatus, LineKind, refused_for_good
 from ..store.batches import BatchStore
+from ..store.cache import CachedAnswer
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow
 from .attempt import max_tokens_of
@@ -305,6 +306,7 @@ class BatchFlow:
         started = row["created_at"]
         done: list[tuple[WorkItem, ResultRow, list[AttemptRow]]] = []
         resent: list[AttemptRow] = []
+        kept: list[tuple[str, CachedAnswer]] = []  # ok answers for the cache, stored once their rows are
         cancel_asked = row["status"] == "cancelling" or (row["message"] or "").startswith("cancel requested")
         by_key = {}
         for line in lines:
@@ -332,11 +334,15 @@ class BatchFlow:
             if self.budget is not None:  # the answer's own cost; its judges settle theirs as they are asked
                 self.budget.settle(self._reserved.pop(key, 0.0), result.cost_usd)
             if self.cache is not None and result.status == "ok":
-                self.cache.keep_answer(bt.provider, bt.calls, item, result)
+                entry = self.cache.entry_of(bt.provider, bt.calls, item, result)
+                if entry is not None:
+                    kept.append(entry)
             done.append((item, result, [self._attempt(key, last + 1, started, outcome)]))
         if resent:
             self.store.write((), resent)
         await self._finish(done)
+        if self.cache is not None and kept:
+            self.cache.keep(kept)
         self.batches.collected(row["id"], status.message)
         self.report.collected += 1
 

@@ -7,12 +7,15 @@ field but streaming), the provider's base URL and protocol, the model and the re
 the key in the request's headers is never part of it. A request that cannot be built has no
 key: it is sent (and fails) like any other, never crashing the run. A hit is recorded with ``cached = 1``, its first
 latency and tokens, and cost 0 for this run: what it first cost stays in
-``cached_cost_usd``. A miss that ends ok is stored for the next run.
+``cached_cost_usd``. A miss that ends ok is stored for the next run: by the run's writer, right after
+the transaction that commits its result (scheduler.py), many answers to one cache commit. A crash between
+the two loses cache entries, never a result; an entry is never written for a result that is not.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from ..config.checks import Checks
@@ -70,18 +73,22 @@ class AnswerCache:
         key = self.key_of(provider, call.json, item)
         return call, key, self.get(key)
 
-    def keep_answer(self, provider: Provider, calls: CallBuilder, item: WorkItem, row: ResultRow) -> None:
-        """Store the item's ok answer under the key of its request (a batch's: it was not streamed)."""
+    def entry_of(self, provider: Provider, calls: CallBuilder, item: WorkItem,
+                 row: ResultRow) -> tuple[str, CachedAnswer] | None:
+        """The cache entry of the item's ok answer, under the key of its request (a batch's: not streamed)."""
         call = self.built(provider, calls, item, False)
-        if call is not None:
-            self.keep(self.key_of(provider, call.json, item), row)
+        return None if call is None else self.entry(self.key_of(provider, call.json, item), row)
 
-    def keep(self, key: str, row: ResultRow) -> None:
-        """Store an ok answer under ``key`` at what it cost (a cached one's first cost; judges left out)."""
-        answer = CachedAnswer(row.response_text or "", row.finish_reason, row.input_tokens, row.output_tokens,
-                              row.latency_ms, row.ttft_ms, row.http_status, row.answer_cost_usd, row.price_source,
-                              row.tool_calls, row.reasoning_tokens, row.cached_input_tokens, row.cache_write_tokens)
-        self.cache.put(key, answer)
+    @staticmethod
+    def entry(key: str, row: ResultRow) -> tuple[str, CachedAnswer]:
+        """An ok answer as the entry stored under ``key`` (what it cost: a cached one's first cost; judges left out)."""
+        return key, CachedAnswer(row.response_text or "", row.finish_reason, row.input_tokens, row.output_tokens,
+                                 row.latency_ms, row.ttft_ms, row.http_status, row.answer_cost_usd, row.price_source,
+                                 row.tool_calls, row.reasoning_tokens, row.cached_input_tokens, row.cache_write_tokens)
+
+    def keep(self, entries: Iterable[tuple[str, CachedAnswer]]) -> None:
+        """Store the entries in one transaction; call it once their results are committed."""
+        self.cache.put_many(entries)
 
     def row(self, run_id: int, item: WorkItem, hit: CachedAnswer, checks: Checks) -> ResultRow:
         """The item's result from a cached answer, checked like a fresh one."""

@@ -2,7 +2,7 @@
 
     lane (provider A): items, lazily ─┐  N_A workers ─┐
     lane (provider B): items, lazily ─┤  N_B workers ─┼─> bounded stream ─> writer ─> SQLite
-                                      ...             ┘
+                                      ...             ┘                        └──> response cache
 
 Each provider has its own lane, so a slow or failing provider never holds up the
 others; its worker count is its ``limits.concurrency`` and every attempt waits for
@@ -25,6 +25,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ..config.jobs import Job, WorkItem
 from ..errors import ProviderError
 from ..protocols import HttpCall
+from ..store.cache import CachedAnswer
 from ..store.database import RunStore, utcnow
 from ..store.records import AttemptRow, ResultRow, RunStatus
 from .attempt import Sender
@@ -42,6 +43,9 @@ from .rows import result_row
 FLUSH_ROWS = 1000  # the most rows one transaction takes; the writer commits whenever it is free
 GRACE_SECONDS = 5.0  # after Ctrl-C, in-flight requests get this long to finish
 NOTHING_BEFORE = (0, 0)
+#: What a worker hands the writer for one item: its result row, its attempt rows, and the cache entry of
+#: its answer when it is to be kept (an ok answer sent, not taken from the cache).
+Finished = tuple[ResultRow, list[AttemptRow], tuple[str, CachedAnswer] | None]
 
 
 class Engine:
@@ -79,9 +83,7 @@ class Engine:
 
     async def run(self) -> RunStatus:
         """Run every lane to the end; the run's final status."""
-        send, receive = anyio.create_memory_object_stream[tuple[ResultRow, list[AttemptRow]]](
-            max_buffer_size=FLUSH_ROWS
-        )
+        send, receive = anyio.create_memory_object_stream[Finished](max_buffer_size=FLUSH_ROWS)
         async with anyio.create_task_group() as outer:
             outer.start_soon(self._writer, receive)
             async with send, anyio.create_task_group() as control:
@@ -111,26 +113,27 @@ class Engine:
                 with anyio.CancelScope(shield=True):  # a finished result is never dropped
                     await send.send(row)
 
-    async def process_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
-        """One item's rows: from the response cache when it answered this request before, else sent;
-        then graded by the job's judge checks (runner/engine/caching.py, grading.py)."""
+    async def process_item(self, lane: Lane, item: WorkItem) -> Finished:
+        """One item's rows: from the response cache when it answered this request before, else sent (its
+        ok answer's cache entry with them); then graded by the job's judge checks (caching.py, grading.py)."""
         cache = self.cache
         call, key, hit = cache.lookup(lane.provider, lane.calls, item, self.job.stream) if cache is not None \
             else (None, None, None)
         attempts: list[AttemptRow] = []
+        entry = None
         if cache is not None and hit is not None:
             row = cache.row(self.store.run_id, item, hit, self.checks)
         else:
             row, attempts = await self.send_item(lane, item, call)
-            if cache is not None and key is not None and row.status == "ok":
-                cache.keep(key, row)
+            if key is not None and row.status == "ok":
+                entry = AnswerCache.entry(key, row)  # the answer as sent, before its judges' verdicts
         if self.grading is not None:
             try:
                 row = await self.grading.grade(item, row, attempts)
             except anyio.get_cancelled_exc_class():
                 self.abandoned.extend(attempts)
                 raise
-        return row, attempts
+        return row, attempts, entry
 
     async def send_item(self, lane: Lane, item: WorkItem,
                         call: HttpCall | None = None) -> tuple[ResultRow, list[AttemptRow]]:
@@ -158,14 +161,16 @@ class Engine:
         It takes every row waiting (at most FLUSH_ROWS), writes them in one transaction, and
         repeats; it waits only when nothing is waiting. Under load the batches grow by
         themselves, so commits stay few; a kill -9 loses at most the rows of one batch in
-        progress, never answers that sat finished in a timer's window.
+        progress, never answers that sat finished in a timer's window. The batch's answers go
+        to the response cache after their results are committed, in one cache transaction.
         """
         results: list[ResultRow] = []
         attempts: list[AttemptRow] = []
+        entries: list[tuple[str, CachedAnswer]] = []
         async with receive:
             while True:
                 try:
-                    row, rows = await receive.receive()
+                    row, rows, entry = await receive.receive()
                 except anyio.EndOfStream:
                     return
                 ok = failed = 0
@@ -173,6 +178,8 @@ class Engine:
                 while True:
                     results.append(row)
                     attempts.extend(rows)
+                    if entry is not None:
+                        entries.append(entry)
                     if row.status == "ok":
                         ok += 1
                     else:
@@ -180,7 +187,7 @@ class Engine:
                     if len(results) >= FLUSH_ROWS:
                         break
                     try:
-                        row, rows = receive.receive_nowait()  # what is already waiting joins this batch
+                        row, rows, entry = receive.receive_nowait()  # what is already waiting joins this batch
                     except anyio.WouldBlock:
                         if turned:
                             break
@@ -190,12 +197,15 @@ class Engine:
                         turned = True
                         await anyio.lowlevel.cancel_shielded_checkpoint()
                         try:
-                            row, rows = receive.receive_nowait()
+                            row, rows, entry = receive.receive_nowait()
                         except (anyio.WouldBlock, anyio.EndOfStream):
                             break
                     except anyio.EndOfStream:
                         break
                 self.store.write(results, attempts)
+                if entries and self.cache is not None:
+                    self.cache.keep(entries)
+                    entries.clear()
                 self.progress.advance(ok, failed)
                 self.progress.written(results)
                 results.clear()

@@ -2,7 +2,8 @@
 
 One SQLite file in the user's cache folder (``HANZO_RUN_CACHE_DIR`` when set, else the
 platform's), shared by every job and by several hanzo-run processes at once: WAL mode, a
-busy timeout, and one short statement per write, so two runs never corrupt or block each
+busy timeout, and one short transaction per batch of answers (a run stores them after their
+results are committed, never one commit per answer), so two runs never corrupt or block each
 other for long. Entries are keyed by ``request_key``, a SHA-256 of the exact request
 minus streaming; API keys and headers are never part of the key and never stored. Only
 ok answers are cached: an error is worth asking again.
@@ -16,7 +17,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -182,9 +183,16 @@ class ResponseCache:
         return answer
 
     def put(self, key: str, answer: CachedAnswer) -> None:
-        """Store (or replace) the answer under ``key``, stamped now. One statement, committed at once."""
-        values = [getattr(answer, c) for c in _COLUMNS[:-1]]  # asdict() would deep-copy every field, per item
-        self.db.execute(_PUT, [key, *values, self._clock()])
+        """Store (or replace) the answer under ``key``, stamped now, committed at once."""
+        self.put_many([(key, answer)])
+
+    def put_many(self, answers: Iterable[tuple[str, CachedAnswer]]) -> None:
+        """Store (or replace) each answer under its key, stamped now: one transaction, one commit for them all
+        (a commit per answer cost a run 0.15 ms of CPU per item)."""
+        now = self._clock()
+        with self.db.atomic():
+            # getattr per column: asdict() would deep-copy every field, per item
+            self.db.conn.executemany(_PUT, ([key, *(getattr(a, c) for c in _COLUMNS[:-1]), now] for key, a in answers))
 
     def stats(self) -> dict[str, Any]:
         """``entries``, ``bytes`` (the database's size) and the ``oldest``/``newest`` entry times (ISO UTC)."""

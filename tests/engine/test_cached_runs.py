@@ -4,11 +4,14 @@ prompt sends only its own items, --no-cache overrides, and the cache command rep
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from runner import run_job
+from runner.store.cache import CachedAnswer, ResponseCache
 from tests.conftest import hanzo, query, write_job
 
 
@@ -125,3 +128,34 @@ def test_the_cache_keeps_tool_calls_and_tells_apart_what_a_request_asks(fake: An
     fake.clear()
     assert hanzo(job("title"), "--providers-dir", fake_providers).returncode == 0
     assert [r.json["messages"][-1]["content"] for r in fake.requests] == ["Name someone"]
+
+
+def test_answers_reach_the_cache_after_their_results_are_committed_in_few_transactions(
+        fake: Any, keys: dict[str, str], isolated: Path, fake_providers: Path, cache_dir: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's writer stores the cache entries of the rows it has just committed, many to a transaction:
+    a crash loses cache entries, never a result, and an entry never exists without its result."""
+    transactions: list[int] = []
+    unwritten: list[str] = []
+    db = isolated / "out.db"
+    put_many = ResponseCache.put_many
+
+    def watched(cache: ResponseCache, answers: Iterable[tuple[str, CachedAnswer]]) -> None:
+        answers = list(answers)
+        transactions.append(len(answers))
+        for _, answer in answers:  # read on another connection: only committed rows are seen
+            if not query(db, "SELECT 1 FROM results WHERE response_text = ?", answer.response_text):
+                unwritten.append(answer.response_text)
+        put_many(cache, answers)
+
+    monkeypatch.setattr(ResponseCache, "put_many", watched)
+    monkeypatch.setattr(ResponseCache, "put", lambda cache, key, answer: watched(cache, [(key, answer)]))
+    countries = [{"country": f"Country {n}"} for n in range(24)]
+    job = write_job(isolated, {"targets": ["openai/gpt-4o-mini"], "prompts": ["Capital of {{country}}?"],
+                               "data": countries, "cache": True, "output": "out.db"})
+    assert run_job(job, providers_dirs=(str(fake_providers),)).ok == 24
+    assert unwritten == []
+    assert sum(transactions) == 24 and len(transactions) < 24
+    fake.clear()
+    assert run_job(job, providers_dirs=(str(fake_providers),)).ok == 24
+    assert fake.requests == []  # every one of them is in the cache
