@@ -206,26 +206,36 @@ class ProviderClient:
             ttft: float | None = None
             received = chunks = 0
             listener = STREAMED_TEXT.get()
-            lines = response.aiter_lines()
-            events = (sse_events(lines, timer.stamp) if self.adapter.stream_format == "sse"
-                      else ndjson_events(lines, timer.stamp))
-            async for event, data in events:
-                if data == "[DONE]":  # the OpenAI-style trailer; complete only if a finish reason came first
-                    break
-                chunks += 1
-                received += len(data)
-                if received > MAX_BODY_BYTES:  # the same cap as a whole answer's, or memory grows unbounded
-                    raise _too_large(received)
-                had = len(state.parts)
-                read_completion(self.adapter.on_event, self.provider.protocol, state, event, self._decode(data))
-                if len(state.parts) > had:
-                    if ttft is None:
-                        ttft = _ms_since(started)
-                    if listener is not None:
-                        for part in state.parts[had:]:
-                            if isinstance(part, str):
-                                listener(part)
-                if state.done and self.adapter.stream_format == "ndjson":
+            ndjson = self.adapter.stream_format == "ndjson"
+            on_event = self.adapter.on_event
+            reader = ndjson_events if ndjson else sse_events
+            ended = False  # the end marker came: whatever follows is not read
+            async for events in reader(response.aiter_bytes(), timer.stamp):
+                for event, data in events:
+                    if data == b"[DONE]":  # the OpenAI-style trailer; complete only if a finish reason came first
+                        ended = True
+                        break
+                    chunks += 1
+                    received += len(data)
+                    if received > MAX_BODY_BYTES:  # the same cap as a whole answer's, or memory grows unbounded
+                        raise _too_large(received)
+                    try:
+                        value = json.loads(data)
+                    except ValueError:  # not UTF-8 (read as a whole answer is), or not JSON: say which
+                        value = self._decode(data.decode("utf-8", "replace"))
+                    had = len(state.parts)
+                    read_completion(on_event, self.provider.protocol, state, event, value)
+                    if len(state.parts) > had:
+                        if ttft is None:
+                            ttft = _ms_since(started)
+                        if listener is not None:
+                            for part in state.parts[had:]:
+                                if isinstance(part, str):
+                                    listener(part)
+                    if state.done and ndjson:
+                        ended = True
+                        break
+                if ended:
                     break
             if not state.done:
                 # Cut short (a dropped upstream, a server shedding load): retried like a dropped

@@ -1,7 +1,7 @@
 """Reading a streamed answer's framing: server-sent events or newline-delimited JSON.
 
-The lines come from either transport (httpx's or the direct aiohttp path); the
-decoded events go to the protocol adapter's ``on_event``.
+The bytes come from either transport (httpx's or the direct aiohttp path); the
+events go to the protocol adapter's ``on_event``.
 """
 
 from __future__ import annotations
@@ -15,38 +15,65 @@ import httpx
 
 from .transport import StreamedAnswer
 
+#: One event of a stream: its name (SSE ``event:``, else None) and its data, undecoded.
+Event = tuple[str | None, bytes]
 
-async def sse_events(lines: AsyncIterator[str], progress: Callable[[], None]) -> AsyncIterator[tuple[str | None, str]]:
-    """Server-sent events as (event name, data); comment lines (``: keep-alive``) skipped. The end of
-    each event and each comment is told to ``progress`` (a stream's timer: a sign of life; once an
-    event, not once a line, which halves the clock reads)."""
+
+async def sse_events(chunks: AsyncIterator[bytes], progress: Callable[[], None]) -> AsyncIterator[list[Event]]:
+    """Server-sent events as (event name, data), a list of them per piece of the body read.
+
+    Lines are cut with bytes operations and the events of one piece come out together, so a
+    streamed answer costs a loop turn per piece read, not an async step per line. Comment lines
+    (``: keep-alive``), ``id:`` and ``retry:`` are skipped. Each piece read is told to ``progress``
+    (a stream's timer: bytes arriving are a sign of life, a comment or half a line alike).
+    """
     event: str | None = None
-    data: list[str] = []
-    async for line in lines:
-        if not line:
-            progress()
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-        elif line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith(":"):
-            progress()
-        elif line.lstrip().startswith(("{", "[")):
-            data.append(line)  # Gemini sends errors as raw JSON lines inside an SSE stream
-    if data:
-        yield event, "\n".join(data)
+    data: list[bytes] = []
+    async for lines in _lines(chunks, progress):
+        out: list[Event] = []
+        for line in lines:
+            if not line:
+                if data:
+                    out.append((event, data[0] if len(data) == 1 else b"\n".join(data)))
+                event, data = None, []
+            elif line.startswith(b"data:"):
+                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+            elif line.startswith(b"event:"):
+                event = line[6:].strip().decode("utf-8", "replace")
+            elif line.lstrip().startswith((b"{", b"[")):
+                data.append(line)  # Gemini sends errors as raw JSON lines inside an SSE stream
+        if out:
+            yield out
+    if data:  # the last event, not closed by a blank line
+        yield [(event, b"\n".join(data))]
 
 
-async def ndjson_events(lines: AsyncIterator[str], progress: Callable[[], None]) -> AsyncIterator[
-        tuple[str | None, str]]:
-    """One JSON value per non-empty line, as (None, line); every line told to ``progress``."""
-    async for line in lines:
+async def ndjson_events(chunks: AsyncIterator[bytes], progress: Callable[[], None]) -> AsyncIterator[list[Event]]:
+    """One JSON value per non-empty line, as (None, line), a list per piece read (as ``sse_events``)."""
+    async for lines in _lines(chunks, progress):
+        out: list[Event] = [(None, line) for line in lines if line.strip()]
+        if out:
+            yield out
+
+
+async def _lines(chunks: AsyncIterator[bytes], progress: Callable[[], None]) -> AsyncIterator[list[bytes]]:
+    """The complete lines of each piece read (``\n`` or ``\r\n`` ended); a last line without an end, at the end."""
+    pending = b""
+    async for chunk in chunks:
         progress()
-        if line.strip():
-            yield None, line
+        if pending:
+            chunk = pending + chunk
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:  # no line ends in it yet
+            pending = chunk
+            continue
+        pending = chunk[cut:]  # a "\r" at its very end waits there for its "\n"
+        whole = chunk[:cut]
+        if b"\r" in whole:
+            whole = whole.replace(b"\r\n", b"\n")
+        yield whole[:-1].split(b"\n")
+    if pending:
+        yield [pending[:-1] if pending.endswith(b"\r") else pending]
 
 
 async def read_capped(response: httpx.Response | StreamedAnswer, limit: int) -> bytes:
@@ -62,23 +89,23 @@ async def read_capped(response: httpx.Response | StreamedAnswer, limit: int) -> 
 
 
 class StreamTimer:
-    """Bounds a streamed answer: the wait for its first line, every gap between two lines, and
+    """Bounds a streamed answer: the wait for its first bytes, every gap between two reads, and
     optionally the whole attempt. A stream that keeps sending is never cut by the gap bound.
 
-    Used as ``async with timer:`` around the request, ``stamp`` called for each line read (by the
-    event readers above, so no generator layer is added per line). Each line only stamps the
+    Used as ``async with timer:`` around the request, ``stamp`` called for each piece of the body
+    read (by the event readers above, so no generator layer is added). Each piece only stamps the
     time (the first also moves the timer to the gap bound, which only grows from then on).
     When the one timer fires it re-arms itself at the next deadline
     unless that has passed, and else cancels the attempt through ``asyncio.timeout``: a
-    ``TimeoutError`` out of the block, ``expired`` naming the bound. No timer per line: the
-    bound costs a clock read per line.
+    ``TimeoutError`` out of the block, ``expired`` naming the bound. No timer per read: the
+    bound costs a clock read per read.
     """
 
     def __init__(self, first_byte: float, idle: float, total: float | None) -> None:
         self.first_byte = first_byte
         self.idle = idle
         self.total = total
-        self.lines = 0  # 1 once a line came (then the gap bound applies)
+        self.lines = 0  # 1 once bytes came (then the gap bound applies)
         self.expired: Literal["first_byte", "idle", "total"] | None = None
         self._scope = asyncio.timeout(None)
 
@@ -99,7 +126,7 @@ class StreamTimer:
         await self._scope.__aexit__(exc_type, exc, tb)
 
     def stamp(self) -> None:
-        """A line came: the stream is alive (from now on the gap bound applies)."""
+        """Bytes came: the stream is alive (from now on the gap bound applies)."""
         self._last = self._loop.time()
         self.lines = 1
 

@@ -17,7 +17,6 @@ error; here they become the httpx errors the client classifies as such, on both 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import functools
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -101,19 +100,6 @@ class StreamedAnswer:
         with httpx_errors():
             async for chunk in self._response.content.iter_any():
                 yield chunk
-
-    async def aiter_lines(self) -> AsyncIterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        pending = ""
-        async for chunk in self.aiter_bytes():
-            pending += decoder.decode(chunk)
-            if "\n" in pending:
-                *lines, pending = pending.split("\n")
-                for line in lines:
-                    yield line[:-1] if line.endswith("\r") else line
-        pending += decoder.decode(b"", final=True)
-        if pending:
-            yield pending[:-1] if pending.endswith("\r") else pending
 
 
 @functools.cache
