@@ -27,6 +27,7 @@ import os
 import secrets
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -57,6 +58,7 @@ MAX_POLL_S = 600.0
 POLL_BACKOFF = 1.5
 # Test hook: SIGKILL this process right after a batch is created, before its id is committed.
 CRASH_HOOK = "HANZO_RUN_CRASH_AFTER_BATCH_CREATE"
+COLLECTED_AT_ONCE = 1000  # rows of a batch's results written to one transaction, as its results file is read
 GRADED_AT_ONCE = 64  # answers of a collected batch graded at once (each grader's lane keeps its own limits)
 NOTHING_BEFORE = (0, 0)
 
@@ -281,70 +283,102 @@ class BatchFlow:
                              f"{status.failed or 0} failed")
 
     async def _collect(self, bt: BatchTarget, row: dict[str, Any], status: BatchStatus) -> None:
-        """Write the results of an ended batch; decide what becomes of the requests without an answer.
+        """Write the results of an ended batch as its lines are read; decide what becomes of the requests
+        without an answer.
 
-        Every request the batch carried is an attempt of its item, numbered after the item's earlier
-        ones (sync or batch), whether it was answered, failed, or expired and is sent again."""
-        try:
-            lines = await with_retries(bt.provider.retry, anyio.sleep,
-                                       functools.partial(bt.api.results, bt.client, status))
-        except ProviderError as error:
-            if not refused_for_good(error):
-                self.progress.notice(f"{row['target']}: batch {status.batch_id}: cannot read its results: "
-                                     f"{error}; trying again at the next poll")
-                return
-            lines = []  # asking again would be refused again: its items get the error
-            status.state, status.message = "failed", f"its results could not be read: {error}"
-        except ValueError as error:  # a results file that is not JSON lines
-            lines = []
-            status.message = f"its results could not be read: {error}"
+        A results file is read as it downloads, never whole, and its rows are written COLLECTED_AT_ONCE
+        to a transaction. A read cut short leaves the rows written so far: they are final, and reading
+        again (a retry, the next poll, a resume) skips their items. Every request the batch carried is
+        an attempt of its item, numbered after the item's earlier ones (sync or batch), whether it was
+        answered, failed, or expired and is sent again."""
         members = self.batches.members(row["id"])
         items = self._items_of(bt)
         sent_before = self.batches.times_sent(row["id"])
         before = self.batches.attempts_before(row["id"])
+        written = self.batches.answered_by(status.batch_id)  # item keys this batch's rows were written for
         pricing = self.prices.batch(bt.provider, bt.target.model)
         started = row["created_at"]
-        done: list[tuple[WorkItem, ResultRow, list[AttemptRow]]] = []
-        resent: list[AttemptRow] = []
-        kept: list[tuple[str, CachedAnswer]] = []  # ok answers for the cache, stored once their rows are
         cancel_asked = row["status"] == "cancelling" or (row["message"] or "").startswith("cancel requested")
-        by_key = {}
-        for line in lines:
-            key = members.get(line.custom_id)
-            if key is not None and key not in by_key and key in items:
-                by_key[key] = line  # matched by id, never by position (and once)
-        kind: LineKind = "expired" if status.state == "expired" else \
-            "cancelled" if status.state == "cancelled" else "error"
-        for cid, key in members.items():
-            if key not in items:
-                continue
-            line = by_key.get(key) or BatchLine(cid, kind)
-            outcome = line_outcome(line, bt.calls.adapter, bt.provider, status, cancel_asked,
-                                   sent_before.get(key, 1))
+        taken = set(written)  # item keys a line of the last read was matched to
+        resent: list[AttemptRow] = []
+        again: list[WorkItem] = []
+
+        def answered(line: BatchLine, key: str) -> tuple[WorkItem, ResultRow, list[AttemptRow]] | None:
+            """The item's rows from its line; None when it is to be sent again (decided after the read)."""
+            outcome = line_outcome(line, bt.calls.adapter, bt.provider, status, cancel_asked, sent_before.get(key, 1))
             last, count = before.get(key, NOTHING_BEFORE)
             item = items[key]
             if outcome is None:  # to be sent again: this send was an attempt all the same
                 why = ProviderError(ErrorCode.TIMEOUT if line.kind == "expired" else ErrorCode.CANCELLED,
                                     f"the batch {status.batch_id} {line.kind}", None, bt.provider.id)
                 resent.append(self._attempt(key, last + 1, started, why))
-                self._resend(item)
-                continue
+                again.append(item)
+                return None
             cost = answer_cost(pricing, outcome.completion, item.messages) if isinstance(outcome, Answer) else UNKNOWN
-            result = self._row(item, outcome, count + 1, started, cost, status.batch_id)
+            return item, self._row(item, outcome, count + 1, started, cost, status.batch_id), [
+                self._attempt(key, last + 1, started, outcome)]
+
+        async def read() -> None:
+            nonlocal taken
+            taken = set(written)
+            resent.clear()
+            again.clear()
+            done: list[tuple[WorkItem, ResultRow, list[AttemptRow]]] = []
+            async with aclosing(bt.api.results(bt.client, status)) as lines:
+                async for line in lines:
+                    key = members.get(line.custom_id)
+                    if key is None or key in taken or key not in items:
+                        continue
+                    taken.add(key)  # matched by id, never by position (and once)
+                    if (rows := answered(line, key)) is not None:
+                        done.append(rows)
+                    if len(done) >= COLLECTED_AT_ONCE:
+                        await self._write_collected(bt, done, written)
+                        done = []
+            await self._write_collected(bt, done, written)
+
+        try:
+            await with_retries(bt.provider.retry, anyio.sleep, read)
+        except ProviderError as error:
+            if not refused_for_good(error):
+                self.progress.notice(f"{row['target']}: batch {status.batch_id}: cannot read its results: "
+                                     f"{error}; trying again at the next poll")
+                return
+            # Asking again would be refused again: the items without a row get the error.
+            taken, status.state, status.message = set(written), "failed", f"its results could not be read: {error}"
+            resent.clear()
+            again.clear()
+        except ValueError as error:  # a results file that is not JSON lines
+            taken, status.message = set(written), f"its results could not be read: {error}"
+            resent.clear()
+            again.clear()
+        kind: LineKind = "expired" if status.state == "expired" else \
+            "cancelled" if status.state == "cancelled" else "error"
+        rest = [answered(BatchLine(cid, kind), key) for cid, key in members.items()
+                if key in items and key not in taken]
+        if resent:
+            self.store.write((), resent)
+        for item in again:
+            self._resend(item)
+        await self._write_collected(bt, [rows for rows in rest if rows is not None], written)
+        self.batches.collected(row["id"], status.message)
+        self.report.collected += 1
+
+    async def _write_collected(self, bt: BatchTarget, done: list[tuple[WorkItem, ResultRow, list[AttemptRow]]],
+                               written: set[str]) -> None:
+        """Rows of a collected batch, settled against the budget, graded, written, then their ok answers cached."""
+        kept: list[tuple[str, CachedAnswer]] = []
+        for item, result, _ in done:
             if self.budget is not None:  # the answer's own cost; its judges settle theirs as they are asked
-                self.budget.settle(self._reserved.pop(key, 0.0), result.cost_usd)
+                self.budget.settle(self._reserved.pop(item.item_key, 0.0), result.cost_usd)
             if self.cache is not None and result.status == "ok":
                 entry = self.cache.entry_of(bt.provider, bt.calls, item, result)
                 if entry is not None:
                     kept.append(entry)
-            done.append((item, result, [self._attempt(key, last + 1, started, outcome)]))
-        if resent:
-            self.store.write((), resent)
         await self._finish(done)
+        written.update(item.item_key for item, _, _ in done)
         if self.cache is not None and kept:
             self.cache.keep(kept)
-        self.batches.collected(row["id"], status.message)
-        self.report.collected += 1
 
     def _resend(self, item: WorkItem) -> None:
         if self.budget is not None:  # reserved again when it goes out again

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -28,7 +28,7 @@ from ..keys.store import host_of
 from ..protocols import Adapter, ChatRequest, Completion, HttpCall, StreamState, adapter_for
 from ..protocols.base import excerpt, inband_error
 from .retry_after import retry_after_from
-from .streams import StreamTimer, ndjson_events, read_capped, sse_events
+from .streams import StreamTimer, lines_of, ndjson_events, read_capped, sse_events
 from .transport import PooledTransport, StreamedAnswer, choose_transport
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a larger answer is refused rather than held in memory
@@ -280,14 +280,32 @@ class ProviderClient:
                 raise self.error(response.status_code, response.headers, response.content)
             return self._decode(response.content)
 
-    async def download(self, path: str) -> bytes:
-        """GET a file's raw content (a batch's JSONL results); ``path`` relative or absolute."""
+    @property
+    def base_url(self) -> str:
+        return self.provider.base_url
+
+    async def exchange(self, method: str, path: str, *, headers: Mapping[str, str],
+                       content: bytes) -> tuple[Mapping[str, str], Any]:
+        """One request of raw ``content`` with extra ``headers`` (a step of a resumable upload); the answer's
+        headers and its JSON body (None when empty). ``path`` relative, or absolute on the provider's host."""
         url = self._url(path)
         with self._translated(url, self.provider.timeout):
-            response = await self.http.get(url)
-            if response.status_code >= 400:
+            response = await self.http.request(method, url, headers=dict(headers), content=content)
+            if response.status_code >= 300:
                 raise self.error(response.status_code, response.headers, response.content)
-            return response.content
+            return response.headers, self._decode(response.content) if response.content else None
+
+    async def download_lines(self, path: str) -> AsyncGenerator[list[bytes], None]:
+        """GET a file (a batch's JSONL results; ``path`` relative or absolute) read as it arrives: its
+        complete lines, a list per piece read, so a results file of any size is never held whole."""
+        url = self._url(path)
+        with self._translated(url, self.provider.timeout):
+            async with self.http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    raise self.error(response.status_code, response.headers,
+                                     await read_capped(response, MAX_BODY_BYTES))
+                async for lines in lines_of(response.aiter_bytes()):
+                    yield lines
 
     def _url(self, path: str) -> str:
         """Where a request for ``path`` goes: below the base URL, or an absolute URL on the base URL's own

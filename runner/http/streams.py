@@ -29,7 +29,7 @@ async def sse_events(chunks: AsyncIterator[bytes], progress: Callable[[], None])
     """
     event: str | None = None
     data: list[bytes] = []
-    async for lines in _lines(chunks, progress):
+    async for lines in lines_of(chunks, progress):
         out: list[Event] = []
         for line in lines:
             if not line:
@@ -50,14 +50,20 @@ async def sse_events(chunks: AsyncIterator[bytes], progress: Callable[[], None])
 
 async def ndjson_events(chunks: AsyncIterator[bytes], progress: Callable[[], None]) -> AsyncIterator[list[Event]]:
     """One JSON value per non-empty line, as (None, line), a list per piece read (as ``sse_events``)."""
-    async for lines in _lines(chunks, progress):
+    async for lines in lines_of(chunks, progress):
         out: list[Event] = [(None, line) for line in lines if line.strip()]
         if out:
             yield out
 
 
-async def _lines(chunks: AsyncIterator[bytes], progress: Callable[[], None]) -> AsyncIterator[list[bytes]]:
-    """The complete lines of each piece read (``\n`` or ``\r\n`` ended); a last line without an end, at the end."""
+def _nothing() -> None:
+    pass
+
+
+async def lines_of(chunks: AsyncIterator[bytes],
+                   progress: Callable[[], None] = _nothing) -> AsyncIterator[list[bytes]]:
+    """The complete lines of each piece read (``\n`` or ``\r\n`` ended, ends removed), a list per piece; a
+    last line without an end, at the end. Only a piece and a partial line are ever held."""
     pending = b""
     async for chunk in chunks:
         progress()

@@ -9,7 +9,8 @@ never goes to the host the URL names (behind a proxy it would go around it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -89,26 +90,24 @@ class AnthropicBatches(BatchApi):
                                 "provider's base_url")
         return parts.path[start:] + (f"?{parts.query}" if parts.query else "")
 
-    async def results(self, io: BatchIO, status: BatchStatus) -> list[BatchLine]:
-        lines: list[BatchLine] = []
-        for line in jsonl_objects(await io.download(self._results_path(status))):
+    async def results(self, io: BatchIO, status: BatchStatus) -> AsyncGenerator[BatchLine, None]:
+        async for line in jsonl_objects(io, self._results_path(status)):
             custom_id = untagged(str(line.get("custom_id")))
             result = line.get("result") or {}
             kind = result.get("type")
             if kind == "succeeded":
-                lines.append(BatchLine(custom_id, "ok", 200, result.get("message")))
+                yield BatchLine(custom_id, "ok", 200, result.get("message"))
             elif kind == "errored":
                 error = result.get("error") or {}
                 inner: dict[str, Any] = error["error"] if isinstance(error.get("error"), dict) else error
                 code = ANTHROPIC_STATUS.get(str(inner.get("type")), 500)
-                lines.append(BatchLine(custom_id, "error", code, {"type": "error", "error": inner}))
+                yield BatchLine(custom_id, "error", code, {"type": "error", "error": inner})
             elif kind == "canceled":
-                lines.append(BatchLine(custom_id, "cancelled"))
+                yield BatchLine(custom_id, "cancelled")
             elif kind == "expired":
-                lines.append(BatchLine(custom_id, "expired"))
+                yield BatchLine(custom_id, "expired")
             else:
-                lines.append(BatchLine(custom_id, "error", None, {"error": {"message": f"unknown result: {line}"}}))
-        return lines
+                yield BatchLine(custom_id, "error", None, {"error": {"message": f"unknown result: {line}"}})
 
     async def cancel(self, io: BatchIO, batch_id: str) -> None:
         await io.fetch("POST", f"{self.batches}/{batch_id}/cancel")
@@ -145,11 +144,13 @@ class AnthropicBatches(BatchApi):
 
     async def _carries(self, io: BatchIO, status: BatchStatus, tag: str) -> bool:
         """Whether the ended batch's requests carry ``tag`` (False when its results are gone for good)."""
+        prefix = tagged(tag, "")
         try:
-            data = await io.download(self._results_path(status))
+            async with aclosing(jsonl_objects(io, self._results_path(status))) as lines:
+                async for line in lines:  # every line of a batch carries its tag: the first one tells
+                    return str(line.get("custom_id")).startswith(prefix)
         except ProviderError as error:
             if refused_for_good(error):
                 return False
             raise
-        prefix = tagged(tag, "")
-        return any(str(line.get("custom_id")).startswith(prefix) for line in jsonl_objects(data))
+        return False

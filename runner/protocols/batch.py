@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -34,6 +35,10 @@ ORPHAN_SKEW_S = 300.0  # clock difference allowed between this machine and the p
 class BatchIO(Protocol):
     """The requests a batch API makes; runner/http/client.py's ProviderClient implements them."""
 
+    @property
+    def base_url(self) -> str:
+        ...
+
     async def fetch(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
                     body: Any = None, within: float | None = None) -> Any:
         ...
@@ -41,7 +46,13 @@ class BatchIO(Protocol):
     async def upload(self, path: str, fields: Mapping[str, str], filename: str, content: bytes) -> Any:
         ...
 
-    async def download(self, path: str) -> bytes:
+    async def exchange(self, method: str, path: str, *, headers: Mapping[str, str],
+                       content: bytes) -> tuple[Mapping[str, str], Any]:
+        """One request of raw ``content`` with extra ``headers``; the answer's headers and JSON body."""
+        ...
+
+    def download_lines(self, path: str) -> AsyncGenerator[list[bytes], None]:
+        """A file's lines as they arrive (a batch's JSONL results), never the whole file at once."""
         ...
 
 
@@ -100,8 +111,9 @@ class BatchApi(ABC):
         ...
 
     @abstractmethod
-    async def results(self, io: BatchIO, status: BatchStatus) -> list[BatchLine]:
-        """The lines of an ended batch (any order; match them by custom_id)."""
+    def results(self, io: BatchIO, status: BatchStatus) -> AsyncGenerator[BatchLine, None]:
+        """The lines of an ended batch as they are read (any order; match them by custom_id). A results
+        file is read as it downloads, never whole; reading again starts from its first line."""
         ...
 
     @abstractmethod
@@ -146,13 +158,16 @@ def unix_time(value: Any) -> float | None:
     return None
 
 
-def jsonl_objects(data: bytes) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSON-lines file (blank lines and non-objects skipped; bad JSON raises ValueError)."""
-    for line in data.decode("utf-8", "replace").splitlines():
-        if line.strip():
-            value = json.loads(line)
-            if isinstance(value, dict):
-                yield value
+async def jsonl_objects(io: BatchIO, path: str) -> AsyncGenerator[dict[str, Any], None]:
+    """The JSON objects of the JSON-lines file at ``path``, as it downloads (blank lines and non-objects
+    skipped; bad JSON raises ValueError)."""
+    async with aclosing(io.download_lines(path)) as pieces:  # a reader that stops early ends the download
+        async for lines in pieces:
+            for line in lines:
+                if line.strip():
+                    value = json.loads(line.decode("utf-8", "replace"))
+                    if isinstance(value, dict):
+                        yield value
 
 
 def compact_json(value: Any) -> str:

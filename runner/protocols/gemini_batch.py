@@ -1,10 +1,12 @@
-"""Gemini Batch Mode with inline requests: ``POST /models/{model}:batchGenerateContent`` with requests
-named by ``metadata.key``, poll the operation (``BATCH_STATE_*``), results in ``inlinedResponses``. The
-batch carries its tag in its display name."""
+"""Gemini Batch Mode: ``POST /models/{model}:batchGenerateContent`` with inline requests named by
+``metadata.key``, poll the operation (``BATCH_STATE_*``). Results come back inline
+(``inlinedResponses``), or, for a batch created from a file, as a file (``responsesFile``), read as
+it downloads from beside the API (``https://host/download/v1beta/files/...``). The batch carries its
+tag in its display name."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from ..config.providers import BatchSettings
@@ -18,6 +20,7 @@ from .batch import (
     BatchStatus,
     compact_json,
     count_of,
+    jsonl_objects,
     unix_time,
 )
 
@@ -66,22 +69,28 @@ class GeminiBatches(BatchApi):
                            count_of(stats.get("failedRequestCount")), message=message,
                            created_at=unix_time(meta.get("createTime")), raw=op)
 
-    async def results(self, io: BatchIO, status: BatchStatus) -> list[BatchLine]:
+    async def results(self, io: BatchIO, status: BatchStatus) -> AsyncGenerator[BatchLine, None]:
         op = status.raw
         output = op.get("response") or (op.get("metadata") or {}).get("output") or {}
+        responses_file = output.get("responsesFile")
+        if responses_file:  # a batch created from a file answers in a file: {"key", "response" | "error"} lines
+            path = f"{_beside(io.base_url, 'download')}/{responses_file}:download?alt=media"
+            async for entry in jsonl_objects(io, path):
+                yield self._line(entry, entry.get("key"), "")
+            return
         inlined = (output.get("inlinedResponses") or {}).get("inlinedResponses") or []
-        lines: list[BatchLine] = []
         for n, entry in enumerate(inlined):
-            key = (entry.get("metadata") or {}).get("key")
-            custom_id = str(key) if key is not None else str(n)  # without a key Gemini keeps input order
-            if "response" in entry:
-                lines.append(BatchLine(custom_id, "ok", 200, entry["response"]))
-            else:
-                error = entry.get("error") or {}
-                code = RPC_STATUS.get(count_of(error.get("code")) or 2, 500)
-                lines.append(BatchLine(custom_id, "error", code, {"error": {
-                    "code": code, "message": error.get("message") or "request failed", "details": []}}))
-        return lines
+            yield self._line(entry, (entry.get("metadata") or {}).get("key"), str(n))  # no key: input order
+
+    @staticmethod
+    def _line(entry: dict[str, Any], key: Any, otherwise: str) -> BatchLine:
+        custom_id = str(key) if key is not None else otherwise
+        if "response" in entry:
+            return BatchLine(custom_id, "ok", 200, entry["response"])
+        error = entry.get("error") or entry.get("status") or {}  # a google.rpc.Status
+        code = RPC_STATUS.get(count_of(error.get("code")) or 2, 500)
+        return BatchLine(custom_id, "error", code, {"error": {
+            "code": code, "message": error.get("message") or "request failed", "details": []}})
 
     async def cancel(self, io: BatchIO, batch_id: str) -> None:
         await io.fetch("POST", f"/{batch_id}:cancel")
@@ -99,3 +108,10 @@ class GeminiBatches(BatchApi):
                 return None
             query = {"pageSize": "100", "pageToken": str(token)}
         return None
+
+
+def _beside(base_url: str, service: str) -> str:
+    """Where Google serves ``service`` (download) for the API at ``base_url``: before its version,
+    https://host/v1beta -> https://host/upload/v1beta."""
+    head, _, version = base_url.rstrip("/").rpartition("/")
+    return f"{head}/{service}/{version}"

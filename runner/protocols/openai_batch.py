@@ -4,7 +4,7 @@ purpose=batch), ``POST /batches``, poll ``/batches/{id}``, results in the output
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from ..config.providers import BatchSettings
@@ -74,25 +74,23 @@ class OpenAIBatches(BatchApi):
                            obj.get("input_file_id"), obj.get("output_file_id"), obj.get("error_file_id"),
                            message, unix_time(obj.get("created_at")), obj)
 
-    async def results(self, io: BatchIO, status: BatchStatus) -> list[BatchLine]:
-        lines: list[BatchLine] = []
+    async def results(self, io: BatchIO, status: BatchStatus) -> AsyncGenerator[BatchLine, None]:
         for file_id in (status.output_file_id, status.error_file_id):
             if not file_id:
                 continue
-            for line in jsonl_objects(await io.download(f"{self.files}/{file_id}/content")):
+            async for line in jsonl_objects(io, f"{self.files}/{file_id}/content"):
                 custom_id = str(line.get("custom_id"))
                 response = line.get("response")
                 error = line.get("error")
                 if isinstance(response, dict) and response.get("status_code") is not None:
                     code = int(response["status_code"])
-                    lines.append(BatchLine(custom_id, "ok" if code < 400 else "error", code, response.get("body")))
+                    yield BatchLine(custom_id, "ok" if code < 400 else "error", code, response.get("body"))
                 elif isinstance(error, dict) and error.get("code") == "batch_expired":
-                    lines.append(BatchLine(custom_id, "expired", None, error))
+                    yield BatchLine(custom_id, "expired", None, error)
                 elif isinstance(error, dict) and error.get("code") == "batch_cancelled":
-                    lines.append(BatchLine(custom_id, "cancelled", None, error))
+                    yield BatchLine(custom_id, "cancelled", None, error)
                 else:
-                    lines.append(BatchLine(custom_id, "error", None, {"error": error}))
-        return lines
+                    yield BatchLine(custom_id, "error", None, {"error": error})
 
     async def cancel(self, io: BatchIO, batch_id: str) -> None:
         await io.fetch("POST", f"{self.batches}/{batch_id}/cancel")

@@ -119,6 +119,11 @@ class BatchStore:
         return {r["custom_id"]: r["item_key"] for r in self.db.query(
             "SELECT custom_id, item_key FROM batch_items WHERE batch = ?", [row_id])}
 
+    def answered_by(self, batch_id: str) -> set[str]:
+        """Item keys whose result rows the provider batch ``batch_id`` gave in this run (a collect cut short)."""
+        return {r["item_key"] for r in self.db.query(
+            "SELECT item_key FROM results WHERE run_id = ? AND batch_id = ?", [self.run_id, batch_id])}
+
     def times_sent(self, row_id: int) -> dict[str, int]:
         """How many batches of the run each item of this batch went out in (this one included)."""
         return {r["item_key"]: r["n"] for r in self.db.query(

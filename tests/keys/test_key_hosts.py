@@ -59,8 +59,10 @@ def test_every_request_of_a_client_stays_on_its_providers_host(fake: FakeServer,
         client = ProviderClient(provider, key)
         refused = []
         try:
-            for call in (client.get(f"{canned.url}/v1/models"), client.download(f"{canned.url}/results.jsonl"),
-                         client.get(fake.base_url("openai").replace("http://", "https://") + "/models")):
+            for call in (client.get(f"{canned.url}/v1/models"), anext(client.download_lines(f"{canned.url}/r.jsonl")),
+                         client.get(fake.base_url("openai").replace("http://", "https://") + "/models"),
+                         client.exchange("POST", f"{canned.url}/upload/v1beta/files?upload_id=1", headers={},
+                                         content=b"{}")):
                 with pytest.raises(ProviderError) as caught:
                     await call
                 refused.append(caught.value)
@@ -72,7 +74,7 @@ def test_every_request_of_a_client_stays_on_its_providers_host(fake: FakeServer,
 
     refused = anyio.run(go, backend="asyncio")
     assert canned.paths == []
-    assert [e.code for e in refused] == [ErrorCode.CLIENT_ERROR] * 3
+    assert [e.code for e in refused] == [ErrorCode.CLIENT_ERROR] * 4
     assert refused[0].message == (f"not sent: {canned.url}/v1/models is not on openai's host ({fake.url}), and its "
                                   "key goes to that host only")
     assert all(key not in e.message for e in refused)

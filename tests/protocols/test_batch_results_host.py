@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from runner.config.providers import BatchSettings
 from runner.errors import ErrorCode, ProviderError
 from runner.protocols.anthropic_batch import AnthropicBatches
-from runner.protocols.batch import BatchStatus, refused_for_good
+from runner.protocols.batch import BatchLine, BatchStatus, refused_for_good
 from tests.conftest import point_at, write_providers
 from tests.engine.test_batch import batch_job, rows, run
 from tests.fakes import FakeServer
@@ -67,9 +67,23 @@ class Downloads:
     async def upload(self, path: str, fields: Mapping[str, str], filename: str, content: bytes) -> Any:
         raise AssertionError("not expected")
 
-    async def download(self, path: str) -> bytes:
+    async def exchange(self, method: str, path: str, *, headers: Mapping[str, str],
+                       content: bytes) -> tuple[Mapping[str, str], Any]:
+        raise AssertionError("not expected")
+
+    async def download_lines(self, path: str) -> AsyncGenerator[list[bytes], None]:
         self.paths.append(path)
-        return b""
+        for lines in ():
+            yield lines
+
+    base_url = "https://api.anthropic.com"
+
+
+def read_results(api: AnthropicBatches, io: Downloads, status: BatchStatus) -> list[BatchLine]:
+    async def read() -> list[BatchLine]:
+        return [line async for line in api.results(io, status)]
+
+    return anyio.run(read)
 
 
 @pytest.mark.parametrize(("results_url", "read"), [
@@ -80,7 +94,7 @@ class Downloads:
 def test_results_are_read_below_the_base_url(results_url: str, read: str) -> None:
     api, io = AnthropicBatches(BatchSettings("anthropic", 10, 1024, 0.5, "24h", {})), Downloads()
     status = BatchStatus("msgbatch_1", "ended", "ended", raw={"results_url": results_url})
-    assert anyio.run(api.results, io, status) == []
+    assert read_results(api, io, status) == []
     assert io.paths == [read]  # relative: the client puts it on the provider's base_url
 
 
@@ -88,7 +102,7 @@ def test_a_results_url_elsewhere_is_refused_for_good() -> None:
     api, io = AnthropicBatches(BatchSettings("anthropic", 10, 1024, 0.5, "24h", {})), Downloads()
     status = BatchStatus("msgbatch_1", "ended", "ended", raw={"results_url": "https://cdn.example/files/abc"})
     with pytest.raises(ProviderError) as refused:
-        anyio.run(api.results, io, status)
+        read_results(api, io, status)
     assert refused.value.code is ErrorCode.CLIENT_ERROR and refused_for_good(refused.value)
     assert "results_url https://cdn.example/files/abc is not under the batches path" in str(refused.value)
     assert io.paths == []
