@@ -1,8 +1,12 @@
-"""Gemini Batch Mode: ``POST /models/{model}:batchGenerateContent`` with inline requests named by
-``metadata.key``, poll the operation (``BATCH_STATE_*``). Results come back inline
-(``inlinedResponses``), or, for a batch created from a file, as a file (``responsesFile``), read as
-it downloads from beside the API (``https://host/download/v1beta/files/...``). The batch carries its
-tag in its display name."""
+"""Gemini Batch Mode: ``POST /models/{model}:batchGenerateContent``, poll the operation (``BATCH_STATE_*``).
+
+Requests up to 20 MB go inline, named by ``metadata.key``; their results come back inline
+(``inlinedResponses``). Larger ones go as a JSONL file (``{"key", "request"}`` per line) uploaded
+to the File API with Google's resumable upload protocol (a ``start`` request, then the bytes with
+``upload, finalize``), and the batch names it (``input_config.file_name``); their results come back
+as a file (``responsesFile``), read as it downloads. Uploads and downloads are served beside the
+API: ``https://host/upload/v1beta/files``, ``https://host/download/v1beta/files/...``. The batch
+carries its tag in its display name."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 from ..config.providers import BatchSettings
+from ..errors import ErrorCode, ProviderError
 from .batch import (
     LIST_PAGES,
     BatchApi,
@@ -24,6 +29,8 @@ from .batch import (
     unix_time,
 )
 
+INLINE_MAX_BYTES = 20_000_000  # the most a batch's inline requests may weigh; a larger batch goes as a file
+
 # google.rpc.Code -> the HTTP status it maps to (google.rpc code.proto)
 RPC_STATUS = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 11: 400,
               12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
@@ -34,7 +41,7 @@ GEMINI_STATES: dict[str, BatchState] = {
 
 
 class GeminiBatches(BatchApi):
-    """Gemini Batch Mode with inline requests."""
+    """Gemini Batch Mode: inline requests, or a file through the File API."""
 
     def __init__(self, settings: BatchSettings) -> None:
         self.batches = settings.paths.get("batches", "/batches")
@@ -45,11 +52,36 @@ class GeminiBatches(BatchApi):
     async def create(self, io: BatchIO, model: str, entries: Sequence[BatchEntry], tag: str,
                      metadata: Mapping[str, str]) -> BatchStatus:
         model = model.removeprefix("models/")
+        config: dict[str, Any]
+        if sum(map(self.entry_size, entries)) <= INLINE_MAX_BYTES:
+            inline = [{"request": e.body, "metadata": {"key": e.custom_id}} for e in entries]
+            config = {"requests": {"requests": inline}}
+        else:
+            content = "".join(compact_json({"key": e.custom_id, "request": e.body}) + "\n" for e in entries).encode()
+            config = {"file_name": await self._upload(io, content, f"hanzo-{tag}")}
         made = await io.fetch("POST", f"/models/{model}:batchGenerateContent", body={"batch": {
-            "display_name": f"hanzo-{tag}",
-            "input_config": {"requests": {"requests": [
-                {"request": e.body, "metadata": {"key": e.custom_id}} for e in entries]}}}})
+            "display_name": f"hanzo-{tag}", "input_config": config}})
         return self._status(made)
+
+    async def _upload(self, io: BatchIO, content: bytes, name: str) -> str:
+        """The File API's name (``files/...``) of ``content``, uploaded with the resumable protocol."""
+        started, _ = await io.exchange("POST", f"{_beside(io.base_url, 'upload')}/files", headers={
+            "X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(len(content)),
+            "X-Goog-Upload-Header-Content-Type": "application/jsonl", "Content-Type": "application/json"},
+            content=compact_json({"file": {"display_name": name}}).encode())
+        url = started.get("x-goog-upload-url")
+        if not url:
+            raise ProviderError(ErrorCode.INVALID_RESPONSE, "the File API started an upload without an upload URL "
+                                "(no X-Goog-Upload-URL header)")
+        _, done = await io.exchange("POST", url, headers={
+            "X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0",
+            "Content-Type": "application/jsonl"}, content=content)
+        file = done.get("file") if isinstance(done, dict) else None
+        if not isinstance(file, dict) or not isinstance(file.get("name"), str):
+            raise ProviderError(ErrorCode.INVALID_RESPONSE,
+                                f"the File API's upload answer names no file: {done!r:.200}")
+        return str(file["name"])
 
     async def status(self, io: BatchIO, batch_id: str) -> BatchStatus:
         return self._status(await io.fetch("GET", f"/{batch_id}"))
@@ -111,7 +143,7 @@ class GeminiBatches(BatchApi):
 
 
 def _beside(base_url: str, service: str) -> str:
-    """Where Google serves ``service`` (download) for the API at ``base_url``: before its version,
+    """Where Google serves ``service`` (upload, download) for the API at ``base_url``: before its version,
     https://host/v1beta -> https://host/upload/v1beta."""
     head, _, version = base_url.rstrip("/").rpartition("/")
     return f"{head}/{service}/{version}"

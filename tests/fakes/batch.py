@@ -8,9 +8,16 @@ Three wire protocols, each in its real shape (/work/shared/provider-facts.md, se
 * Anthropic Message Batches: ``POST /v1/messages/batches``, ``GET /v1/messages/batches/{id}``,
   ``GET /v1/messages/batches`` (``limit``, ``after_id``, ``before_id``), ``POST .../{id}/cancel``,
   ``GET .../{id}/results`` (the batch's ``results_url``, JSONL).
-* Gemini Batch Mode with inline requests: ``POST /v1beta/models/{model}:batchGenerateContent``,
-  ``GET /v1beta/batches/{id}`` (a long-running operation), ``GET /v1beta/batches`` (``pageSize``,
-  ``pageToken``), ``POST /v1beta/batches/{id}:cancel``, ``DELETE /v1beta/batches/{id}``.
+* Gemini Batch Mode: ``POST /v1beta/models/{model}:batchGenerateContent`` with inline requests or an
+  uploaded file (``input_config.file_name``), ``GET /v1beta/batches/{id}`` (a long-running operation),
+  ``GET /v1beta/batches`` (``pageSize``, ``pageToken``), ``POST /v1beta/batches/{id}:cancel``,
+  ``DELETE /v1beta/batches/{id}``. Its File API, beside the API: ``POST /upload/v1beta/files`` with
+  Google's resumable protocol (``X-Goog-Upload-Command: start`` with the length and type in
+  ``X-Goog-Upload-Header-*``, answered with an ``X-Goog-Upload-URL``; then the bytes to that URL with
+  ``upload, finalize`` at offset 0, answered ``{"file": {...}}``) and ``GET
+  /download/v1beta/files/{id}:download?alt=media``. A batch made from a file (JSONL lines ``{"key",
+  "request"}``) answers in a file (``response.responsesFile``), one ``{"key", "response"}`` or ``{"key",
+  "error"}`` line per request, in input order.
 
 Every request of a batch is answered as the synchronous, non-streamed chat endpoint would answer its
 body (the fake's own parsing and rendering), usage included; the chat endpoints themselves see none
@@ -35,7 +42,8 @@ records, oldest first, with their parsed ``requests``); ``fake.batch.chat_reques
 
 Where a provider does not document a detail, the fake picks the plausible shape and says so:
 an OpenAI batch cancelled before its requests ran lists them in the error file with code
-``batch_cancelled``; a cancelled Gemini batch, like an expired one, has no results.
+``batch_cancelled``; a cancelled Gemini batch, like an expired one, has no results; a failed request
+of a Gemini results file is an ``error`` (a google.rpc.Status), as inline.
 """
 
 from __future__ import annotations
@@ -124,6 +132,15 @@ class _File:
     created: float
 
 
+@dataclass
+class _Upload:
+    """A resumable upload started (Gemini's File API), waiting for its bytes."""
+
+    name: str
+    length: int
+    mime_type: str
+
+
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
@@ -145,6 +162,8 @@ class BatchFake:
     def __init__(self, server: FakeServer) -> None:
         self.server = server
         self.files: dict[str, _File] = {}
+        self.uploads: dict[str, _Upload] = {}
+        self._displays: dict[str, str] = {}  # file name -> its display name, until its bytes come
         self.batches: dict[str, FakeBatch] = {}
         self._next = 0
         self.reset()
@@ -160,6 +179,8 @@ class BatchFake:
         self.results_host: str | None = None
         self.results_error: int | None = None
         self.files.clear()
+        self.uploads.clear()
+        self._displays.clear()
         self.batches.clear()
 
     # ------------------------------------------------------------ inspection
@@ -207,6 +228,10 @@ class BatchFake:
                 return self._anthropic_results(parts[0])
             return None
         if flavor == "gemini":
+            if real == "/upload/v1beta/files" and method == "POST":
+                return self._gemini_upload(request, raw)
+            if real.startswith("/download/v1beta/files/") and method == "GET":
+                return self._gemini_download(real.removeprefix("/download/v1beta/"), request.query)
             create = GEMINI_BATCH.fullmatch(real)
             if create and method == "POST":
                 return self._gemini_create(create.group(1), body)
@@ -268,6 +293,8 @@ class BatchFake:
                 batch.outputs.append((req, "ok" if status == 200 else "error", status, body))
         if batch.flavor in ("openai", "groq"):
             self._openai_files(batch)
+        elif batch.create.get("fileName") and state == "completed":
+            self._gemini_results_file(batch)
 
     def _run(self, batch: FakeBatch, req: BatchRequest) -> tuple[int, Any]:
         """What the synchronous chat endpoint would answer: (HTTP status, JSON body)."""
@@ -613,8 +640,24 @@ class BatchFake:
         if not isinstance(batch_spec, dict):
             return failure(flavor, 400, "* BatchGenerateContentRequest.batch: batch is required")
         config = batch_spec.get("inputConfig", batch_spec.get("input_config"))
+        file_name = config.get("fileName", config.get("file_name")) if isinstance(config, dict) else None
         holder = config.get("requests") if isinstance(config, dict) else None
         items = holder.get("requests") if isinstance(holder, dict) else None
+        create = {"displayName": batch_spec.get("displayName", batch_spec.get("display_name"))}
+        if file_name is not None:
+            file = self.files.get(file_name) if isinstance(file_name, str) else None
+            if file is None:
+                return failure(flavor, 400, f"* BatchGenerateContentRequest.batch.input_config.file_name: "
+                              f"file {file_name} not found")
+            requests: list[BatchRequest] = []
+            for n, text in enumerate(file.data.decode().splitlines()):
+                line = json.loads(text) if text.strip() else None
+                if not isinstance(line, dict) or not isinstance(line.get("request"), dict):
+                    return failure(flavor, 400, f"The input file {file_name} is invalid: line {n + 1} has no request")
+                key = line.get("key")
+                requests.append(BatchRequest(key if isinstance(key, str) else str(n), line["request"]))
+            batch = self._new_batch(flavor, "batches/", requests, {**create, "fileName": file_name}, model)
+            return _json(self._gemini_operation(batch))
         if not isinstance(items, list) or not items:
             return failure(flavor, 400, "* BatchGenerateContentRequest.batch.input_config: requests are required"
                           " (inline requests or a file name)")
@@ -626,9 +669,67 @@ class BatchFake:
             meta = item.get("metadata")
             key = meta.get("key") if isinstance(meta, dict) else None
             requests.append(BatchRequest(key if isinstance(key, str) else str(n), item["request"], meta))
-        create = {"displayName": batch_spec.get("displayName", batch_spec.get("display_name"))}
         batch = self._new_batch(flavor, "batches/", requests, create, model)
         return _json(self._gemini_operation(batch))
+
+    def _gemini_upload(self, request: web.Request, raw: bytes) -> web.Response:
+        """The File API's resumable upload: ``start`` (metadata), then the bytes with ``upload, finalize``."""
+        headers, flavor = request.headers, "gemini"
+        command = {c.strip() for c in headers.get("x-goog-upload-command", "").lower().split(",")}
+        upload_id = request.query.get("upload_id")
+        if upload_id is None:
+            if headers.get("x-goog-upload-protocol", "").lower() != "resumable" or command != {"start"}:
+                return failure(flavor, 400, "Upload requests need X-Goog-Upload-Protocol: resumable and "
+                              "X-Goog-Upload-Command: start")
+            length = headers.get("x-goog-upload-header-content-length", "")
+            if not length.isdigit():
+                return failure(flavor, 400, "X-Goog-Upload-Header-Content-Length is required")
+            spec = json.loads(raw).get("file") if raw else None
+            display = (spec.get("display_name") or spec.get("displayName")) if isinstance(spec, dict) else None
+            upload = _Upload(self._new_id("files/"), int(length),
+                             headers.get("x-goog-upload-header-content-type", "application/octet-stream"))
+            self.uploads[upload_id := self._new_id("upload-")] = upload
+            self._displays[upload.name] = display or upload.name
+            url = f"{self.server.url}/gemini/upload/v1beta/files?upload_id={upload_id}&upload_protocol=resumable"
+            return web.Response(status=200, headers={
+                "X-Goog-Upload-Status": "active", "X-Goog-Upload-URL": url, "X-Goog-Upload-Control-URL": url,
+                "X-Goog-Upload-Chunk-Granularity": "8388608"})
+        started = self.uploads.get(upload_id)
+        if started is None:
+            return failure(flavor, 404, f"Upload {upload_id} not found.")
+        if command != {"upload", "finalize"} or headers.get("x-goog-upload-offset") != "0" \
+                or len(raw) != started.length:
+            return failure(flavor, 400, f"Expected the whole file ({started.length} bytes) at offset 0 with "
+                          f"X-Goog-Upload-Command: upload, finalize; got {len(raw)} bytes")
+        del self.uploads[upload_id]
+        now = time.time()
+        self.files[started.name] = _File(started.name, self._displays.pop(started.name), "batch", raw, now)
+        return web.json_response({"file": self._gemini_file(self.files[started.name], started.mime_type)},
+                                 headers={"X-Goog-Upload-Status": "final"})
+
+    @staticmethod
+    def _gemini_file(file: _File, mime_type: str) -> dict[str, Any]:
+        return {"name": file.id, "displayName": file.filename, "mimeType": mime_type,
+                "sizeBytes": str(len(file.data)), "createTime": _iso(file.created), "updateTime": _iso(file.created),
+                "expirationTime": _iso(file.created + 48 * 3600), "uri": f"/v1beta/{file.id}", "state": "ACTIVE",
+                "source": "UPLOADED"}
+
+    def _gemini_download(self, target: str, query: Any) -> web.Response:
+        name, _, verb = target.partition(":")
+        file = self.files.get(name)
+        if verb != "download" or query.get("alt") != "media" or file is None:
+            return failure("gemini", 404, f"File {name} not found.")
+        return web.Response(body=file.data, content_type="application/octet-stream")
+
+    def _gemini_results_file(self, batch: FakeBatch) -> None:
+        lines = []
+        for req, kind, status, body in batch.outputs:  # input order, always
+            lines.append({"key": req.custom_id, "response": body} if kind == "ok" else {
+                "key": req.custom_id, "error": {"code": RPC_CODES.get(status, 2), "message": body["error"]["message"]}})
+        name = self._new_id("files/batch-")
+        self.files[name] = _File(name, f"{batch.id}-responses", "batch_output",
+                                 "".join(json.dumps(x) + "\n" for x in lines).encode(), time.time())
+        batch.output_file_id = name
 
     def _gemini_operation(self, batch: FakeBatch) -> dict[str, Any]:
         state = {"running": "BATCH_STATE_RUNNING" if batch.polls else "BATCH_STATE_PENDING",
@@ -653,7 +754,12 @@ class BatchFake:
         if batch.state == "running":
             return op
         op["done"] = True
-        if batch.state == "completed":
+        if batch.state == "completed" and batch.output_file_id is not None:
+            output: dict[str, Any] = {"responsesFile": batch.output_file_id}
+            metadata["output"] = output
+            op["response"] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main."
+                                       "GenerateContentBatchOutput", **output}
+        elif batch.state == "completed":
             inlined = []
             for req, kind, status, body in batch.outputs:  # input order, always
                 entry: dict[str, Any] = {"response": body} if kind == "ok" else {

@@ -356,6 +356,58 @@ def test_gemini_expired_cancelled_and_failed(fake: FakeServer) -> None:
         assert c.delete(f"/{name}").status_code == 200 and c.get(f"/{name}").status_code == 404
 
 
+def gemini_upload(c: httpx.Client, fake: FakeServer, content: bytes) -> httpx.Response:
+    """The File API's resumable upload as the google-genai SDK does it: start, then upload + finalize."""
+    start = c.post(fake.url + "/gemini/upload/v1beta/files", headers={
+        "X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start",
+        "X-Goog-Upload-Header-Content-Length": str(len(content)),
+        "X-Goog-Upload-Header-Content-Type": "application/jsonl"}, json={"file": {"display_name": "requests"}})
+    assert start.status_code == 200 and start.headers["x-goog-upload-status"] == "active", start.text
+    return c.post(start.headers["x-goog-upload-url"], content=content, headers={
+        "X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"})
+
+
+def test_gemini_batch_from_an_uploaded_file_answers_in_a_file(fake: FakeServer) -> None:
+    fake.batch.fail_ids = {"k4": 400}
+    lines = "".join(json.dumps({"key": k, "request": {"contents": [{"role": "user", "parts": [{"text": p}]}]}}) + "\n"
+                    for k, p in PROMPTS.items()).encode()
+    with client(fake, "gemini") as c:
+        uploaded = gemini_upload(c, fake, lines)
+        assert uploaded.status_code == 200 and uploaded.headers["x-goog-upload-status"] == "final"
+        file = uploaded.json()["file"]
+        assert file["name"].startswith("files/") and file["sizeBytes"] == str(len(lines))
+        assert (file["displayName"], file["mimeType"], file["state"]) == ("requests", "application/jsonl", "ACTIVE")
+        made = c.post(f"/models/{MODEL['gemini']}:batchGenerateContent",
+                      json={"batch": {"display_name": "t", "input_config": {"file_name": file["name"]}}})
+        assert made.status_code == 200, made.text
+        done, _ = gemini_wait(c, made.json()["name"])
+        output = done["response"]["responsesFile"]
+        assert "inlinedResponses" not in done["response"] and done["metadata"]["output"] == {"responsesFile": output}
+        got = c.get(f"{fake.url}/gemini/download/v1beta/{output}:download", params={"alt": "media"})
+    results = [json.loads(line) for line in got.content.splitlines()]
+    assert [r["key"] for r in results] == list(PROMPTS)  # input order
+    assert results[0]["response"]["candidates"][0]["content"]["parts"][0]["text"] == expected("gemini", "k0")
+    assert results[4] == {"key": "k4", "error": {"code": 3, "message": "Invalid request."}}
+    assert fake.batch.chat_requests() == 0
+
+
+def test_gemini_uploads_refuse_what_the_protocol_does_not_allow(fake: FakeServer) -> None:
+    with client(fake, "gemini") as c:
+        plain = c.post(fake.url + "/gemini/upload/v1beta/files", content=b"{}")
+        assert plain.status_code == 400
+        start = c.post(fake.url + "/gemini/upload/v1beta/files", headers={
+            "X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": "10"}, json={"file": {}})
+        short = c.post(start.headers["x-goog-upload-url"], content=b"12345",
+                       headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"})
+        assert short.status_code == 400 and "10 bytes" in short.json()["error"]["message"]
+        missing = c.post(f"/models/{MODEL['gemini']}:batchGenerateContent",
+                         json={"batch": {"display_name": "t", "input_config": {"file_name": "files/nope"}}})
+        assert missing.status_code == 400
+    with client(fake, "gemini", "wrong-key") as c:
+        assert c.post(fake.url + "/gemini/upload/v1beta/files").status_code == 400  # the key is checked first
+
+
 def test_gemini_batch_needs_the_key(fake: FakeServer) -> None:
     with client(fake, "gemini", None) as c:
         assert gemini_create(c, ["k0"]).status_code == 403
