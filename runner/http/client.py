@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, aclosing, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -210,33 +210,34 @@ class ProviderClient:
             on_event = self.adapter.on_event
             reader = ndjson_events if ndjson else sse_events
             ended = False  # the end marker came: whatever follows is not read
-            async for events in reader(response.aiter_bytes(), timer.stamp):
-                for event, data in events:
-                    if data == b"[DONE]":  # the OpenAI-style trailer; complete only if a finish reason came first
-                        ended = True
+            async with aclosing(reader(response.aiter_bytes(), timer.stamp)) as batches:
+                async for events in batches:
+                    for event, data in events:
+                        if data == b"[DONE]":  # the OpenAI-style trailer; complete only if a finish reason came first
+                            ended = True
+                            break
+                        chunks += 1
+                        received += len(data)
+                        if received > MAX_BODY_BYTES:  # the same cap as a whole answer's, or memory grows unbounded
+                            raise _too_large(received)
+                        try:
+                            value = json.loads(data)
+                        except ValueError:  # not UTF-8 (read as a whole answer is), or not JSON: say which
+                            value = self._decode(data.decode("utf-8", "replace"))
+                        had = len(state.parts)
+                        read_completion(on_event, self.provider.protocol, state, event, value)
+                        if len(state.parts) > had:
+                            if ttft is None:
+                                ttft = _ms_since(started)
+                            if listener is not None:
+                                for part in state.parts[had:]:
+                                    if isinstance(part, str):
+                                        listener(part)
+                        if state.done and ndjson:
+                            ended = True
+                            break
+                    if ended:
                         break
-                    chunks += 1
-                    received += len(data)
-                    if received > MAX_BODY_BYTES:  # the same cap as a whole answer's, or memory grows unbounded
-                        raise _too_large(received)
-                    try:
-                        value = json.loads(data)
-                    except ValueError:  # not UTF-8 (read as a whole answer is), or not JSON: say which
-                        value = self._decode(data.decode("utf-8", "replace"))
-                    had = len(state.parts)
-                    read_completion(on_event, self.provider.protocol, state, event, value)
-                    if len(state.parts) > had:
-                        if ttft is None:
-                            ttft = _ms_since(started)
-                        if listener is not None:
-                            for part in state.parts[had:]:
-                                if isinstance(part, str):
-                                    listener(part)
-                    if state.done and ndjson:
-                        ended = True
-                        break
-                if ended:
-                    break
             if not state.done:
                 # Cut short (a dropped upstream, a server shedding load): retried like a dropped
                 # connection, and recorded as this INVALID_RESPONSE, never as a partial answer.
@@ -304,8 +305,9 @@ class ProviderClient:
                 if response.status_code >= 400:
                     raise self.error(response.status_code, response.headers,
                                      await read_capped(response, MAX_BODY_BYTES))
-                async for lines in lines_of(response.aiter_bytes()):
-                    yield lines
+                async with aclosing(lines_of(response.aiter_bytes())) as pieces:
+                    async for lines in pieces:
+                        yield lines
 
     def _url(self, path: str) -> str:
         """Where a request for ``path`` goes: below the base URL, or an absolute URL on the base URL's own

@@ -7,79 +7,136 @@ events go to the protocol adapter's ``on_event``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 import httpx
 
 from .transport import StreamedAnswer
 
+_T = TypeVar("_T")
+
 #: One event of a stream: its name (SSE ``event:``, else None) and its data, undecoded.
 Event = tuple[str | None, bytes]
 
 
-async def sse_events(chunks: AsyncIterator[bytes], progress: Callable[[], None]) -> AsyncIterator[list[Event]]:
-    """Server-sent events as (event name, data), a list of them per piece of the body read.
+class Lines:
+    """Cuts pieces of a body into lines (``\n`` or ``\r\n`` ended, ends removed) with bytes operations;
+    only a partial line is held between pieces."""
 
-    Lines are cut with bytes operations and the events of one piece come out together, so a
-    streamed answer costs a loop turn per piece read, not an async step per line. Comment lines
-    (``: keep-alive``), ``id:`` and ``retry:`` are skipped. Each piece read is told to ``progress``
-    (a stream's timer: bytes arriving are a sign of life, a comment or half a line alike).
-    """
-    event: str | None = None
-    data: list[bytes] = []
-    async for lines in lines_of(chunks, progress):
-        out: list[Event] = []
-        for line in lines:
-            if not line:
-                if data:
-                    out.append((event, data[0] if len(data) == 1 else b"\n".join(data)))
-                event, data = None, []
-            elif line.startswith(b"data:"):
-                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-            elif line.startswith(b"event:"):
-                event = line[6:].strip().decode("utf-8", "replace")
-            elif line.lstrip().startswith((b"{", b"[")):
-                data.append(line)  # Gemini sends errors as raw JSON lines inside an SSE stream
-        if out:
-            yield out
-    if data:  # the last event, not closed by a blank line
-        yield [(event, b"\n".join(data))]
+    def __init__(self) -> None:
+        self.pending = b""
 
-
-async def ndjson_events(chunks: AsyncIterator[bytes], progress: Callable[[], None]) -> AsyncIterator[list[Event]]:
-    """One JSON value per non-empty line, as (None, line), a list per piece read (as ``sse_events``)."""
-    async for lines in lines_of(chunks, progress):
-        out: list[Event] = [(None, line) for line in lines if line.strip()]
-        if out:
-            yield out
-
-
-def _nothing() -> None:
-    pass
-
-
-async def lines_of(chunks: AsyncIterator[bytes],
-                   progress: Callable[[], None] = _nothing) -> AsyncIterator[list[bytes]]:
-    """The complete lines of each piece read (``\n`` or ``\r\n`` ended, ends removed), a list per piece; a
-    last line without an end, at the end. Only a piece and a partial line are ever held."""
-    pending = b""
-    async for chunk in chunks:
-        progress()
-        if pending:
-            chunk = pending + chunk
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The lines the piece completes."""
+        if self.pending:
+            chunk = self.pending + chunk
         cut = chunk.rfind(b"\n") + 1
         if not cut:  # no line ends in it yet
-            pending = chunk
-            continue
-        pending = chunk[cut:]  # a "\r" at its very end waits there for its "\n"
+            self.pending = chunk
+            return []
+        self.pending = chunk[cut:]  # a "\r" at its very end waits there for its "\n"
         whole = chunk[:cut]
         if b"\r" in whole:
             whole = whole.replace(b"\r\n", b"\n")
-        yield whole[:-1].split(b"\n")
-    if pending:
-        yield [pending[:-1] if pending.endswith(b"\r") else pending]
+        return whole[:-1].split(b"\n")
+
+    def end(self) -> list[bytes]:
+        """The last line, when the body did not end it."""
+        last, self.pending = self.pending, b""
+        return [last[:-1] if last.endswith(b"\r") else last] if last else []
+
+
+class ServerSentEvents:
+    """Server-sent events as (event name, data). Comment lines (``: keep-alive``), ``id:`` and ``retry:``
+    are skipped; Gemini's raw JSON lines (its errors inside an SSE stream) are data."""
+
+    def __init__(self) -> None:
+        self.lines = Lines()
+        self.event: str | None = None
+        self.data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        return self._read(self.lines.feed(chunk))
+
+    def end(self) -> list[Event]:
+        """The events the body's end closes: its last line's, and one no blank line closed."""
+        return self._read([*self.lines.end(), b""])
+
+    def _read(self, lines: list[bytes]) -> list[Event]:
+        out: list[Event] = []
+        for line in lines:
+            if not line:
+                if self.data:
+                    out.append((self.event, self.data[0] if len(self.data) == 1 else b"\n".join(self.data)))
+                self.event, self.data = None, []
+            elif line.startswith(b"data:"):
+                self.data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+            elif line.startswith(b"event:"):
+                self.event = line[6:].strip().decode("utf-8", "replace")
+            elif line.lstrip().startswith((b"{", b"[")):
+                self.data.append(line)
+        return out
+
+
+class JsonLines:
+    """One JSON value per non-empty line, as (None, line)."""
+
+    def __init__(self) -> None:
+        self.lines = Lines()
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        return [(None, line) for line in self.lines.feed(chunk) if line.strip()]
+
+    def end(self) -> list[Event]:
+        return [(None, line) for line in self.lines.end() if line.strip()]
+
+
+class Framing(Protocol[_T]):
+    def feed(self, chunk: bytes) -> list[_T]:
+        ...
+
+    def end(self) -> list[_T]:
+        ...
+
+
+async def framed(chunks: AsyncIterator[bytes], framing: Framing[_T],
+                 progress: Callable[[], None] | None = None) -> AsyncGenerator[list[_T], None]:
+    """What ``framing`` cuts from each piece read, a list per piece (none when a piece completes
+    nothing), so a body costs a loop turn per piece read, not an async step per line or event.
+    Each piece is told to ``progress`` (a stream's timer: bytes arriving are a sign of life, a
+    comment or half a line alike). Closing this closes ``chunks`` (no generator is left for the
+    event loop's finalizer, which costs a task and a wake-up each)."""
+    try:
+        async for chunk in chunks:
+            if progress is not None:
+                progress()
+            if found := framing.feed(chunk):
+                yield found
+    finally:
+        close = getattr(chunks, "aclose", None)  # the transports' readers are async generators
+        if close is not None:
+            await close()
+    if found := framing.end():
+        yield found
+
+
+def sse_events(chunks: AsyncIterator[bytes],
+               progress: Callable[[], None] | None = None) -> AsyncGenerator[list[Event], None]:
+    """Server-sent events as (event name, data), a list per piece read."""
+    return framed(chunks, ServerSentEvents(), progress)
+
+
+def ndjson_events(chunks: AsyncIterator[bytes],
+                  progress: Callable[[], None] | None = None) -> AsyncGenerator[list[Event], None]:
+    """Newline-delimited JSON values as (None, line), a list per piece read."""
+    return framed(chunks, JsonLines(), progress)
+
+
+def lines_of(chunks: AsyncIterator[bytes]) -> AsyncGenerator[list[bytes], None]:
+    """The complete lines of a body (a batch's results file), a list per piece read."""
+    return framed(chunks, Lines())
 
 
 async def read_capped(response: httpx.Response | StreamedAnswer, limit: int) -> bytes:

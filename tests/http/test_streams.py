@@ -4,6 +4,7 @@ and the events of one piece handed over together (one async step per piece read,
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import anyio
 from hypothesis import given, settings
@@ -58,3 +59,24 @@ def test_the_events_of_one_piece_come_out_together() -> None:
     assert told == 1 and len(batches) == 1 and len(batches[0]) == 9
     batches, _ = read(ndjson_events, b'{"n": 1}\n{"n": 2}\n', [])
     assert batches == [[(None, b'{"n": 1}'), (None, b'{"n": 2}')]]
+
+
+def test_closing_the_reader_closes_the_body_it_reads() -> None:
+    """A stream left at its end marker is closed at once, not left to the event loop's finalizer."""
+    closed = []
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield b'data: {"n": 1}\n\ndata: [DONE]\n\n'
+            yield b'data: {"after": "the end"}\n\n'
+        finally:
+            closed.append(True)
+
+    async def main() -> list[Event]:
+        async with aclosing(sse_events(body())) as reader:
+            async for batch in reader:
+                return batch
+        return []
+
+    assert anyio.run(main) == [(None, b'{"n": 1}'), (None, b"[DONE]")]
+    assert closed == [True]
