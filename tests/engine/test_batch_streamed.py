@@ -14,6 +14,7 @@ import pytest
 
 from runner.config.providers import BatchSettings, load_provider_file
 from runner.engine import batching
+from runner.errors import ErrorCode, ProviderError
 from runner.http.client import ProviderClient
 from runner.protocols.anthropic_batch import AnthropicBatches
 from runner.protocols.batch import BatchApi, BatchStatus
@@ -138,3 +139,34 @@ def test_a_run_writes_rows_while_the_results_file_is_read(fake: FakeServer, tmp_
     assert (outcome.status, outcome.ok) == ("completed", 35)
     assert writes_while_reading == [10, 10, 10]  # the last 5 after the file ended
     assert len(rows(isolated / "out.db", "SELECT DISTINCT item_key FROM results WHERE status = 'ok'")) == 35
+
+
+@pytest.mark.parametrize("failed_reads", [1, 5])
+def test_a_read_cut_short_keeps_its_rows_and_reading_again_skips_them(
+        failed_reads: int, fake: FakeServer, tmp_path: Path, keys: dict[str, str], isolated: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The download drops after 15 lines: retried at once (1 failed read), or past its retries, at the
+    next poll (5). The rows written before the drop stay; no item gets a second row or attempt."""
+    monkeypatch.setattr(batching, "COLLECTED_AT_ONCE", 10)
+    reads = [0]
+    download_lines = ProviderClient.download_lines
+
+    async def dropping(client: ProviderClient, path: str) -> AsyncGenerator[list[bytes], None]:
+        reads[0] += 1
+        sent = 0
+        async for lines in download_lines(client, path):
+            for line in lines:
+                if reads[0] <= failed_reads and sent == 15:
+                    raise ProviderError(ErrorCode.CONNECTION_FAILED, "connection dropped", None, "openai")
+                sent += 1
+                yield [line]
+
+    monkeypatch.setattr(ProviderClient, "download_lines", dropping)
+    providers = write_providers(tmp_path / "batch-providers", {"openai": point_at(fake, "openai")})
+    outcome = run(batch_job(isolated, ["openai"], 25), providers)
+    assert (outcome.status, outcome.ok) == ("completed", 25)
+    assert reads[0] == failed_reads + 1
+    db = isolated / "out.db"
+    assert rows(db, "SELECT count(*) AS n, count(DISTINCT item_key) AS items FROM results") == [{"n": 25, "items": 25}]
+    assert rows(db, "SELECT count(*) AS n, max(attempt) AS last FROM attempts") == [{"n": 25, "last": 1}]
+    assert rows(db, "SELECT count(*) AS n FROM results WHERE attempts != 1") == [{"n": 0}]
