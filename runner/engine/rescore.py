@@ -41,7 +41,7 @@ from .caching import AnswerCache
 from .grading import grader_providers
 from .launch import RunOutcome
 from .rows import check_answer
-from .scheduler import Engine, Lane, Progress
+from .scheduler import Engine, Finished, Lane, Progress
 
 PAGE = 500  # stored results read at a time
 # What a python check is told about a stored result (rows.answer_fields' keys).
@@ -76,9 +76,10 @@ class RescoreEngine(Engine):
         self.stored: dict[str, Mapping[str, Any]] = {}  # item_key -> its stored result, until processed
         self.rows_gone: dict[str, str] = {}  # item_key -> why its data row cannot be found, until processed
 
-    async def process_item(self, lane: Lane, item: WorkItem) -> tuple[ResultRow, list[AttemptRow]]:
+    async def process_item(self, lane: Lane, item: WorkItem) -> Finished:
         if item.item_key in self.rows_gone:  # no verdict without its row: no grader is asked (nor paid) either
-            return await self.send_item(lane, item)
+            row, attempts = await self.send_item(lane, item)
+            return row, attempts, None
         return await super().process_item(lane, item)
 
     async def send_item(self, lane: Lane, item: WorkItem,
