@@ -56,10 +56,12 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh config folder and working directory; no real key from the developer's shell."""
+    """A fresh config folder, response cache and working directory; no real key from the developer's shell."""
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HANZO_RUN_HOME", str(home))
+    # Else a test's cached answers land in the user's cache, and the next run's test reads them back.
+    monkeypatch.setenv("HANZO_RUN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("HANZO_RUN_PROVIDERS_DIR", raising=False)
     for name in list(os.environ):
         if name.endswith(("_API_KEY", "_API_TOKEN")) or name.startswith("HANZO_API_KEY_"):

@@ -137,3 +137,37 @@ def test_response_schema_against_llamacpp_returns_json_that_validates(stream: bo
         data = json.loads(row["response_json"])
         assert set(data) == {"name", "age"} and isinstance(data["age"], int), dict(row)
         assert row["passed"] == 1, dict(row)
+
+
+@needs_llamacpp
+def test_a_judged_run_against_llamacpp_is_graded_and_its_verdicts_cached(isolated: Path) -> None:
+    """A real model answers and a real model grades (issue 19.2): each judge's outcome is in
+    results.checks with the grader's score and reason, its request an attempt with purpose
+    'judge'; the same run again asks neither the answerer nor the grader."""
+    providers = provider_folder(isolated / "providers")
+    job = write_job(isolated, {
+        "targets": [f"llamacpp/{MODEL}"], "judge_target": f"llamacpp/{MODEL}", "output": "out.db", "cache": True,
+        "data": [{"country": "France", "capital": "Paris"}, {"country": "Japan", "capital": "Tokyo"}],
+        "prompts": [{"id": "capital", "text": "What is the capital of {{country}}? Answer in one word.",
+                     "checks": [{"contains": "{{capital}}", "ignore_case": True},
+                                {"judge": {"rubric": "The answer names {{capital}}."}, "threshold": 0.5}]}],
+        "params": {"temperature": 0, "max_tokens": 24}})
+    first = hanzo(job, "--providers-dir", providers, timeout=300)
+    again = hanzo(job, "--providers-dir", providers, timeout=300)
+    assert first.returncode in (0, 1) and again.returncode == first.returncode, first.stderr + again.stderr
+    conn = sqlite3.connect(isolated / "out.db")
+    try:
+        rows = conn.execute("SELECT run_id, status, cached, checks FROM results ORDER BY run_id, id").fetchall()
+        judged = conn.execute("SELECT run_id, count(*) FROM attempts WHERE purpose = 'judge' GROUP BY run_id").fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == 4, first.stderr
+    for run_id, status, cached, checks in rows:
+        assert status == "ok"
+        judge = json.loads(checks)[1]
+        assert judge["name"] == "judge" and judge["grader"] == f"llamacpp/{MODEL}"
+        assert judge["reason"], judge  # a verdict, or why there is none: never silent
+        if judge["passed"] is not None:
+            assert judge["passed"] == (judge["score"] >= 0.5), judge
+        assert (cached, judge["cached"]) == ((0, False) if run_id == 1 else (1, True))
+    assert judged == [(1, 2)]  # the second run asked the grader nothing
