@@ -80,7 +80,7 @@ class ImageRef:
         self.digest: str | None = None  # sha256 of the bytes, known once they were read
 
     def __str__(self) -> str:  # what item keys hash: the source, never the bytes
-        return self.source if not self.source.startswith("data:") else _data_label(self.source)
+        return self.source if not self.source.startswith("data:") else data_label(self.source)
 
     def __repr__(self) -> str:
         return f"ImageRef({str(self)!r})"
@@ -103,7 +103,8 @@ class ImageRef:
         return data
 
 
-def _data_label(source: str) -> str:
+def data_label(source: str) -> str:
+    """How a data: URL is named wherever it is shown or stored: its type, never its bytes."""
     head = source[5:].split(",", 1)[0]
     return f"data:{head.split(';', 1)[0] or 'unknown'} URL"
 
@@ -169,7 +170,7 @@ def image_problem(source: str, base: Path, targets: dict[str, tuple[str, int | N
     if source.startswith("data:"):
         image, problem = read_image(source, None, None)
         if problem is not None or image is None:
-            return f"image {_data_label(source)}: {problem}"
+            return f"image {data_label(source)}: {problem}"
         size = len(image.data)
     else:
         path = base / source

@@ -40,7 +40,7 @@ from .budget import Budget
 from .caching import AnswerCache
 from .grading import grader_providers
 from .launch import RunOutcome
-from .rows import check_answer
+from .rows import check_answer, stored_vars
 from .scheduler import Engine, Finished, Lane, Progress
 
 PAGE = 500  # stored results read at a time
@@ -87,6 +87,8 @@ class RescoreEngine(Engine):
         stored = self.stored.pop(item.item_key)
         row = ResultRow(**{f: stored[f] for f in ResultRow._fields})._replace(run_id=self.store.run_id)
         gone = self.rows_gone.pop(item.item_key, None)
+        if row.vars is None and gone is None:  # a source written before vars: show the row it is graded against
+            row = row._replace(vars=stored_vars(item))
         if row.status != "ok":
             return row, []
         # What the source paid for the answer (nothing when it came from the cache); its judges were its own spend.

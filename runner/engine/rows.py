@@ -12,6 +12,7 @@ from typing import Any
 
 from ..config.checks import Checks, Observed, Outcome, checks_json, failed_checks_json, verdict_of
 from ..config.jobs import WorkItem
+from ..config.media import data_label
 from ..config.outputs import NO_JSON, ResponseSpec
 from ..errors import ProviderError
 from ..http.client import Answer
@@ -19,6 +20,10 @@ from ..store.records import AttemptRow, ResultRow
 from .costing import UNKNOWN, Cost
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# A variable longer than this (a document, an image's bytes as base64) is stored as its start and its length:
+# every result of the row would repeat it, and the data file keeps it whole.
+VALUE_LIMIT = 10_000
+VALUE_KEPT = 200
 
 
 def storable(text: str | None) -> str | None:
@@ -29,6 +34,33 @@ def storable(text: str | None) -> str | None:
     if text is None or text.isascii():
         return text
     return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def stored_vars(item: WorkItem) -> str | None:
+    """The item's data row as ``results.vars``: a JSON object in the data's column order; None without data.
+
+    Values are kept as the row gives them (an image as its path or URL), bytes excepted: a ``data:`` URL
+    is stored as its label (``data:image/png URL``), a value past VALUE_LIMIT characters as its start and
+    length. ``row_hash`` still names the whole row.
+    """
+    if item.row_index is None:
+        return None
+    return storable(json.dumps({name: _stored_value(value) for name, value in item.row.items()},
+                               ensure_ascii=False, default=str))
+
+
+def _stored_value(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.startswith("data:") and ";base64," in value[:100]:
+            return f"{data_label(value)}, {len(value):,} characters"
+        if len(value) > VALUE_LIMIT:
+            return f"{value[:VALUE_KEPT]}… [{len(value):,} characters]"
+        return value
+    if isinstance(value, list):
+        return [_stored_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _stored_value(v) for k, v in value.items()}
+    return value
 
 
 def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, attempts: int, started_at: str,
@@ -44,7 +76,7 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
             attempts=attempts,
             latency_ms=None, ttft_ms=None, input_tokens=None, output_tokens=None, cost_usd=None, passed=None,
             started_at=started_at, finished_at=finished_at, failed_checks=None, price_source=None,
-            row_hash=item.row_hash)
+            row_hash=item.row_hash, vars=stored_vars(item))
     c = outcome.completion
     fields = answer_fields(item, outcome) if checks.wants_fields else None  # only python checks read them
     said, response_json = check_answer(checks, item, Observed(c.text, c.output_tokens, outcome.latency_ms, fields,
@@ -61,7 +93,7 @@ def result_row(run_id: int, item: WorkItem, outcome: Answer | ProviderError, *, 
         price_source=cost.source, response_json=response_json,
         tool_calls=json.dumps(c.tool_calls, ensure_ascii=False) if c.tool_calls is not None else None,
         reasoning_tokens=c.reasoning_tokens, cached_input_tokens=c.cached_input_tokens,
-        cache_write_tokens=c.cache_write_tokens, row_hash=item.row_hash)
+        cache_write_tokens=c.cache_write_tokens, row_hash=item.row_hash, vars=stored_vars(item))
 
 
 def check_answer(checks: Checks, item: WorkItem, seen: Observed) -> tuple[list[Outcome], str | None]:

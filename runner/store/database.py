@@ -186,6 +186,12 @@ def m007_row_hash(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m008_vars(db: sqlite_utils.Database) -> None:
+    """Each result's data row as the views show it (engine/rows.py ``stored_vars``): the item by its values."""
+    db.execute("ALTER TABLE results ADD COLUMN vars TEXT")  # JSON object; NULL: no data, or written before this column
+
+
+@migrations()
 def m009_checks(db: sqlite_utils.Database) -> None:
     """Every check's outcome per result, and the answer's own cost apart from the judges' and from this run's spend."""
     db.execute("ALTER TABLE results ADD COLUMN checks TEXT")  # JSON list of {name, passed, score, reason, ...}

@@ -69,6 +69,7 @@ class ResultRow(NamedTuple):
     # judges is this run's spend, not the answer's price).
     checks: str | None = None
     answer_cost_usd: float | None = None
+    vars: str | None = None  # m008: the data row's variables as a JSON object (engine.rows.stored_vars)
 
 
 class AttemptRow(NamedTuple):
