@@ -1,9 +1,11 @@
 """Every item of a run, answer by answer: what ``hanzo-run show`` and ``report --items`` print.
 
 Rows are read by column name and come back as plain dicts, ``failed_checks`` parsed into a
-list of ``{check, reason}`` and ``checks`` into the list of every check's outcome (``{name,
-passed, score, reason}``, a judge's with its grader, cost and whether it came from the cache),
-so JSON, CSV and the terminal all show the same thing.
+list of ``{check, reason}``, ``checks`` into the list of every check's outcome (``{name,
+passed, score, reason}``, a judge's with its grader, cost and whether it came from the cache)
+and ``vars`` (the data row's variables) into a dict, so JSON, CSV and the terminal all show
+the same thing. An item is named by its values (``capital country=India``, ``item_name``) in
+every view; results written before ``vars`` was stored are named by their row number.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ from ..store.results import results_of
 
 # Every result column but the run id (the caller chose the run), in reading order.
 ITEM_COLUMNS = (
-    "item_key", "target", "provider", "model", "prompt_id", "row_index", "repeat_index", "prompt", "status",
+    "item_key", "target", "provider", "model", "prompt_id", "row_index", "vars", "repeat_index", "prompt", "status",
     "response_text", "finish_reason", "error_code", "error_message", "http_status", "attempts", "passed",
     "failed_checks", "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd", "price_source",
     "started_at", "finished_at", "row_hash", "checks", "cached", "answer_cost_usd", "judge_cost_usd",
 )
 # Past this many characters a prompt or answer is cut on the terminal; JSON and CSV keep everything.
 TERMINAL_TEXT_LIMIT = 4000
+# CSV gives each variable its own column, named with this prefix: a variable called ``status`` or
+# ``prompt`` never clashes with a result column, and the columns keep their names as columns are added.
+VAR_PREFIX = "var."
+# Where an item is named by its values: each value cut past VALUE_SHOWN characters, all of them past NAME_LIMIT.
+VALUE_SHOWN = 40
+NAME_LIMIT = 60
 
 
 def parse_failed_checks(raw: str | None) -> list[dict[str, str]]:
@@ -43,11 +51,23 @@ def parse_failed_checks(raw: str | None) -> list[dict[str, str]]:
             else {"check": "?", "reason": str(v)} for v in value]
 
 
+def parse_vars(raw: str | None) -> dict[str, Any] | None:
+    """The stored JSON object of the data row's variables; None without data (or written before vars)."""
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def item_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """One result row as an item: every column, failed checks parsed."""
+    """One result row as an item: every column, failed checks and variables parsed."""
     item = {column: row.get(column) for column in ITEM_COLUMNS}
     item["failed_checks"] = parse_failed_checks(row.get("failed_checks"))
     item["checks"] = parse_checks(row.get("checks"))
+    item["vars"] = parse_vars(row.get("vars"))
     return item
 
 
@@ -58,6 +78,36 @@ def parse_checks(raw: str | None) -> list[dict[str, Any]]:
     except ValueError:
         return []
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def value_text(value: Any, limit: int = VALUE_SHOWN) -> str:
+    """One variable's value on one line: a plain word as it is, other text quoted (JSON), cut past ``limit``."""
+    if isinstance(value, str) and value and not any(c.isspace() or c in "\"'=" for c in value):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def vars_text(variables: Mapping[str, Any] | None, limit: int = NAME_LIMIT) -> str:
+    """``country=India city="New Delhi"``: the variables on one line, cut past ``limit``; "" without any."""
+    text = " ".join(f"{name}={value_text(value)}" for name, value in (variables or {}).items())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def row_name(item: Mapping[str, Any], limit: int = NAME_LIMIT) -> str:
+    """The item's data row by its values, else (written before vars) by its number; "" without data."""
+    if item["vars"]:
+        return vars_text(item["vars"], limit)
+    return "" if item["row_index"] is None else f"row {item['row_index']}"
+
+
+def item_name(item: Mapping[str, Any], limit: int = NAME_LIMIT) -> str:
+    """``capital country=India``: the prompt id and the row's values (``repeat 2`` when repeated)."""
+    parts = [str(item["prompt_id"] or "-"), row_name(item, limit)]
+    if item["repeat_index"]:
+        parts.append(f"repeat {item['repeat_index']}")
+    return " ".join(part for part in parts if part)
 
 
 def iter_items(db: sqlite_utils.Database, run_id: int, *, target: str | None = None, failed_only: bool = False,
@@ -81,13 +131,24 @@ def to_json(items: Iterable[Mapping[str, Any]]) -> str:
 
 
 def to_csv(items: Iterable[Mapping[str, Any]]) -> str:
-    """Every column, one row per item; ``failed_checks`` and ``checks`` as their JSON text so nothing is lost."""
+    """Every column, one row per item; ``failed_checks`` and ``checks`` as their JSON text so nothing is lost.
+    In place of ``vars``, one ``var.NAME`` column per variable (in the data's order), each value whole."""
+    items = list(items)
+    names = list(dict.fromkeys(name for item in items for name in item["vars"] or ()))
+    columns = [VAR_PREFIX + name for name in names]
+    at = ITEM_COLUMNS.index("vars")
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=ITEM_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=[*ITEM_COLUMNS[:at], *columns, *ITEM_COLUMNS[at + 1:]],
+                            lineterminator="\n")
     writer.writeheader()
     for item in items:
-        writer.writerow({**item, **{name: json.dumps(item[name], ensure_ascii=False) if item[name] else ""
-                                    for name in ("failed_checks", "checks")}})
+        row = {column: value for column, value in item.items() if column != "vars"}
+        row.update({name: json.dumps(item[name], ensure_ascii=False) if item[name] else ""
+                    for name in ("failed_checks", "checks")})
+        for name, value in (item["vars"] or {}).items():
+            row[VAR_PREFIX + name] = value if isinstance(value, str) or value is None else json.dumps(
+                value, ensure_ascii=False)
+        writer.writerow(row)
     return out.getvalue()
 
 
@@ -141,13 +202,9 @@ def item_panel(item: Mapping[str, Any], limit: int = TERMINAL_TEXT_LIMIT) -> Any
     from rich.text import Text
 
     state = verdict(item)
-    place = [str(item["target"])]
-    if item["prompt_id"] is not None:
-        place.append(f"prompt {item['prompt_id']}")
-    if item["row_index"] is not None:
+    place = [str(item["target"]), item_name(item)]
+    if item["vars"] and item["row_index"] is not None:
         place.append(f"row {item['row_index']}")
-    if item["repeat_index"]:
-        place.append(f"repeat {item['repeat_index']}")
     title = Text("  ".join(place) + "  ")
     title.append(state, style=f"bold {_STYLES[state]}")
 
