@@ -1,6 +1,8 @@
 """JUnit XML of a run, so CI systems show its results: one <testsuite> per target, one
-<testcase> per item. A failed request is an <error> (its error code and message); an
-answer that failed its checks is a <failure> listing every failed check and why.
+<testcase> per item, named by its prompt and data row's values (``capital[country=India]``) and
+carrying each variable whole as a ``var.NAME`` property. A failed request is an <error> (its
+error code and message); an answer that failed its checks is a <failure> listing every failed
+check and why.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sqlite_utils
 
 from ..store.results import results_of
 from ..store.runs import resolve_run
+from .items import VAR_PREFIX, parse_vars, row_name, var_cell
 
 
 def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Element]:
@@ -20,7 +23,7 @@ def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Elem
     assert run is not None, f"no run {run_id}"  # the command checked it
     job_name = run.job_name
     rows = results_of(db, run_id, ("target", "prompt_id", "row_index", "repeat_index", "status", "error_code",
-                                   "error_message", "latency_ms", "passed", "failed_checks", "response_text"))
+                                   "error_message", "latency_ms", "passed", "failed_checks", "response_text", "vars"))
     root = ET.Element("testsuites", name=f"hanzo-run {job_name} run {run_id}")
     suites: dict[str, ET.Element] = {}
     counts: dict[str, list[float]] = {}  # target -> [tests, failures, errors, seconds]
@@ -30,9 +33,12 @@ def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Elem
             suites[target] = ET.SubElement(root, "testsuite", name=target)
             counts[target] = [0, 0, 0, 0.0]
         seconds = (r["latency_ms"] or 0.0) / 1000
-        name = r["prompt_id"] + ("" if r["row_index"] is None else f"[row {r['row_index']}]")
-        name += f"#{r['repeat_index']}" if r["repeat_index"] else ""
+        variables = parse_vars(r["vars"])
+        row = row_name({"vars": variables, "row_index": r["row_index"]})
+        name = r["prompt_id"] + (f"[{row}]" if row else "") + (f"#{r['repeat_index']}" if r["repeat_index"] else "")
         case = ET.SubElement(suites[target], "testcase", classname=target, name=name, time=f"{seconds:.3f}")
+        if r["row_index"] is not None:
+            _properties(case, r["row_index"], variables or {})
         count = counts[target]
         count[0] += 1
         count[3] += seconds
@@ -59,6 +65,14 @@ def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Elem
     root.set("time", f"{total[3]:.3f}")
     ET.indent(root)
     return ET.ElementTree(root)
+
+
+def _properties(case: ET.Element, row_index: int, variables: dict[str, object]) -> None:
+    """The data row's number and each of its variables, whole."""
+    properties = ET.SubElement(case, "properties")
+    ET.SubElement(properties, "property", name="row", value=str(row_index))
+    for name, value in variables.items():
+        ET.SubElement(properties, "property", name=VAR_PREFIX + name, value=var_cell(value))
 
 
 # What ElementTree.write(path, encoding="utf-8", xml_declaration=True) puts first.

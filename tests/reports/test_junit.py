@@ -25,7 +25,8 @@ def test_junit_structure(fixed_runs: Path, tmp_path: Path) -> None:
         ("openai/a", "cap[row 0]", "0.100"), ("openai/a", "cap[row 1]", "0.200"),
         ("openai/a", "cap[row 2]", "0.300"), ("openai/a", "cap[row 3]", "5.000")]
     ok, failed, _, errored = a.findall("testcase")
-    assert list(ok) == []
+    assert [(p.get("name"), p.get("value")) for p in ok.findall("properties/property")] == [("row", "0")]
+    assert ok.find("failure") is None and ok.find("error") is None
     failure = failed.find("failure")
     assert failure is not None and failure.get("type") == "checks"
     assert failure.get("message") == "contains: answer does not contain 'Paris'"
@@ -46,7 +47,20 @@ def test_run_writes_junit(isolated: Path) -> None:
     root = ET.parse(isolated / "report.xml").getroot()
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("2", "1", "0")
     cases = root.findall("testsuite/testcase")
-    assert [c.get("name") for c in cases] == ["p1[row 0]", "p1[row 1]"]
+    assert [c.get("name") for c in cases] == ["p1[city=Paris]", "p1[city=Rome]"]
     assert cases[1].find("failure") is not None and cases[0].find("failure") is None
     db = sqlite_utils.Database(isolated / "out.db")
     assert [r["passed"] for r in db.query("SELECT passed FROM results ORDER BY row_index")] == [1, 0]
+
+
+def test_junit_names_each_case_by_its_values_and_carries_them_whole(isolated: Path) -> None:
+    long = "a sentence of many words " * 8
+    job = write_job(isolated, {"targets": ["echo/echo"], "prompts": [{"id": "capital", "text": "{{country}}"}],
+                               "data": [{"country": "India", "note": long, "n": 7}], "repeat": 2,
+                               "output": "out.db"})
+    assert hanzo(job, "-q", "--junit", "report.xml").returncode == 0
+    cases = ET.parse(isolated / "report.xml").getroot().findall("testsuite/testcase")
+    assert [c.get("name") for c in cases] == ['capital[country=India note="a sentence of many words a sentence of…]',
+                                              'capital[country=India note="a sentence of many words a sentence of…]#1']
+    assert [(p.get("name"), p.get("value")) for p in cases[0].findall("properties/property")] == [
+        ("row", "0"), ("var.country", "India"), ("var.note", long), ("var.n", "7")]
