@@ -7,7 +7,8 @@ its content (``row_hash``), so rows reordered or inserted between the runs still
 edited in place (its content in neither run's other rows) is matched by its position. Runs
 written before row hashes were stored are matched by position only, and say so. Each side
 is a ``pass`` (ok, and no check said no), a ``fail`` (ok, a check said no) or an ``error``; an
-item that changed between those, or exists in one run only, is listed with both answers. An
+item that changed between those, or exists in one run only, is listed with both answers and
+named by its data row's values (``vars``, B's when both runs have the item). An
 item of A that B has no result for (B interrupted, or rows removed) is a regression: B cannot
 be trusted to be as good as A on it. The two runs may come from the same database or from two.
 """
@@ -22,7 +23,7 @@ from typing import Any
 import sqlite_utils
 
 from ..store.runs import resolve_run
-from .items import answer_text, clip, iter_items
+from .items import answer_text, clip, iter_items, row_name
 
 # Listed in this order, regressions first; the names are the JSON keys too.
 CHANGES = ("pass_to_fail", "ok_to_error", "fail_to_pass", "error_to_ok", "only_in_a", "only_in_b")
@@ -60,6 +61,7 @@ class ItemChange:
     prompt_id: str | None
     row_index: int | None
     repeat_index: int
+    vars: dict[str, Any] | None  # the data row's variables; None without data or before they were stored
     a: Side | None
     b: Side | None
 
@@ -166,7 +168,8 @@ def diff_runs(db_a: sqlite_utils.Database, run_a: int, run_b: int,
         target, prompt_id, _, repeat_index = key
         diff = per_target.setdefault(target, TargetDiff(target, _new_totals(), []))
         old, new = before.get(key), after.get(key)
-        row_index = (new or old or {}).get("row_index")
+        named = new or old or {}
+        row_index = named.get("row_index")
         diff.totals["items_a"] += old is not None
         diff.totals["items_b"] += new is not None
         if old is None:
@@ -179,7 +182,7 @@ def diff_runs(db_a: sqlite_utils.Database, run_a: int, run_b: int,
             diff.totals["unchanged"] += 1
             continue
         diff.totals[change] += 1
-        diff.changes.append(ItemChange(change, target, prompt_id, row_index, repeat_index,
+        diff.changes.append(ItemChange(change, target, prompt_id, row_index, repeat_index, named.get("vars"),
                                        _side(old) if old else None, _side(new) if new else None))
     totals = _new_totals()
     for diff in per_target.values():
@@ -226,10 +229,13 @@ _STYLES = {"pass_to_fail": "red", "ok_to_error": "red", "fail_to_pass": "green",
            "only_in_a": "dim", "only_in_b": "dim"}
 # Side by side, an answer gets a few lines; --json has all of it.
 ANSWER_LIMIT = 400
+NAME_LIMIT = 40  # the item column does not wrap: its values are cut to leave the answers room
 
 
 def _where(change: ItemChange) -> str:
     parts = [f"prompt {change.prompt_id}" if change.prompt_id is not None else "prompt -"]
+    if change.vars:
+        parts.append(row_name({"vars": change.vars, "row_index": change.row_index}, NAME_LIMIT))
     if change.row_index is not None:
         parts.append(f"row {change.row_index}")
     if change.repeat_index:
@@ -283,7 +289,7 @@ def changes_table(target: TargetDiff) -> Any:
     table.add_column("A", ratio=1, overflow="fold")
     table.add_column("B", ratio=1, overflow="fold")
     for change in target.changes:
-        table.add_row(Text(LABELS[change.change], style=_STYLES[change.change]), _where(change),
+        table.add_row(Text(LABELS[change.change], style=_STYLES[change.change]), Text(_where(change)),
                       _answer(change.a), _answer(change.b))
     return table
 

@@ -124,7 +124,7 @@ def test_json_is_plain_data(db: sqlite_utils.Database) -> None:
     assert data["regressed"] is True and data["run_a"] == 1 and data["run_b"] == 2
     first = data["targets"][0]["changes"][0]
     assert first == {"change": "pass_to_fail", "target": "openai/a", "prompt_id": "capital", "row_index": 0,
-                     "repeat_index": 0,
+                     "repeat_index": 0, "vars": None,
                      "a": {"item_key": "a0", "outcome": "pass", "answer": "Paris.", "failed_checks": []},
                      "b": {"item_key": "x0", "outcome": "fail", "answer": "Lyon.", "failed_checks": FAILED}}
 
