@@ -9,6 +9,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import yaml
+
 from tests.conftest import hanzo, write_job
 
 LONG = "a question that goes on and on " * 10
@@ -73,3 +75,30 @@ def test_report_items_of_a_run_written_before_values_were_stored(isolated: Path)
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     assert len(rows) == 4 and not any(column.startswith("var.") for column in rows[0])
     assert [i["vars"] for i in json.loads(hanzo("report", job, "--items", "--json").stdout)] == [None] * 4
+
+
+def test_diff_names_changed_items_by_their_values(isolated: Path) -> None:
+    job = capital_job(isolated)
+    hanzo(job, "-q")
+    data = yaml.safe_load(job.read_text())
+    job.write_text(yaml.safe_dump({**data, "checks": [{"contains": "France"}]}))  # India now fails, France passes
+    hanzo(job, "-q")
+    done = hanzo("diff", "1", "2", "--db", isolated / "out.db", "--json")
+    assert done.returncode == 1, done.stderr
+    changes = json.loads(done.stdout)["targets"][0]["changes"]
+    assert [(c["change"], c["prompt_id"], c["vars"]) for c in changes] == [
+        ("pass_to_fail", "capital", ROWS[0]), ("pass_to_fail", "plain", ROWS[0]), ("fail_to_pass", "plain", ROWS[1])]
+    table = hanzo("diff", "1", "2", "--db", isolated / "out.db", env={"COLUMNS": "160"}).stdout
+    assert "prompt capital" in table and 'country=India question="What is the cap…' in table
+
+
+def test_html_report_names_failed_items_by_their_values(isolated: Path) -> None:
+    job = capital_job(isolated)
+    hanzo(job, "-q")
+    done = hanzo("report", job, "--html", "report.html")
+    assert done.returncode == 0, done.stderr
+    failed = (isolated / "report.html").read_text().split('<table id="failed">')[1]
+    assert '<td class="text">plain country=France question=&quot;a question that goes on and on a q…</td>' in failed
+    forget_vars(isolated / "out.db")
+    assert hanzo("report", job, "--html", "old.html").returncode == 0
+    assert '<td class="text">plain row 1</td>' in (isolated / "old.html").read_text()
