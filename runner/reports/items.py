@@ -92,7 +92,7 @@ def value_text(value: Any, limit: int = VALUE_SHOWN) -> str:
 def vars_text(variables: Mapping[str, Any] | None, limit: int = NAME_LIMIT) -> str:
     """``country=India city="New Delhi"``: the variables on one line, cut past ``limit``; "" without any."""
     text = " ".join(f"{name}={value_text(value)}" for name, value in (variables or {}).items())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[:limit - 1].rstrip("…") + "…"
 
 
 def row_name(item: Mapping[str, Any], limit: int = NAME_LIMIT) -> str:
@@ -130,6 +130,13 @@ def to_json(items: Iterable[Mapping[str, Any]]) -> str:
     return json.dumps(list(items), indent=2, ensure_ascii=False)
 
 
+def var_cell(value: Any) -> str:
+    """A variable's value whole, as one cell or attribute: text as it is, null as nothing, others as JSON."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else json.dumps(value, ensure_ascii=False)
+
+
 def to_csv(items: Iterable[Mapping[str, Any]]) -> str:
     """Every column, one row per item; ``failed_checks`` and ``checks`` as their JSON text so nothing is lost.
     In place of ``vars``, one ``var.NAME`` column per variable (in the data's order), each value whole."""
@@ -146,8 +153,7 @@ def to_csv(items: Iterable[Mapping[str, Any]]) -> str:
         row.update({name: json.dumps(item[name], ensure_ascii=False) if item[name] else ""
                     for name in ("failed_checks", "checks")})
         for name, value in (item["vars"] or {}).items():
-            row[VAR_PREFIX + name] = value if isinstance(value, str) or value is None else json.dumps(
-                value, ensure_ascii=False)
+            row[VAR_PREFIX + name] = var_cell(value)
         writer.writerow(row)
     return out.getvalue()
 
