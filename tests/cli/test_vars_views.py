@@ -92,13 +92,14 @@ def test_diff_names_changed_items_by_their_values(isolated: Path) -> None:
     assert "prompt capital" in table and 'country=India question="What is the cap…' in table
 
 
-def test_html_report_names_failed_items_by_their_values(isolated: Path) -> None:
+def test_html_report_names_items_by_their_values(isolated: Path) -> None:
     job = capital_job(isolated)
     hanzo(job, "-q")
     done = hanzo("report", job, "--html", "report.html")
     assert done.returncode == 0, done.stderr
-    failed = (isolated / "report.html").read_text().split('<table id="failed">')[1]
-    assert '<td class="text">plain country=France question=&quot;a question that goes on and on a q…</td>' in failed
+    grid = (isolated / "report.html").read_text().split('<table id="grid">')[1]
+    assert '<span class="var"><span class="muted">country=</span>France</span>' in grid
     forget_vars(isolated / "out.db")
     assert hanzo("report", job, "--html", "old.html").returncode == 0
-    assert '<td class="text">plain row 1</td>' in (isolated / "old.html").read_text()
+    grid = (isolated / "old.html").read_text().split('<table id="grid">')[1]
+    assert 'class="var"' not in grid and '<span class="muted">row 1</span>' in grid
