@@ -158,7 +158,8 @@ def test_a_judged_run_against_llamacpp_is_graded_and_its_verdicts_cached(isolate
     conn = sqlite3.connect(isolated / "out.db")
     try:
         rows = conn.execute("SELECT run_id, status, cached, checks FROM results ORDER BY run_id, id").fetchall()
-        judged = conn.execute("SELECT run_id, count(*) FROM attempts WHERE purpose = 'judge' GROUP BY run_id").fetchall()
+        judged = conn.execute("SELECT run_id, count(*) FROM attempts WHERE purpose = 'judge'"
+                              " GROUP BY run_id").fetchall()
     finally:
         conn.close()
     assert len(rows) == 4, first.stderr
