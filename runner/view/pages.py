@@ -35,8 +35,8 @@ def _num(value: float | int | None, digits: int = 0) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
 
 
-def _usd(value: float | None, unpriced: int = 0) -> str:
-    return "unpriced" if value is None and unpriced else "-" if value is None else f"{value:.4f}"
+def _usd(value: float | None, unpriced: int = 0, digits: int = 4) -> str:
+    return "unpriced" if value is None and unpriced else "-" if value is None else f"{value:.{digits}f}"
 
 
 def _pretty_json(value: Any) -> str:
