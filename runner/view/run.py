@@ -59,7 +59,6 @@ def run_context(db: sqlite_utils.Database, run: RunRecord, grid_filter: GridFilt
         "columns": shown_targets, "rows": [grid_row(key, page.cells[key], shown_targets) for key in page.keys],
         "before": encode_key(page.before), "after": encode_key(page.after), "paged": after is not None,
         "size": size, "default_size": PAGE_SIZE,
-        "checked": any(t["pass_rate"] is not None for t in targets),
     }
 
 
