@@ -4,11 +4,15 @@ works now, and which one (and which model) to use by default."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .exits import ExitCode
 from .options import providers_dir_option
+
+if TYPE_CHECKING:
+    from ..config.providers import Pricing
 
 
 def _provider_or_default(provider: str | None) -> str:
@@ -29,8 +33,10 @@ def _provider_or_default(provider: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @providers_dir_option
 def models(provider: str | None, refresh: bool, as_json: bool, providers_dirs: tuple[str, ...]) -> None:
-    """List PROVIDER's models from its own API: context length, price per 1M tokens,
-    capabilities. Prices set in the provider file win over discovered ones.
+    """List PROVIDER's models from its own API: context length, price per 1M tokens and where
+    the price comes from, capabilities. A price set in the provider file wins; else the
+    genai-prices dataset shipped with hanzo-run; else the price the provider's listing gives.
+    Runs and --dry-run use the same prices.
 
     \b
     Example:
@@ -38,7 +44,8 @@ def models(provider: str | None, refresh: bool, as_json: bool, providers_dirs: t
     """
     import json
 
-    from ..api import fetch_models
+    from ..api import fetch_models, get_provider
+    from ..engine.costing import PriceBook
     from ..errors import ProviderError
 
     provider = _provider_or_default(provider)
@@ -47,22 +54,40 @@ def models(provider: str | None, refresh: bool, as_json: bool, providers_dirs: t
     except ProviderError as e:
         click.echo(f"hanzo-run: {e}", err=True)
         raise ExitCode(1) from None
+    prices, config = PriceBook(), get_provider(provider, providers_dirs)
+    priced = [(m, prices.get(config, m.id)) for m in found]
     if as_json:
         click.echo(json.dumps([{
             "id": m.id, "context_length": m.context_length, "max_output_tokens": m.max_output_tokens,
-            "pricing": {"input": m.pricing.input, "output": m.pricing.output, "source": m.pricing.source}
-            if m.pricing else None, "capabilities": list(m.capabilities)} for m in found], indent=2))
+            "pricing": _pricing_json(p) if p else None, "capabilities": list(m.capabilities)} for m, p in priced],
+            indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("model", "context", "max output", "input $/1M", "output $/1M", "capabilities",
-                  title=f"{provider}: {len(found)} model(s)", box=None)
-    for m in found:
-        table.add_row(m.id, _num(m.context_length), _num(m.max_output_tokens),
-                      f"{m.pricing.input:g}" if m.pricing else "", f"{m.pricing.output:g}" if m.pricing else "",
+    table = Table("model", "context", "max output", "input $/1M", "output $/1M", "cached $/1M", "price source",
+                  "capabilities", title=f"{provider}: {len(found)} model(s)", box=None)
+    for m, p in priced:
+        table.add_row(m.id, _num(m.context_length), _num(m.max_output_tokens), _usd(p.input if p else None),
+                      _usd(p.output if p else None), _usd(p.cached_input if p else None),
+                      (p.source + (" (tiered: long prompts cost more)" if _tiered(p) else "")) if p else "unpriced",
                       ", ".join(m.capabilities))
     Console(width=None if sys.stdout.isatty() else 250).print(table)
+
+
+def _pricing_json(p: Pricing) -> dict[str, Any]:
+    return {"input": p.input, "output": p.output, "cached_input": p.cached_input, "cache_write": p.cache_write,
+            "tiered": _tiered(p), "source": p.source}
+
+
+def _tiered(p: Pricing) -> bool:
+    from ..engine.costing import DatasetPricing  # only the dataset's prices have prompt-size tiers
+
+    return isinstance(p, DatasetPricing) and p.tiered
+
+
+def _usd(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 def _num(value: int | None) -> str:

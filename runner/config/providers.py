@@ -78,6 +78,7 @@ class Pricing:
     output: float
     source: str  # where the figure came from: the provider file, discovery, ...
     cached_input: float | None = None  # USD per 1M input tokens read from the provider's cache
+    cache_write: float | None = None  # USD per 1M input tokens written to the provider's cache (Anthropic)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class Provider:
                 context_length=m.get("context_length"),
                 max_output_tokens=m.get("max_output_tokens"),
                 pricing=Pricing(m["pricing"]["input"], m["pricing"]["output"], f"provider file {source.name}",
-                                m["pricing"].get("cached_input"))
+                                m["pricing"].get("cached_input"), m["pricing"].get("cache_write"))
                 if "pricing" in m
                 else None,
                 capabilities=tuple(m.get("capabilities", ())),

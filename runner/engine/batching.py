@@ -22,6 +22,7 @@ the SQL is runner/store/batches.py.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import os
 import secrets
@@ -298,6 +299,7 @@ class BatchFlow:
         written = self.batches.answered_by(status.batch_id)  # item keys this batch's rows were written for
         pricing = self.prices.batch(bt.provider, bt.target.model)
         started = row["created_at"]
+        priced_at = datetime.datetime.fromisoformat(started)  # the batch's answers are priced at its date
         cancel_asked = row["status"] == "cancelling" or (row["message"] or "").startswith("cancel requested")
         taken = set(written)  # item keys a line of the last read was matched to
         resent: list[AttemptRow] = []
@@ -314,7 +316,8 @@ class BatchFlow:
                 resent.append(self._attempt(key, last + 1, started, why))
                 again.append(item)
                 return None
-            cost = answer_cost(pricing, outcome.completion, item.messages) if isinstance(outcome, Answer) else UNKNOWN
+            cost = answer_cost(pricing, outcome.completion, item.messages, priced_at) \
+                if isinstance(outcome, Answer) else UNKNOWN
             return item, self._row(item, outcome, count + 1, started, cost, status.batch_id), [
                 self._attempt(key, last + 1, started, outcome)]
 

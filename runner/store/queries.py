@@ -76,6 +76,7 @@ def target_summary(db: sqlite_utils.Database, run_id: int, *, details: bool = Tr
         row["error_codes"] = {e["error_code"]: e["n"] for e in errors}
         row["error_examples"] = {e["error_code"]: e["example"] for e in errors}  # one message per code
         row.update(token_details(db, run_id, target))
+        row["price_source"] = price_sources(db, run_id, target)
     return out
 
 
@@ -102,6 +103,14 @@ def token_details(db: sqlite_utils.Database, run_id: int, target: str) -> dict[s
     return dict(next(db.query(
         "SELECT sum(reasoning_tokens) AS reasoning_tokens, sum(cached_input_tokens) AS cached_input_tokens"
         " FROM results WHERE run_id = ? AND target = ?", [run_id, target])))
+
+
+def price_sources(db: sqlite_utils.Database, run_id: int, target: str) -> str | None:
+    """What priced a target's answers (``genai-prices 0.2.5``, ``provider file sambanova.yaml``, ...), joined
+    by ", "; None when nothing did."""
+    rows = db.query("SELECT DISTINCT price_source FROM results WHERE run_id = ? AND target = ?"
+                    " AND price_source IS NOT NULL ORDER BY price_source", [run_id, target])
+    return ", ".join(r["price_source"] for r in rows) or None
 
 
 def run_rates(db: sqlite_utils.Database, run_id: int) -> tuple[int, float | None, float | None]:

@@ -129,7 +129,8 @@ def test_models_command_table_and_json(fake: FakeServer, keys: dict[str, str]) -
     rows: list[dict[str, Any]] = json.loads(done.stdout)
     assert rows[1] == {"id": "meta-llama/llama-3.3-70b-instruct:free", "context_length": 131072,
                        "max_output_tokens": 8192, "capabilities": [],
-                       "pricing": {"input": 1.0, "output": 2.0, "source": "discovered via openrouter /models"}}
+                       "pricing": {"input": 1.0, "output": 2.0, "cached_input": None, "cache_write": None,
+                                   "tiered": False, "source": "discovered via openrouter /models"}}
     table = hanzo("models", "openrouter")
     assert "meta-llama/llama-3.3-70b-instruct:free" in table.stdout
     assert "131,072" in table.stdout
