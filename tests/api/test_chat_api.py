@@ -11,18 +11,19 @@ import anyio
 import pytest
 
 import runner
+from runner.engine.costing import dataset_version, model_pricing
 from runner.errors import ErrorCode, ProviderError, UsageError
 from tests.conftest import hanzo, point_at, write_providers
 from tests.fakes import FakeServer
 
-# One provider per protocol, each asked for its provider file's default model (priced in the shipped file).
+# One provider per protocol, each asked for its provider file's default model (priced by the dataset or the file).
 PROTOCOLS = ["openai", "anthropic", "gemini", "ollama"]
 NEEDS_KEY = ["openai", "anthropic", "gemini"]
 FLAVOR = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama"}
 
 
 def _expected_cost(provider_id: str, result: runner.ChatResult) -> float:
-    pricing = runner.get_provider(provider_id).known[result.model].pricing
+    pricing = model_pricing(runner.get_provider(provider_id), result.model)
     assert pricing is not None and result.input_tokens and result.output_tokens
     return (result.input_tokens * pricing.input + result.output_tokens * pricing.output) / 1_000_000
 
@@ -36,7 +37,7 @@ def test_chat_answers_with_usage_and_cost(provider_id: str, fake: FakeServer, ke
     assert result.text == f"{model} says: What is the capital of France?"
     assert (result.input_tokens, result.output_tokens) == (6, 8)
     assert result.cost_usd == pytest.approx(_expected_cost(provider_id, result))
-    assert result.price_source == f"provider file {provider_id}.yaml"
+    assert result.price_source == ("provider file ollama.yaml" if provider_id == "ollama" else dataset_version())
     assert result.attempts == 1 and result.ttft_ms is None and result.latency_ms > 0
     assert result.to_dict()["cost_usd"] == result.cost_usd
 

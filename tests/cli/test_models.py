@@ -22,8 +22,7 @@ pytestmark = pytest.mark.usefixtures("providers_env")
 def test_openai_lists_ids_and_the_provider_file_fills_in_what_it_knows(fake: FakeServer, keys: dict[str, str]) -> None:
     found = {m.id: m for m in fetch_models("openai")}
     assert list(found) == ["gpt-4o-mini", "gpt-4o"]
-    assert found["gpt-4o-mini"].pricing is not None
-    assert found["gpt-4o-mini"].pricing.source == "provider file openai.yaml"  # the file wins where it is set
+    assert found["gpt-4o-mini"].context_length == 128000  # from the file: the listing has none
 
 
 def test_openrouter_prices_are_strings_per_token_turned_into_usd_per_million(fake: FakeServer,

@@ -1,5 +1,6 @@
-"""cost_usd and price_source per result: the provider file's price, a price learned by model
-discovery, OpenRouter's reported cost, and no price at all (NULL, never 0; "unpriced")."""
+"""cost_usd and price_source per result: the genai-prices dataset's price, a price learned by model
+discovery, OpenRouter's reported cost, and no price at all (NULL, never 0; "unpriced").
+The provider file's price winning over the dataset: tests/engine/test_price_source.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from runner.engine.costing import dataset_version
 from tests.conftest import hanzo, write_job
 
 PROMPT = "name three colors"  # 3 words; the fake server counts tokens as words
@@ -37,10 +39,10 @@ def test_cost_from_known_learned_reported_and_unknown_prices(fake_providers: Pat
     assert done.returncode == 0, done.stderr
     got = results(isolated / "out.db")
 
-    # Known: gpt-4o-mini at $0.15 / $0.60 per 1M; 3 tokens in, "gpt-4o-mini says: ..." = 5 out.
+    # Known to the dataset: gpt-4o-mini at $0.15 / $0.60 per 1M; 3 tokens in, "gpt-4o-mini says: ..." = 5 out.
     assert got["openai/gpt-4o-mini"][:2] == (3, 5)
     assert got["openai/gpt-4o-mini"][2] == pytest.approx((3 * 0.15 + 5 * 0.60) / 1e6)
-    assert got["openai/gpt-4o-mini"][3] == "provider file openai.yaml"
+    assert got["openai/gpt-4o-mini"][3] == dataset_version()
 
     # Learned: not in sambanova.yaml, priced by the cached listing at $1 / $2 per 1M.
     learned = got["sambanova/Meta-Llama-3.1-8B-Instruct"]

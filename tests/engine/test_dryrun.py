@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from runner.engine.costing import dataset_version
 from tests.conftest import hanzo, write_job
 
 
@@ -26,7 +27,7 @@ def test_dry_run_figures(fake_providers: Path, keys: dict[str, str], isolated: P
     openai, lmstudio = got["targets"]
     assert openai == {
         "target": "openai/gpt-4o-mini", "items": 4, "input_tokens": 80, "max_output_tokens": 500,
-        "typical_output_tokens": 150, "price_source": "provider file openai.yaml",
+        "typical_output_tokens": 150, "price_source": dataset_version(),
         # $0.15 / $0.60 per 1M: typical 80 in + 4 x 150 out; worst 80 in + 4 x 500 out.
         "typical_cost_usd": pytest.approx((80 * 0.15 + 600 * 0.60) / 1e6),
         "worst_cost_usd": pytest.approx((80 * 0.15 + 2000 * 0.60) / 1e6)}

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from runner.engine.costing import dataset_version
 from tests.conftest import hanzo, write_job
 from tests.fakes import FakeServer
 
@@ -73,7 +74,7 @@ def test_dry_run_counts_the_graders_requests_and_cost(fake: FakeServer, fake_pro
     assert grading["judge"] is True
     assert grading["items"] == 2  # one grading request per answer
     assert grading["max_output_tokens"] == 1024  # the grader's default max_tokens
-    assert grading["price_source"] == "provider file anthropic.yaml"
+    assert grading["price_source"] == dataset_version()
     # The grader reads the question, a typical answer and the rubric: more than the question alone.
     assert grading["input_tokens"] > answers["input_tokens"] + 2 * 150
     assert grading["typical_cost_usd"] == pytest.approx(
