@@ -6,7 +6,9 @@
     pages.py      the Jinja2 environment, number filters and ``render``
     runs.py       the Runs page; every page is a module of its own with its ``routes`` (and ``NAV``
                   when it belongs in the nav), listed in app.PAGES
+    settings.py   the Providers page: key status, set (checked first) / remove / check keys, local servers
+    settings_models.py   the Models page: a provider's models, refresh, the default model (as ``use``)
 
 Pages are server-rendered HTML; the little JavaScript there is (live updates of a running
-run) is a static file of the package. Every SQL statement lives in runner/store/.
+run, showing a key while it is typed) is a static file of the package. Every SQL statement lives in runner/store/.
 """

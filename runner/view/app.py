@@ -19,11 +19,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from . import compare, item, run, runs
+from . import compare, item, run, runs, settings, settings_models
 from .pages import compile_templates, render
 from .security import Guard, Secrets
 
-PAGES: tuple[ModuleType, ...] = (runs, run, item, compare)
+PAGES: tuple[ModuleType, ...] = (runs, run, item, compare, settings, settings_models)
 STATIC = Path(__file__).parent / "static"
 
 
