@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
+import time
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
@@ -66,4 +70,33 @@ def serve(db_path: Path, db_shown: str, *, host: str, port: int | None, open_bro
     try:
         server.run(sockets=[sock])
     finally:
+        sock.close()
+
+
+@contextmanager
+def serving(db_path: Path) -> Iterator[str]:
+    """The app on a free loopback port, served by uvicorn on a thread of this process until the block
+    ends; the URL ``hanzo-run view`` would print (with the token). For a browser test or a screenshot."""
+    import uvicorn
+
+    from .app import create_app
+
+    open_db(db_path).close()
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    secrets = Secrets(token=new_secret(), csrf=new_secret(), port=port, hosts=host_header_names("127.0.0.1", port))
+    server = uvicorn.Server(uvicorn.Config(create_app(db_path, secrets), log_level="warning", lifespan="off",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("hanzo-run view did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}/?token={secrets.token}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
         sock.close()

@@ -6,10 +6,7 @@ fake provider server, and no page logs a console error."""
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +14,7 @@ from typing import Any
 import pytest
 
 from runner.keys.store import KeyStore
-from runner.view.app import create_app
-from runner.view.security import Secrets, host_header_names, new_secret
-from runner.view.server import bind
+from runner.view.server import serving
 from tests.conftest import hanzo
 from tests.fakes import FakeServer
 from tests.view.conftest import SCRIPT
@@ -29,31 +24,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 playwright = pytest.importorskip("playwright.sync_api", reason="needs Playwright's Python package (the [test] extra)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install -y chromium)")
-
-
-@contextmanager
-def serving(db: Path) -> Iterator[str]:
-    """The app on a free loopback port, served by uvicorn in a thread, as ``hanzo-run view`` serves it;
-    the URL it would print (with the token)."""
-    import uvicorn
-
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    secrets = Secrets(token=new_secret(), csrf=new_secret(), port=port, hosts=host_header_names("127.0.0.1", port))
-    server = uvicorn.Server(uvicorn.Config(create_app(db, secrets), log_level="warning", lifespan="off",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}/?token={secrets.token}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @dataclass
