@@ -215,3 +215,18 @@ def test_a_stored_key_never_appears_in_any_response(client: TestClient, fake: Fa
     assert len(recorder.responses) >= 12
     recorder.assert_never_shown(fake.keys["openai"])
     recorder.assert_never_shown(fake.keys["groq"])
+
+
+def test_read_only_shows_key_status_but_no_form_and_refuses_changes(tmp_path: Path, providers_env: Path,
+                                                                     fake: FakeServer) -> None:
+    db = tmp_path / "runs.db"
+    open_db(db).close()
+    with app_client(db, read_only=True) as client:
+        page = client.get("/providers")
+        assert page.status_code == 200
+        assert "no key" in page.text and 'name="key"' not in page.text and "Check all keys" not in page.text
+        assert 'action="/models/use"' not in client.get("/models?provider=ollama").text
+        refused = post(client, "/providers/openai/key", key=fake.keys["openai"])
+        assert refused.status_code == 403
+    assert KeyStore().all() == {}
+    assert fake.count("openai") == 0
