@@ -119,6 +119,7 @@ def test_set_show_and_remove_a_key_in_the_browser(browser: Any, run_db: Path, fa
         assert "llama3.2:latest" in page.inner_text("#provider-ollama")
         page.click("header nav >> text=Models")
         page.click(".tabs >> text=Ollama")
+        page.wait_for_selector("tr.model-row")
         assert page.locator("tr.model-row").count() == 2
         page.fill("#model-filter", "qwen")
         assert page.locator("tr.model-row:visible").count() == 1
