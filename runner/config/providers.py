@@ -18,7 +18,7 @@ from typing import Any, Literal
 from ..errors import ConfigError, Problem
 from ..paths import config_dir
 from ..resources import builtin_providers_dir
-from .files import check_schema, read_document
+from .files import Document, check_schema, read_document
 
 ProviderKind = Literal["cloud", "local"]  # the schema allows these two
 
@@ -249,7 +249,12 @@ class ProviderRegistry:
 
 
 def load_provider_file(path: Path) -> tuple[Provider | None, list[Problem]]:
-    doc, problems = read_document(path, display_path(path))
+    return provider_from_document(path, *read_document(path, display_path(path)))
+
+
+def provider_from_document(path: Path, doc: Document | None, problems: list[Problem]) -> tuple[Provider | None,
+                                                                                               list[Problem]]:
+    """``load_provider_file`` of a file already read (``read_document``'s answer)."""
     if doc is None or problems:
         return None, problems
     problems = check_schema(doc, "provider")

@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import ConfigError, Problem
-from .files import read_document
-from .jobs import Job, load_job
-from .providers import ProviderRegistry, display_path, load_provider_file, provider_dirs
+from .files import Document, read_document
+from .jobs import Job, job_from_document
+from .providers import ProviderRegistry, display_path, provider_dirs, provider_from_document
 
 
 def default_files(registry_dirs: Sequence[Path]) -> list[Path]:
@@ -17,10 +17,9 @@ def default_files(registry_dirs: Sequence[Path]) -> list[Path]:
     return files + (sorted(jobs.glob("*.y*ml")) if jobs.is_dir() else [])
 
 
-def is_provider_file(path: Path) -> bool:
+def is_provider_file(path: Path, doc: Document | None) -> bool:
     if path.parent.name == "providers.d":
         return True
-    doc, _ = read_document(path)
     return doc is not None and isinstance(doc.data, dict) and "protocol" in doc.data and "targets" not in doc.data
 
 
@@ -37,15 +36,16 @@ def validate_files(files: list[Path], providers_dirs: Sequence[str],
     problems: list[Problem] = []
     seen_ids: dict[tuple[Path, str], Path] = {}
     for path in files:
-        if is_provider_file(path):
+        doc, read_problems = read_document(path, display_path(path))  # once: a job of 100,000 rows is big
+        if is_provider_file(path, doc):
             twin = seen_ids.setdefault((path.parent.resolve(), path.stem), path)
             if twin != path:
                 problems.append(Problem(display_path(path), None, None, "",
                                         f"provider id '{path.stem}' is also defined by {display_path(twin)}"))
-            problems.extend(load_provider_file(path)[1])
+            problems.extend(provider_from_document(path, doc, read_problems)[1])
         else:
             try:
-                job = load_job(path, registry)
+                job = job_from_document(doc, read_problems, registry)
             except ConfigError as e:
                 problems.extend(p for p in e.problems if p not in problems)
             else:

@@ -5,6 +5,7 @@ parsed by libyaml where PyYAML has it, with the same data and the same messages.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 import yaml
 from hypothesis import given
 
-from runner.config import files, jobs
+from runner.config import files, jobs, validation
 from runner.config.files import Document
 from runner.config.providers import ProviderRegistry, provider_dirs
 from tests.config.test_bad_files import BAD_FILES, COMMAND_CASES, GOOD_JOB, mutated_yaml
@@ -21,13 +22,32 @@ from tests.conftest import REPO
 
 
 class CountingRow(dict[str, Any]):
-    """A data row that counts every pass over its keys (set(row), union, difference, for ... in row)."""
+    """A data row that counts every pass over its keys (set(row), union, difference, for ... in row)
+    and every value read by its key (``row[name]``)."""
 
     visits = 0
+    reads = 0
 
     def __iter__(self) -> Iterator[str]:
         CountingRow.visits += 1
         return super().__iter__()
+
+    def __getitem__(self, name: str) -> Any:
+        CountingRow.reads += 1
+        return super().__getitem__(name)
+
+
+def counting_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every job loaded from now on has its inline rows as CountingRows."""
+    real = jobs.read_document
+
+    def counted(path: Path, display: str | None = None) -> tuple[Document | None, list[Any]]:
+        doc, problems = real(path, display)
+        if doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("data"), list):
+            doc.data["data"] = [CountingRow(r) if isinstance(r, dict) else r for r in doc.data["data"]]
+        return doc, problems
+
+    monkeypatch.setattr(jobs, "read_document", counted)
 
 
 def row_visits(folder: Path, rows: int, monkeypatch: pytest.MonkeyPatch) -> int:
@@ -37,15 +57,7 @@ def row_visits(folder: Path, rows: int, monkeypatch: pytest.MonkeyPatch) -> int:
                     "checks: [{contains: '{{b}}'}]\ndata:\n"
                     + "".join(f"  - {{a: {i}, b: x{i}}}\n" for i in range(rows - 1))
                     + "  - {a: last}\n")  # one row short of a variable: the "data[N] has no 'b'" path runs too
-    real = jobs.read_document
-
-    def counted(path: Path, display: str | None = None) -> tuple[Document | None, list[Any]]:
-        doc, problems = real(path, display)
-        if doc is not None and isinstance(doc.data, dict) and isinstance(doc.data.get("data"), list):
-            doc.data["data"] = [CountingRow(r) for r in doc.data["data"]]
-        return doc, problems
-
-    monkeypatch.setattr(jobs, "read_document", counted)
+    counting_rows(monkeypatch)
     registry = ProviderRegistry(provider_dirs())
     CountingRow.visits = 0
     with pytest.raises(jobs.ConfigError, match=rf"data\[{rows - 1}\] has no 'b'"):
@@ -62,6 +74,76 @@ def test_loading_inline_rows_is_linear_in_rows(isolated: Path, monkeypatch: pyte
     small, large = row_visits(isolated, 300, monkeypatch), row_visits(isolated, 1200, monkeypatch)
     assert large <= 25 * 1200, large  # about 7 a row today
     assert large <= 5 * small, (small, large)
+
+
+def test_the_schema_checks_one_inline_row_of_each_shape(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # JSON Schema asks of a row only its keys and the types of its values: rows alike in those are
+    # checked once (before: every value of every row, 3,000 reads here).
+    path = isolated / "job.yaml"
+    path.write_text("targets: [echo/echo]\nprompts: ['{{a}} {{b}} {{c}}']\ndata:\n"
+                    + "".join(f"  - {{a: {i}, b: x{i}, c: {i % 2 == 0}}}\n" for i in range(1000)))
+    counting_rows(monkeypatch)
+    CountingRow.reads = 0
+    jobs.load_job(path, ProviderRegistry(provider_dirs()))
+    assert CountingRow.reads <= 2 * 3, CountingRow.reads  # one row of each shape (c true, c false), 3 values
+
+
+def test_bad_inline_rows_are_each_named_at_their_line(isolated: Path) -> None:
+    path = isolated / "job.yaml"
+    rows = [f"  - {{who: w{i}}}\n" for i in range(600)]
+    rows[3] = "  - {who: [a, b]}\n"
+    rows[400] = "  - {who: {x: 1}}\n"
+    rows[401] = "  - {who: [c]}\n"
+    rows[599] = "  - just text\n"
+    path.write_text("targets: [echo/echo]\nprompts: ['{{who}}']\ndata:\n" + "".join(rows))
+    with pytest.raises(jobs.ConfigError) as caught:
+        jobs.load_job(path, ProviderRegistry(provider_dirs()))
+    assert [str(p) for p in caught.value.problems] == [
+        "job.yaml:7:11: data[3].who: expected string or number or boolean or null, got list",
+        "job.yaml:404:11: data[400].who: expected string or number or boolean or null, got mapping",
+        "job.yaml:405:11: data[401].who: expected string or number or boolean or null, got list",
+        "job.yaml:603:5: data[599]: expected object, got string 'just text'",
+        "job.yaml:2:11: prompts[0]: {{who}} is not defined by every data row (row variables: none; "
+        "data[599] has no 'who')",
+    ]
+
+
+@BAD_FILES
+@given(text=mutated_yaml(GOOD_JOB))
+def test_checking_rows_by_shape_finds_what_checking_every_row_finds(text: bytes, isolated: Path) -> None:
+    path = isolated / "job.yaml"
+    path.write_bytes(text)
+    by_shape, _ = files.read_document(path, "job.yaml")
+    every_row, _ = files.read_document(path, "job.yaml")
+    if by_shape is None or every_row is None or not isinstance(by_shape.data, dict):
+        return
+    assert jobs._schema_problems(by_shape) == files.check_schema(every_row, "job")
+    assert by_shape.data == every_row.data  # the same defaults filled in, every row kept
+
+
+def test_a_row_schema_looks_at_types_only() -> None:
+    # The shape check above is sound while the schema asks nothing of a row's values but their types:
+    # a rule on a value (a length, a pattern) must be checked row by row, and _shape must then say so.
+    schema = json.loads((REPO / "schemas" / "job.schema.json").read_text())
+    rows = next(branch for branch in schema["properties"]["data"]["oneOf"] if branch["type"] == "array")
+    assert rows["items"] == {"type": "object",
+                             "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}
+
+
+def test_validate_parses_a_job_file_once(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    real = files._parse
+
+    def counted(text: str, shown: str) -> Any:
+        parsed.append(text)
+        return real(text, shown)
+
+    monkeypatch.setattr(files, "_parse", counted)
+    path = isolated / "job.yaml"
+    path.write_text(text := "targets: [echo/echo]\nprompts: ['{{a}}']\ndata: [{a: 1}, {a: 2}]\n")
+    problems, _ = validation.validate_files([path], [])
+    assert problems == []
+    assert parsed.count(text) == 1
 
 
 ODD_YAML = [
