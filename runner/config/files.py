@@ -14,11 +14,11 @@ import difflib
 import gc
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -38,8 +38,23 @@ class Document:
     data: Any
 
     def problem(self, json_path: Sequence[str | int], message: str, *, key: bool = False) -> Problem:
-        line, col = locate(self.text, json_path, key=key)
+        line, col = locate(self.nodes, json_path, key=key)
         return Problem(self.display, line, col, format_path(json_path), message)
+
+    @cached_property
+    def nodes(self) -> yaml.Node | None:
+        """The file's nodes, for placing problems: composed at the first, kept for the others (a file of
+        100,000 rows takes seconds), by libyaml where it reads the text as PyYAML does."""
+        fast = yaml.__with_libyaml__ and not _LIBYAML_DIFFERS.search(self.text)
+        for loader_class in ([yaml.CSafeLoader] if fast else []) + [yaml.SafeLoader]:
+            loader = loader_class(self.text)
+            try:
+                return _paused_gc(loader.get_single_node)
+            except yaml.YAMLError:
+                pass
+            finally:
+                loader.dispose()
+        return None
 
 
 def read_document(path: Path, display: str | None = None) -> tuple[Document | None, list[Problem]]:
@@ -86,28 +101,47 @@ def _parse(text: str, shown: str) -> tuple[Any, list[Problem]]:
     """The data of ``text`` and its key problems; raises PyYAML's own error when it does not parse."""
     if yaml.__with_libyaml__ and not _LIBYAML_DIFFERS.search(text):
         try:
-            data, root = _load(_FastLoader, text)
+            return _paused_gc(lambda: _load_fast(text)), []
         except Exception:  # PyYAML's loader below meets it again and says what it is, where
             pass
-        else:
-            problems = key_problems(root, shown)
-            if not problems:
-                return data, []
-    data, root = _load(_Loader, text)  # the reader refuses control characters already here
+    data, root = _paused_gc(lambda: _load(text))  # the reader refuses control characters already here
     return data, key_problems(root, shown)
 
 
-def _load(loader_class: type[_Loader | _FastLoader], text: str) -> tuple[Any, yaml.Node | None]:
-    loader = loader_class(text)
-    collecting = gc.isenabled()
+_T = TypeVar("_T")
+
+
+def _paused_gc(parse: Callable[[], _T]) -> _T:
     # A big file is hundreds of thousands of new nodes and values, none in a cycle the parse could
     # free: the cycle collector would walk them all again and again (4 of 5 s for 100,000 data rows).
+    collecting = gc.isenabled()
     gc.disable()
     try:
-        return loader.get_single_data(), loader.root
+        return parse()
     finally:
         if collecting:
             gc.enable()
+
+
+def _load(text: str) -> tuple[Any, yaml.Node | None]:
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data(), loader.root
+    finally:
+        loader.dispose()
+
+
+def _load_fast(text: str) -> Any:
+    """libyaml's tree of ``text`` made into values, or an exception for anything but a plain tree."""
+    loader = _FastLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        if "*" in text and not _is_tree(root):  # no alias without a *
+            raise yaml.composer.ComposerError(None, None, "aliases: left to PyYAML's loader", None)
+        return _TreeValues(loader, escapes="\\" in text).build(root)
+    finally:
         loader.dispose()
 
 
@@ -117,8 +151,6 @@ MAX_NODES = 1_000_000  # values in a file once its aliases are expanded ("billio
 class _CheckedValues(yaml.constructor.SafeConstructor):
     """Turns what the constructor cannot build into YAML errors with a place, never a bare
     ValueError: impossible dates, numbers too long to convert, ``.nan`` and ``.inf``, lone surrogates."""
-
-    root: yaml.Node | None = None  # kept for the key checks, so the text is parsed once
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -146,6 +178,8 @@ class _CheckedValues(yaml.constructor.SafeConstructor):
 class _Loader(_CheckedValues, yaml.SafeLoader):
     """PyYAML's own loader, which also refuses an alias inside its own anchor (a loop) and aliases that
     expand without end."""
+
+    root: yaml.Node | None = None  # kept for the key checks, so the text is parsed once
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -178,12 +212,49 @@ if yaml.__with_libyaml__:
         """libyaml's parser, for documents without aliases (a tree, each node used once): the loop and
         expansion checks of ``_Loader`` have nothing to find there, so there are none here."""
 
-        def get_single_node(self) -> yaml.Node | None:
-            node: yaml.Node | None = super().get_single_node()
-            if node is not None and not _is_tree(node):
-                raise yaml.composer.ComposerError(None, None, "aliases: left to PyYAML's loader", None)
-            self.root = node
-            return node
+
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_INT, _NULL, _BOOL = "tag:yaml.org,2002:int", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
+
+
+class _TreeValues:
+    """The values of a tree of nodes, built here rather than by PyYAML's constructor (ten times slower: a
+    method lookup and a generator per node). Text, plain integers, booleans and nulls are built as the
+    constructor builds them, other scalars by the checked constructor itself. Anything else raises, for
+    PyYAML's loader to read and report: a key that is not text (a merge key too) or comes twice, a tag."""
+
+    def __init__(self, constructor: _CheckedValues, *, escapes: bool) -> None:
+        self.constructor = constructor
+        self.escapes = escapes  # only a \u escape can make half a UTF-16 pair: the text was UTF-8
+
+    def build(self, node: yaml.Node) -> Any:
+        kind = node.__class__
+        if kind is yaml.ScalarNode:
+            tag, value = node.tag, node.value
+            if tag == _STR:
+                if self.escapes and not _is_unicode(value):
+                    raise ValueError("half a UTF-16 pair")
+                return value
+            if tag == _INT and value.isdigit() and (value[0] != "0" or len(value) == 1):
+                return int(value)
+            if tag == _NULL:
+                return None
+            if tag == _BOOL:
+                return yaml.constructor.SafeConstructor.bool_values[value.lower()]
+            return self.constructor.construct_object(node)  # a float, a date, 0x1F, 1_000...
+        if kind is yaml.MappingNode and node.tag == _MAP:
+            mapping: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.__class__ is not yaml.ScalarNode or key_node.tag != _STR:
+                    raise ValueError("a key that is not text")
+                key = key_node.value
+                if key in mapping or (self.escapes and not _is_unicode(key)):
+                    raise ValueError("a duplicate key")
+                mapping[key] = self.build(value_node)
+            return mapping
+        if kind is yaml.SequenceNode and node.tag == _SEQ:
+            return [self.build(item) for item in node.value]
+        raise ValueError(f"tag {node.tag}")
 
 
 def _is_tree(root: yaml.Node) -> bool:
@@ -357,12 +428,9 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
-def locate(text: str, path: Sequence[str | int], *, key: bool = False) -> tuple[int | None, int | None]:
+def locate(root: yaml.Node | None, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
     """Line and column (1-based) of the node at ``path``; the deepest existing parent when it is missing."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None, None
+    node = root
     if node is None:
         return 1, 1
     for i, part in enumerate(path):
