@@ -185,6 +185,11 @@ def m007_row_hash(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE results ADD COLUMN row_hash TEXT")  # NULL: no data, or written before this column
 
 
+# What a result written before answer_cost_usd paid for its answer: cost_usd less the judges', or for a
+# cached answer what it first cost (m009, and merge of such a database).
+ANSWER_COST_OF_OLD_ROWS = "CASE WHEN cached = 1 THEN cached_cost_usd ELSE cost_usd - coalesce(judge_cost_usd, 0) END"
+
+
 @migrations()
 def m008_vars(db: sqlite_utils.Database) -> None:
     """Each result's data row as the views show it (engine/rows.py ``stored_vars``): the item by its values."""
@@ -196,9 +201,7 @@ def m009_checks(db: sqlite_utils.Database) -> None:
     """Every check's outcome per result, and the answer's own cost apart from the judges' and from this run's spend."""
     db.execute("ALTER TABLE results ADD COLUMN checks TEXT")  # JSON list of {name, passed, score, reason, ...}
     db.execute("ALTER TABLE results ADD COLUMN answer_cost_usd REAL")
-    # Rows written before: the answer's cost was cost_usd less the judges' (or, cached, what it first cost).
-    db.execute("UPDATE results SET answer_cost_usd = CASE WHEN cached = 1 THEN cached_cost_usd"
-               " ELSE cost_usd - coalesce(judge_cost_usd, 0) END")
+    db.execute(f"UPDATE results SET answer_cost_usd = {ANSWER_COST_OF_OLD_ROWS}")
     db.execute("DROP VIEW target_summary")
     db.execute(TARGET_SUMMARY_VIEW)
 

@@ -31,7 +31,7 @@ from typing import Any
 import sqlite_utils
 
 from runner.errors import UsageError
-from runner.store.database import open_db
+from runner.store.database import ANSWER_COST_OF_OLD_ROWS, open_db
 
 TABLES = ("runs", "results", "attempts", "batches")
 # Worst first: the status a merged run gets when not every shard run completed.
@@ -243,6 +243,9 @@ def _copy_results(target: sqlite_utils.Database, run: _SourceRun, run_id: int) -
         rows.append({**row, "run_id": run_id})
     if rows:
         target.table("results").upsert_all(rows, pk=("run_id", "item_key"))
+        if "answer_cost_usd" not in columns:  # a source older than the column: its answers' cost from its figures
+            target.execute(f"UPDATE results SET answer_cost_usd = {ANSWER_COST_OF_OLD_ROWS} WHERE run_id = ?"
+                           " AND answer_cost_usd IS NULL", [run_id])
     return len(rows)
 
 

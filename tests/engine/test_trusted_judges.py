@@ -15,6 +15,7 @@ import sqlite_utils
 
 from runner import run_job
 from runner.store.database import migrations
+from runner.store.merge import merge_databases
 from tests.conftest import dict_rows, hanzo, point_at, write_job, write_providers
 from tests.fakes import FakeServer
 
@@ -190,19 +191,29 @@ def test_checks_are_kept_in_batch_mode(fake: FakeServer, keys: dict[str, str], i
     assert row["cost_usd"] == pytest.approx(row["answer_cost_usd"] + row["judge_cost_usd"])
 
 
-def test_a_database_written_before_the_checks_column_reads_with_its_costs_apart(isolated: Path) -> None:
-    path = isolated / "old.db"
+def old_database(path: Path) -> Path:
+    """A results database as a hanzo-run before m009_checks wrote it: a fresh judged answer, and a cached one."""
     db = sqlite_utils.Database(path)
     migrations.apply(db, stop_before="m009_checks")
     common = {"target": "openai/a", "provider": "openai", "model": "a", "prompt_id": "p", "repeat_index": 0,
               "prompt": "q", "status": "ok", "response_text": "a", "attempts": 1, "passed": 1,
               "started_at": "2025-01-01T00:00:00.000Z", "finished_at": "2025-01-01T00:00:01.000Z"}
     db["runs"].insert({"id": 1, "job_name": "old", "status": "completed", "started_at": "2025-01-01T00:00:00.000Z"})
-    db["results"].insert_all([  # as an older hanzo-run wrote them: a fresh judged answer, and a cached one
+    db["results"].insert_all([
         {**common, "run_id": 1, "item_key": "k0", "row_index": 0, "cost_usd": 0.005, "judge_cost_usd": 0.002},
         {**common, "run_id": 1, "item_key": "k1", "row_index": 1, "cost_usd": 0.002, "judge_cost_usd": 0.002,
          "cached": 1, "cached_cost_usd": 0.003}])
     db.close()
+    return path
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_a_database_written_before_the_checks_column_reads_with_its_costs_apart(isolated: Path,
+                                                                                merged: bool) -> None:
+    path = old_database(isolated / "old.db")
+    if merged:  # merged into a new database, the source left as it is
+        merge_databases(isolated / "new.db", [path])
+        path = isolated / "new.db"
     done = hanzo("report", "1", "--db", path, "--json")
     assert done.returncode == 0, done.stderr
     target = json.loads(done.stdout)["targets"][0]
