@@ -12,7 +12,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..api import fetch_models, get_all_providers, get_selected_model, get_selected_provider, use
-from ..config.providers import ModelInfo
+from ..config.providers import ModelInfo, Pricing, Provider
+from ..engine.costing import PriceBook
 from ..errors import HanzoError
 from .pages import render
 from .settings import form_of, in_thread
@@ -58,6 +59,7 @@ async def _page(request: Request, provider_id: str | None, *, status_code: int =
     default_provider = await in_thread(get_selected_provider)
     provider_id = next((p for p in (provider_id, default_provider) if p in ids), ids[0] if ids else None)
     models: list[ModelInfo] = []
+    prices: dict[str, Pricing | None] = {}
     selected = None
     if provider_id is not None:
         selected = await in_thread(functools.partial(get_selected_model, provider_id))
@@ -66,9 +68,17 @@ async def _page(request: Request, provider_id: str | None, *, status_code: int =
                 models = await in_thread(functools.partial(fetch_models, provider_id))
             except HanzoError as e:
                 failed = str(e).removeprefix("hanzo-run: ")
+        prices = await in_thread(functools.partial(_prices, next(p for p in providers if p.id == provider_id), models))
     return render(request, "models.html", status_code=status_code, providers=providers, provider_id=provider_id,
-                  default_provider=default_provider, selected=selected, models=models, badges=BADGES,
+                  default_provider=default_provider, selected=selected, models=models, prices=prices, badges=BADGES,
                   done=f"{provider_id}: default model is now {used}" if used else None, failed=failed)
+
+
+def _prices(provider: Provider, models: list[ModelInfo]) -> dict[str, Pricing | None]:
+    """Each model's price as runs and `hanzo-run models` get it: the provider file, else genai-prices,
+    else the provider's listing."""
+    book = PriceBook()
+    return {m.id: book.get(provider, m.id) for m in models}
 
 
 def _back(provider_id: str, **done: str) -> Response:

@@ -165,7 +165,9 @@ def test_models_lists_context_price_and_capability_badges(client: TestClient, fa
     page = client.get("/models?provider=openai")
     assert page.status_code == 200
     shown = row_text(page.text, 'data-model="gpt-4o-mini"')
-    assert shown.split() == ["gpt-4o-mini", "128,000", "16,384", "-", "-", "vision", "tools", "json", "Use"]
+    # The price runs pay: openai's file gives none, so genai-prices' (as `hanzo-run models` shows it).
+    assert shown.split() == ["gpt-4o-mini", "128,000", "16,384", "0.15", "0.6", "vision", "tools", "json", "Use"]
+    assert 'title="genai-prices' in page.text.split('data-model="gpt-4o-mini"', 1)[1].split("</tr>", 1)[0]
     assert 'data-model="gpt-4o"' in page.text
     assert "openai runs gpt-6-luna when a job names only the provider" in text(page.text)
 
