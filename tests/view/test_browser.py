@@ -121,7 +121,9 @@ def test_set_show_and_remove_a_key_in_the_browser(browser: Any, run_db: Path, fa
         page.click(".tabs >> text=Ollama")
         page.wait_for_selector("tr.model-row")
         assert page.locator("tr.model-row").count() == 2
+        page.wait_for_load_state("load")  # the filter's script is attached before anything is typed
         page.fill("#model-filter", "qwen")
+        page.wait_for_selector("tr[data-model='llama3.2:latest']", state="hidden")
         assert page.locator("tr.model-row:visible").count() == 1
         page.click("tr[data-model='qwen2.5:7b'] >> text=Use")
         assert "ollama: default model is now qwen2.5:7b" in page.inner_text("[role=status]")
