@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..reports.items import answer_text, clip, parse_failed_checks, verdict
+from ..reports.items import answer_text, clip, parse_checks, parse_failed_checks, parse_vars, verdict
 from ..store.grid import CellKey, GridFilter, grid_page
 from ..store.queries import batch_states, duration_s, saved_target_figures, target_summary
 from ..store.records import RunRecord
@@ -121,31 +121,16 @@ def cell(result: dict[str, Any]) -> dict[str, Any]:
 
 def variables(raw: str | None) -> list[tuple[str, str]]:
     """The data row's variables (``results.vars``, a JSON object), each value cut short."""
-    if not raw:
-        return []
-    try:
-        values = json.loads(raw)
-    except ValueError:
-        return []
-    if not isinstance(values, dict):
-        return []
     return [(str(k), clip(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False), VAR_TEXT))
-            for k, v in values.items()]
+            for k, v in (parse_vars(raw) or {}).items()]
 
 
 def judged(raw: str | None) -> list[dict[str, Any]]:
     """The checks a grader judged, or that gave a score, from ``results.checks`` (m009): name, passed,
     score, reason."""
-    if not raw:
-        return []
-    try:
-        checks = json.loads(raw)
-    except ValueError:
-        return []
     return [{"name": str(c.get("name", "?")), "passed": c.get("passed"), "score": c.get("score"),
              "reason": str(c.get("reason") or "")}
-            for c in checks if isinstance(c, dict) and (c.get("score") is not None or "grader" in c)
-            ] if isinstance(checks, list) else []
+            for c in parse_checks(raw) if c.get("score") is not None or "grader" in c]
 
 
 def encode_key(key: CellKey | None) -> str | None:
