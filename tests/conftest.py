@@ -74,6 +74,12 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return work
 
 
+@pytest.fixture
+def cache_dir(isolated: Path, tmp_path: Path) -> Path:
+    """The test's own response cache folder (HANZO_RUN_CACHE_DIR, set by ``isolated``)."""
+    return tmp_path / "cache"
+
+
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeServer]:
     with FakeServer() as server:

@@ -17,13 +17,6 @@ GRADER = "anthropic/claude-haiku-4-5"
 
 
 @pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("HANZO_RUN_CACHE_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
 def providers(fake: FakeServer, tmp_path: Path) -> Path:
     return write_providers(tmp_path / "providers", {p: point_at(fake, p) for p in ("openai", "anthropic")})
 

@@ -15,14 +15,6 @@ from runner.store.cache import CachedAnswer, ResponseCache
 from tests.conftest import hanzo, query, write_job
 
 
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("HANZO_RUN_CACHE_DIR", str(folder))
-    return folder
-
-
-
 def cached_job(folder: Path, second_prompt: str = "Describe {{country}}.", **extra: Any) -> Path:
     return write_job(folder, {
         "targets": ["openai/gpt-4o-mini"],

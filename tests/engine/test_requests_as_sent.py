@@ -17,13 +17,6 @@ from tests.fakes import FakeServer
 IMAGE = Path(__file__).resolve().parents[2] / "jobs" / "images" / "red-square.png"
 
 
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("HANZO_RUN_CACHE_DIR", str(folder))
-    return folder
-
-
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db)
     try:
