@@ -190,3 +190,30 @@ print(pricing.source, pricing.input, pricing.output)
     expected = calc_price(Usage(input_tokens=1_000_000, output_tokens=1_000_000), "openai/gpt-oss-20b",
                           provider_id="groq")
     assert [Decimal(r) for r in rates] == [expected.input_price, expected.output_price]
+
+
+def test_flat_prices_are_summed_as_genai_prices_sums_them() -> None:
+    """The quick sum for a price of token rates only is genai-prices' own figure, for every such price in the
+    dataset (every period of every model), with and without cache reads and writes."""
+    from genai_prices.data import providers
+    from genai_prices.types import ModelPrice
+
+    from runner.engine.costing import _flat_rates, _flat_usd
+
+    usages = [(1000, 200, 0, 0), (1000, 200, 300, 0), (1000, 200, 0, 400), (5_000_000, 7, 4_000_000, 999_000)]
+    flat = other = 0
+    for vendor in providers:
+        for model in vendor.models:
+            periods = [model.prices] if isinstance(model.prices, ModelPrice) else [c.prices for c in model.prices]
+            for prices in periods:
+                rates = _flat_rates(prices)
+                if rates is None:
+                    other += 1
+                    continue
+                flat += 1
+                for tokens_in, tokens_out, read, written in usages:
+                    usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out, cache_read_tokens=read,
+                                  cache_write_tokens=written)
+                    assert _flat_usd(rates, tokens_in, tokens_out, read, written) == pytest.approx(
+                        float(prices.calc_price(usage)["total_price"]), rel=1e-12), (vendor.id, model.id)
+    assert flat > 4 * other  # most prices take the quick sum: the test would mean little otherwise
