@@ -87,7 +87,7 @@ def scenario_shape(ws: Workspace, args: argparse.Namespace, key: str) -> Row:
     try:
         shipped_openai(ws, mock.url)
         job = user_job(ws, f"shape-{key}", n, data, stream=stream)
-        fs, hs = pairs(args.runs, lambda: measure(floor_cmd(mock.url, n)),
+        fs, hs = pairs(args.runs, lambda: measure(floor_cmd(mock.url, n), ws.env),
                        lambda: measure(ws.hanzo(job), fresh_cache(ws)))
         sent = mock.call("GET", "/stats")["requests"]
         assert sent == 2 * args.runs * n, f"the mock saw {sent} requests, not {2 * args.runs * n}: a cache answered?"
@@ -134,7 +134,7 @@ def _curve_cells(ws: Workspace, args: argparse.Namespace, mock: Mock, n: int) ->
         cells.append(f"not run (over --scale-inline-max {args.scale_inline_max:,})")
     if n > args.scale_run_max:
         return [*cells, f"not run (over --scale-run-max {args.scale_run_max:,})", "", ""]
-    fs, hs = pairs(args.scale_runs, lambda: measure(floor_cmd(mock.url, n)),
+    fs, hs = pairs(args.scale_runs, lambda: measure(floor_cmd(mock.url, n), ws.env),
                    lambda: measure(ws.hanzo(csv_job), fresh_cache(ws)))
     h, f = med(hs, _cpu) / n * 1000, med(fs, _cpu) / n * 1000
     return [*cells, f"{h:.3f}, {med(hs, _wall):.2f}, {med(hs, _rss):.0f}", f"{f:.3f}, {med(fs, _wall):.2f}",
