@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = "abcdefghijks"
+SCENARIOS = "abcdefghijkls"
 TITLES = {
     "a": "0 ms latency: CPU ms per request",
     "b": "50 ms latency: wall s",
@@ -282,7 +282,7 @@ def _sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--scenarios", default=SCENARIOS, help="which of a-f to run (default: all)")
+    parser.add_argument("--scenarios", default=SCENARIOS, help=f"which of {SCENARIOS} to run (default: all)")
     parser.add_argument("--runs", type=int, default=3, help="runs per side; the table shows medians")
     parser.add_argument("--requests", type=int, default=5000, help="requests in scenarios a, b, f")
     parser.add_argument("--rate", type=int, default=50, help="scenario c: provider limit per 1 s window")
@@ -324,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(shapes.scenario_shape(ws, args, key))
             elif key == "s":
                 tables.append(shapes.scale_curve(ws, args))
+            elif key == "l":
+                tables.append(shapes.breakdown(ws, args))
             else:
                 parser.error(f"unknown scenario {key!r}; choose from {SCENARIOS}")
     print("\n\n".join([render(rows, command.strip()) if rows else f"command: {command.strip()}", *tables]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import itertools
 import json
 import sys
@@ -29,6 +30,7 @@ SHAPE_TITLES = {
     "j": "user-shaped job, inline data, 50 ms latency: wall s",
     "k": "user-shaped job, inline data, streaming, 0 ms: CPU ms per request (floor non-streaming, as f)",
     "s": "scale curve",
+    "l": "where scenario g's CPU goes",
 }
 TITLES.update(SHAPE_TITLES)
 TARGET = "openai/gpt-4o-mini"
@@ -48,13 +50,15 @@ def rows(n: int) -> Iterator[dict[str, str | int]]:
     return ({"country": f"Country {i}", "expect": "hello", "n": i} for i in range(n))
 
 
-def user_job(ws: Workspace, name: str, n: int, data: str, *, stream: bool = False) -> Path:
+def user_job(ws: Workspace, name: str, n: int, data: str, *, stream: bool = False, checks: bool = True,
+             cache: bool = True) -> Path:
     """A job of ``n`` items with its rows ``data``: "inline", "csv" or "jsonl"."""
     header = (f"name: {name}\ntargets: [{TARGET}]\n"
               "prompts:\n  - id: capital\n    text: 'What is the capital of {{country}}? One word. ({{n}})'\n"
-              "checks:\n  - contains: '{{expect}}'\n    ignore_case: true\n  - max_output_tokens: 20\n"
-              f"params: {{temperature: 0, max_tokens: 16}}\ncache: true\nconcurrency: 64\n"
-              f"stream: {'true' if stream else 'false'}\n")
+              + ("checks:\n  - contains: '{{expect}}'\n    ignore_case: true\n  - max_output_tokens: 20\n"
+                 if checks else "")
+              + f"params: {{temperature: 0, max_tokens: 16}}\ncache: {'true' if cache else 'false'}\n"
+              f"concurrency: 64\nstream: {'true' if stream else 'false'}\n")
     path = ws.root / f"{name}.yaml"
     with path.open("w") as f:
         f.write(header)
@@ -103,6 +107,34 @@ def scenario_shape(ws: Workspace, args: argparse.Namespace, key: str) -> Row:
                f"RSS {med(hs, lambda s: s.rss_mb):.0f} MB")
 
 
+def breakdown(ws: Workspace, args: argparse.Namespace) -> str:
+    """Where scenario g's CPU goes: the same inline job with one part at a time, against the floor.
+
+    The start is a run of one item (imports, loading, the price data, the database); the rest is per
+    request, over ``--requests`` requests, with the checks and the response cache switched off and on.
+    """
+    n = args.requests
+    variants = [("one item: the fixed start", 1, True, True), ("no checks, no cache", n, False, False),
+                ("checks", n, True, False), ("cache", n, False, True), ("checks and cache (g)", n, True, True)]
+    lines = [f"where scenario g's CPU goes: the inline job, one part at a time, 0 ms; median of {args.runs}", "",
+             "| job | CPU s | CPU ms/request | ratio to the floor of as many requests |", "|---|---|---|---|"]
+    mock = Mock(0)
+    try:
+        shipped_openai(ws, mock.url)
+        floor = {count: med(_runs(args.runs, functools.partial(measure, floor_cmd(mock.url, count), ws.env)), _cpu)
+                 for count in (1, n)}
+        lines.append(f"| floor: 1 request; {n:,} requests | {floor[1]:.2f}; {floor[n]:.2f} | "
+                     f"{floor[n] / n * 1000:.3f} | 1 |")
+        for i, (label, items, checks, cache) in enumerate(variants):
+            print(f"  {label}", file=sys.stderr)
+            job = user_job(ws, f"part-{i}", items, "inline", checks=checks, cache=cache)
+            cpu = med(_runs(args.runs, functools.partial(_run_fresh, ws, job)), _cpu)
+            lines.append(f"| {label} | {cpu:.2f} | {cpu / items * 1000:.3f} | {cpu / floor[items]:.2f} |")
+    finally:
+        mock.close()
+    return "\n".join(lines)
+
+
 def scale_curve(ws: Workspace, args: argparse.Namespace) -> str:
     """At each size: load/validate (CSV and inline), then the whole run against the floor's."""
     lines = ["scale curve: user-shaped job (CSV data file, shipped openai.yaml, checks, cache), 0 ms latency; "
@@ -139,6 +171,11 @@ def _curve_cells(ws: Workspace, args: argparse.Namespace, mock: Mock, n: int) ->
     h, f = med(hs, _cpu) / n * 1000, med(fs, _cpu) / n * 1000
     return [*cells, f"{h:.3f}, {med(hs, _wall):.2f}, {med(hs, _rss):.0f}", f"{f:.3f}, {med(fs, _wall):.2f}",
             f"{h / f:.2f}"]
+
+
+def _run_fresh(ws: Workspace, job: Path) -> Sample:
+    """A run of ``job`` with an empty response cache."""
+    return measure(ws.hanzo(job), fresh_cache(ws))
 
 
 def _runs(count: int, fn: Callable[[], Sample]) -> list[Sample]:
