@@ -93,12 +93,11 @@ class Workspace:
     def __post_init__(self) -> None:
         (self.root / "providers").mkdir()
         (self.root / "home").mkdir()
-        # Modules load from bytecode, as they do where hanzo-run is installed: a machine that sets
-        # PYTHONDONTWRITEBYTECODE would otherwise compile every module of hanzo-run (not of the floor,
-        # which is one file) from source in every run, 0.1 s of CPU each time.
-        self.env = {**os.environ, "HANZO_RUN_HOME": str(self.root / "home"),
-                    "PYTHONPYCACHEPREFIX": str(self.root / "bytecode")}
-        for name in ("HANZO_RUN_PROVIDERS_DIR", "PYTHONDONTWRITEBYTECODE"):
+        # Modules load from bytecode (__pycache__, as pip leaves it for the libraries), as they do where
+        # hanzo-run is installed: a machine that sets PYTHONDONTWRITEBYTECODE would otherwise compile every
+        # module of hanzo-run (not of the floor, which is one file) from source in every run, 0.1 s of CPU.
+        self.env = {**os.environ, "HANZO_RUN_HOME": str(self.root / "home")}
+        for name in ("HANZO_RUN_PROVIDERS_DIR", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"):
             self.env.pop(name, None)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "runner"), str(REPO / "bench")],
                        env=self.env, check=True)
