@@ -8,6 +8,7 @@ check and why.
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -63,8 +64,22 @@ def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Elem
     for key, value in zip(("tests", "failures", "errors"), total, strict=False):
         root.set(key, str(int(value)))
     root.set("time", f"{total[3]:.3f}")
+    for element in root.iter():
+        element.text = element.text and _xml_safe(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, _xml_safe(value))
     ET.indent(root)
     return ET.ElementTree(root)
+
+
+# Characters XML 1.0 does not allow, even escaped (a terminal colour code in an answer, a NUL): ElementTree
+# writes them as they are, and a CI system that cannot parse the file shows no results at all.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    """``text`` with each character XML cannot hold written as its escape (``\\x1b``): shown, not dropped."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
 def _properties(case: ET.Element, row_index: int, variables: dict[str, object]) -> None:

@@ -64,3 +64,18 @@ def test_junit_names_each_case_by_its_values_and_carries_them_whole(isolated: Pa
                                               'capital[country=India note="a sentence of many words a sentence of…]#1']
     assert [(p.get("name"), p.get("value")) for p in cases[0].findall("properties/property")] == [
         ("row", "0"), ("var.country", "India"), ("var.note", long), ("var.n", "7")]
+
+
+def test_control_characters_in_answers_and_values_keep_the_file_readable(isolated: Path) -> None:
+    # An answer with a terminal colour code and a NUL, a data value with a form feed: XML 1.0 allows none of
+    # them, and a CI system that cannot parse the file shows no results at all.
+    job = write_job(isolated, {"targets": ["echo/echo"], "prompts": ["\x1b[31m{{city}}\x00"],
+                               "data": [{"city": "Pa\x0cris"}], "checks": [{"contains": "Rome"}],
+                               "output": "out.db"})
+    assert hanzo(job, "-q", "--junit", "report.xml").returncode == 1
+    (case,) = ET.parse(isolated / "report.xml").getroot().findall("testsuite/testcase")
+    assert case.get("name") == 'p1[city="Pa\\fris"]'  # names quote such a value already
+    assert [p.get("value") for p in case.findall("properties/property")] == ["0", "Pa\\x0cris"]
+    failure = case.find("failure")
+    assert failure is not None and failure.text is not None
+    assert failure.text.endswith("answer:\n\\x1b[31mPa\\x0cris\\x00")  # shown, not dropped
