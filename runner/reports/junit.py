@@ -66,8 +66,8 @@ def junit_tree(db: sqlite_utils.Database, run_id: int) -> ET.ElementTree[ET.Elem
     root.set("time", f"{total[3]:.3f}")
     for element in root.iter():
         element.text = element.text and _xml_safe(element.text)
-        for key, value in element.attrib.items():
-            element.set(key, _xml_safe(value))
+        for name, attribute in element.attrib.items():
+            element.set(name, _xml_safe(attribute))
     ET.indent(root)
     return ET.ElementTree(root)
 
