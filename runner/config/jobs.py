@@ -259,14 +259,16 @@ def check_rows(path: Path, display: str, missing_at: dict[str, str] | None = Non
 def _inline_variables(rows: tuple[Row, ...]) -> tuple[set[str], dict[str, str]]:
     """The variables every inline row defines, and the first row (``data[7]``) lacking each one some rows have.
 
-    Two passes over the rows, so the work grows with the rows, not with their square."""
-    if not rows:
+    Two passes over the rows, so the work grows with the rows, not with their square. A row that is not a
+    mapping is left out: the schema says so at its place, and its letters are no variables."""
+    mappings = [(index, row) for index, row in enumerate(rows) if isinstance(row, Mapping)]
+    if not mappings:
         return set(), {}
-    every: set[str] = set().union(*rows)
-    common = set.intersection(*map(set, rows))
+    every: set[str] = set().union(*(row for _, row in mappings))
+    common = set.intersection(*(set(row) for _, row in mappings))
     missing_at: dict[str, str] = {}
     if every != common:
-        for index, row in enumerate(rows):
+        for index, row in mappings:
             for name in every.difference(row):
                 missing_at.setdefault(name, f"data[{index}]")
     return common, missing_at

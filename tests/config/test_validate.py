@@ -162,6 +162,20 @@ prompts: ["{{a}} {{b}}"]
                                     "(row variables: a; data[1] has no 'b')"])
 
 
+def test_an_inline_row_that_is_not_a_mapping_is_named_once(isolated: Path) -> None:
+    # Its place and what it should be; no follow-on message that counts a string's letters as variables.
+    job = write(isolated, "job.yaml", """\
+targets: [echo/echo]
+prompts: ["say {{city}}"]
+data:
+  - {city: Paris}
+  - Rome
+  - [1, 2]
+""")
+    assert problems_of(job) == (2, ["job.yaml:5:5: data[1]: expected object, got string 'Rome'",
+                                    "job.yaml:6:5: data[2]: expected object, got list"])
+
+
 def test_a_lone_surrogate_is_a_validation_error_not_a_crash(isolated: Path) -> None:
     """A prompt or a data row holding half a UTF-16 pair can be neither sent nor stored: refused with its place."""
     write(isolated, "rows.jsonl", '{"city": "Paris"}\n{"city": "Ro\\ud800me"}\n')
