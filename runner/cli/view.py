@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .options import providers_dir_option
 from .where import db_option
 
 
@@ -19,8 +20,9 @@ from .where import db_option
 @click.option("--no-open", is_flag=True, help="Print the URL; do not open a browser.")
 @click.option("--read-only", is_flag=True, help="Show results only; refuse every change (keys, default model).")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host without --read-only.")
+@providers_dir_option
 def view(job: Path | None, db: Path | None, port: int | None, host: str, no_open: bool, read_only: bool,
-         allow_remote: bool) -> None:
+         allow_remote: bool, providers_dirs: tuple[str, ...]) -> None:
     """Browse runs in a local web app: runs, a run's targets side by side and every item,
     one item's requests and answers, two runs compared.
 
@@ -38,4 +40,4 @@ def view(job: Path | None, db: Path | None, port: int | None, host: str, no_open
     check_host(host, read_only, allow_remote)
     where = find(db, job)
     serve(where.path, where.shown, host=host, port=port, open_browser=not no_open, read_only=read_only,
-          allow_remote=allow_remote)
+          allow_remote=allow_remote, providers_dirs=providers_dirs)

@@ -35,18 +35,20 @@ class ViewState:
     db_shown: str  # the database as the user named it
     secrets: Secrets
     nav: tuple[tuple[str, str], ...]  # (label, path) of each page in the nav
+    providers_dirs: tuple[str, ...]  # --providers-dir: where the provider files are, besides the usual folders
     # A finished run's per-target figures by (run id, status, finished at): summed once, then read from here.
     figures: dict[tuple[int, str, str | None], list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def create_app(db_path: Path, secrets: Secrets, db_shown: str | None = None) -> Starlette:
+def create_app(db_path: Path, secrets: Secrets, db_shown: str | None = None,
+               providers_dirs: tuple[str, ...] = ()) -> Starlette:
     """The app over an existing, migrated results database (``open_db`` ran on it)."""
     routes: list[BaseRoute] = [route for page in PAGES for route in page.routes]
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
     app = Starlette(routes=routes, middleware=[Middleware(Guard, secrets=secrets)],
                     exception_handlers={HTTPException: _error_page})
     nav = tuple(page.NAV for page in PAGES if getattr(page, "NAV", None))
-    app.state.view = ViewState(db_path, db_shown or str(db_path), secrets, nav)
+    app.state.view = ViewState(db_path, db_shown or str(db_path), secrets, nav, providers_dirs)
     compile_templates()
     return app
 

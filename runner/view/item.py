@@ -44,7 +44,7 @@ def item_page(request: Request) -> Response:
             raise HTTPException(404, f"run {run_id} has no item {prompt_id} row {row} repeat {repeat}")
         attempts = attempts_of(db, run_id, [r["item_key"] for r in results.values()])
     first = next(iter(results.values()))
-    messages, why_not = messages_as_sent(run, first)
+    messages, why_not = messages_as_sent(run, first, request.app.state.view.providers_dirs)
     answers = [answer(r, attempts[r["item_key"]]) for r in results.values()]
     return render(request, "item.html", run=run, prompt_id=prompt_id, row_index=None if row < 0 else row,
                   repeat_index=repeat, vars=variables(first.get("vars")), prompt=first["prompt"], messages=messages,
@@ -66,12 +66,14 @@ def _json_list(raw: str | None) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def messages_as_sent(run: RunRecord, result: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """The item's messages rebuilt from its job file, or why they cannot be shown."""
+def messages_as_sent(run: RunRecord, result: Mapping[str, Any],
+                     providers_dirs: tuple[str, ...] = ()) -> tuple[list[dict[str, Any]], str | None]:
+    """The item's messages rebuilt from its job file (its providers found as ``providers_dirs`` says),
+    or why they cannot be shown."""
     if not run.job_path or not Path(run.job_path).is_file():
         return [], f"the job file ({run.job_path or 'unknown'}) is not here to rebuild the messages from"
     try:
-        job = _load_job(run.job_path, Path(run.job_path).stat().st_mtime_ns)
+        job = _load_job(run.job_path, Path(run.job_path).stat().st_mtime_ns, providers_dirs)
     except HanzoError as e:
         return [], f"the job file no longer loads, so the messages cannot be rebuilt: {str(e).splitlines()[0]}"
     target = next((t for t in job.targets if t.label == result["target"]), None)
@@ -86,12 +88,12 @@ def messages_as_sent(run: RunRecord, result: Mapping[str, Any]) -> tuple[list[di
 
 
 @functools.lru_cache(maxsize=4)
-def _load_job(path: str, mtime_ns: int) -> Job:
+def _load_job(path: str, mtime_ns: int, providers_dirs: tuple[str, ...]) -> Job:
     """The job file as a run would load it; loaded again only when the file changes (its data is read lazily)."""
     from ..engine.launch import prepare
     from ..engine.options import RunOptions
 
-    return prepare(Path(path), RunOptions())[0]
+    return prepare(Path(path), RunOptions(providers_dirs=providers_dirs))[0]
 
 
 def _message(message: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def bind(host: str, port: int | None) -> socket.socket:
 
 
 def serve(db_path: Path, db_shown: str, *, host: str, port: int | None, open_browser: bool, read_only: bool,
-          allow_remote: bool) -> None:
+          allow_remote: bool, providers_dirs: tuple[str, ...] = ()) -> None:
     """Serve until interrupted; the URL with its token goes to stdout, the rest to stderr."""
     import uvicorn
 
@@ -58,7 +58,7 @@ def serve(db_path: Path, db_shown: str, *, host: str, port: int | None, open_bro
     actual = sock.getsockname()[1]
     secrets = Secrets(token=new_secret(), csrf=new_secret(), port=actual, read_only=read_only,
                       hosts=None if host in WILDCARDS else host_header_names(host, actual))
-    app = create_app(db_path, secrets, db_shown)
+    app = create_app(db_path, secrets, db_shown, providers_dirs)
     shown_host = "127.0.0.1" if host in WILDCARDS or is_loopback(host) else host
     url = f"http://{f'[{shown_host}]' if ':' in shown_host else shown_host}:{actual}/?token={secrets.token}"
     print(f"hanzo-run view: {db_shown}{' (read-only)' if read_only else ''}; open this URL (Ctrl-C stops):",

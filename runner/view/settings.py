@@ -49,7 +49,8 @@ async def set_key(request: Request) -> Response:
     form = await form_of(request)
     tab = _tab(form.get("tab"))
     try:
-        await in_thread(set_api_key, provider_id, form.get("key", ""))
+        await in_thread(functools.partial(set_api_key, provider_id, form.get("key", ""),
+                                          providers_dirs=dirs(request)))
     except KeyRejectedError as e:
         return await _page(request, tab, failed=str(e))
     except HanzoError as e:  # an unknown provider, a keyless one, an empty key
@@ -68,7 +69,7 @@ async def remove_key(request: Request) -> Response:
 
 async def validate_keys(request: Request) -> Response:
     form = await form_of(request)
-    checks: list[KeyCheck] = await in_thread(validate_all_keys)
+    checks: list[KeyCheck] = await in_thread(validate_all_keys, dirs(request))
     failed = None if checks else "no provider has a key to check; set one below"
     return await _page(request, _tab(form.get("tab")), checks=checks, failed=failed)
 
@@ -84,7 +85,8 @@ routes = [
 async def _page(request: Request, tab: str, *, status_code: int = 200, done: str | None = None,
                 failed: str | None = None, checks: list[KeyCheck] | None = None) -> Response:
     tab = _tab(tab)
-    statuses, problems = await in_thread(functools.partial(get_provider_statuses, loaded_models=tab == "local"))
+    statuses, problems = await in_thread(functools.partial(get_provider_statuses, dirs(request),
+                                                           loaded_models=tab == "local"))
     return render(request, "providers.html", status_code=status_code, tab=tab, tabs=TABS,
                   statuses=[s for s in statuses if s.provider.kind == tab],
                   counts={t: sum(s.provider.kind == t for s in statuses) for t in TABS},
@@ -112,6 +114,12 @@ def _back(tab: str, **done: str) -> Response:
 async def form_of(request: Request) -> dict[str, str]:
     """An urlencoded form (the guard has read and checked the body already; its size is bounded)."""
     return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def dirs(request: Request) -> tuple[str, ...]:
+    """The folders ``view --providers-dir`` named, read besides the usual ones."""
+    providers_dirs: tuple[str, ...] = request.app.state.view.providers_dirs
+    return providers_dirs
 
 
 async def in_thread(call: Callable[..., Any], *args: Any) -> Any:

@@ -16,7 +16,7 @@ from ..config.providers import ModelInfo, Pricing, Provider
 from ..engine.costing import PriceBook
 from ..errors import HanzoError
 from .pages import render
-from .settings import form_of, in_thread
+from .settings import dirs, form_of, in_thread
 
 NAV = ("Models", "/models")
 BADGES = ("vision", "tools", "json", "reasoning")  # the capabilities worth a badge; every model streams
@@ -29,7 +29,7 @@ async def models_page(request: Request) -> Response:
 async def refresh(request: Request) -> Response:
     provider_id = (await form_of(request)).get("provider", "")
     try:
-        await in_thread(functools.partial(fetch_models, provider_id, refresh=True))
+        await in_thread(functools.partial(fetch_models, provider_id, refresh=True, providers_dirs=dirs(request)))
     except HanzoError as e:
         return await _page(request, provider_id, failed=str(e).removeprefix("hanzo-run: "))
     return _back(provider_id)
@@ -39,7 +39,7 @@ async def choose(request: Request) -> Response:
     form = await form_of(request)
     provider_id, model = form.get("provider", ""), form.get("model", "")
     try:
-        await in_thread(functools.partial(use, provider_id, model or None))
+        await in_thread(functools.partial(use, provider_id, model or None, dirs(request)))
     except HanzoError as e:
         return await _page(request, provider_id, status_code=400, failed=str(e).removeprefix("hanzo-run: "))
     return _back(provider_id, used=model)
@@ -54,7 +54,7 @@ routes = [
 
 async def _page(request: Request, provider_id: str | None, *, status_code: int = 200, used: str | None = None,
                 failed: str | None = None) -> Response:
-    providers = [p for p in (await in_thread(get_all_providers))[0]]
+    providers = [p for p in (await in_thread(get_all_providers, dirs(request)))[0]]
     ids = [p.id for p in providers]
     default_provider = await in_thread(get_selected_provider)
     provider_id = next((p for p in (provider_id, default_provider) if p in ids), ids[0] if ids else None)
@@ -62,10 +62,10 @@ async def _page(request: Request, provider_id: str | None, *, status_code: int =
     prices: dict[str, Pricing | None] = {}
     selected = None
     if provider_id is not None:
-        selected = await in_thread(functools.partial(get_selected_model, provider_id))
+        selected = await in_thread(get_selected_model, provider_id, dirs(request))
         if failed is None:
             try:
-                models = await in_thread(functools.partial(fetch_models, provider_id))
+                models = await in_thread(functools.partial(fetch_models, provider_id, providers_dirs=dirs(request)))
             except HanzoError as e:
                 failed = str(e).removeprefix("hanzo-run: ")
         prices = await in_thread(functools.partial(_prices, next(p for p in providers if p.id == provider_id), models))

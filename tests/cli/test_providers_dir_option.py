@@ -15,7 +15,7 @@ from tests.fakes import FakeServer
 
 # Commands that load provider files (a group's subcommands by "group sub").
 READS_PROVIDERS = ["run", "validate", "rescore", "providers", "providers show", "models", "ping", "use",
-                   "keys set", "keys get", "keys list", "keys validate", "batches cancel", "ask"]
+                   "keys set", "keys get", "keys list", "keys validate", "batches cancel", "ask", "view"]
 
 
 def _command(path: str) -> click.Command:

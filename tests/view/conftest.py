@@ -37,10 +37,11 @@ def run_db(fake: FakeServer, fake_providers: Path, keys: dict[str, str], isolate
     return isolated / "runs.db"
 
 
-def app_client(db: Path, *, read_only: bool = False, login: bool = True) -> TestClient:
+def app_client(db: Path, *, read_only: bool = False, login: bool = True,
+               providers_dirs: tuple[str, ...] = ()) -> TestClient:
     secrets = Secrets(token=TOKEN, csrf=CSRF, port=PORT, hosts=host_header_names("127.0.0.1", PORT),
                       read_only=read_only)
-    client = TestClient(create_app(db, secrets), base_url=ORIGIN)
+    client = TestClient(create_app(db, secrets, providers_dirs=providers_dirs), base_url=ORIGIN)
     if login:
         assert client.get(f"/?token={TOKEN}").status_code == 200  # the printed URL: token traded for a cookie
     return client

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from tests.conftest import hanzo, query
+from tests.conftest import hanzo, point_at, query, write_job, write_providers
 from tests.fakes import FakeServer
 from tests.view.conftest import app_client
 
@@ -262,3 +262,25 @@ def test_judge_scores_and_reasons_show_in_the_grid_and_on_the_item_page(fake: Fa
     checks = rows_of(item, "checks")  # every check's outcome, from results.checks
     assert checks == ["judge False 0.1 anthropic/claude-haiku-4-5: no Tokyo (score 0.1)"]
     assert re.search(r'<td>\d+</td><td class="text">judge</td>', item)  # the grader's HTTP attempt
+
+
+def test_providers_dir_shows_a_provider_only_that_folder_has(fake: FakeServer, keys: dict[str, str],
+                                                             isolated: Path) -> None:
+    # `view --providers-dir` as `run --providers-dir`: the run's provider is on the Providers and Models pages,
+    # and its item's messages are rebuilt from the job, which loads only with that folder.
+    acme = point_at(fake, "openai")
+    acme.update(id="acme", name="Acme")
+    folder = write_providers(isolated / "elsewhere", {"acme": acme})
+    job = write_job(isolated, {"targets": ["acme/gpt-4o-mini"], "prompts": [{"id": "q", "text": "Capital of {{c}}?"}],
+                               "data": [{"c": "Peru"}], "output": "runs.db"})
+    key = {"HANZO_API_KEY_ACME": fake.keys["openai"]}
+    assert hanzo(job, "--providers-dir", folder, "--quiet", env=key).returncode == 0
+    item = "/runs/1/item?row=0&prompt=q&repeat=0"
+    with app_client(isolated / "runs.db") as without:
+        assert "the job file no longer loads" in without.get(item).text
+        assert 'id="provider-acme"' not in without.get("/providers").text
+    with app_client(isolated / "runs.db", providers_dirs=(str(folder),)) as client:
+        messages = client.get(item).text
+        assert "Capital of Peru?" in messages[messages.index('id="messages"'):messages.index("<h2>Answers</h2>")]
+        assert 'id="provider-acme"' in client.get("/providers").text
+        assert 'data-model="gpt-4o-mini"' in client.get("/models?provider=acme").text
