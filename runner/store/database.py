@@ -251,6 +251,8 @@ FROM (
 )"""
 
 
+# m009 builds this view as it is; a change to it is a new migration, and m009 then keeps a frozen copy of
+# this text, as m002 keeps its own.
 # Per run and target; the report computes percentiles on top (runner/summary.py). Rates are
 # over all items, errors counting as not passed; cost (what the run paid) is NULL when any ok
 # answer is unpriced; answer cost (cached answers at their first cost) NULL when any answer is
