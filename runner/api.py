@@ -16,23 +16,25 @@ import functools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import anyio
 
 from .config.providers import ModelInfo, Provider, ProviderRegistry, provider_dirs
 from .config.settings import Settings, load_settings, save_settings, select, selected_model
-from .engine.launch import RunKwargs, RunOptions, RunOutcome, prepare, run_prepared
-from .engine.progress import Progress
 from .errors import HanzoError, Problem, UsageError
 from .keys.lookup import KeyLookup, find_key
 from .keys.store import KeyStore, StoredKey, host_of
 from .private_files import read_private_json, write_private_json
-from .probes.keycheck import KeyCheck, check_key, check_keys
-from .probes.local import LocalStatus, check_local
-from .probes.models import cached_models as cached_discovered_models
-from .probes.models import fetch_models as discover_models
-from .probes.overview import ProviderStatus, provider_statuses
+
+# The engine and the probes (the HTTP stack) are imported by the functions that use them: a command that
+# only reads files and keys (``keys list``, ``use``) starts in a tenth of a second, not half a second.
+if TYPE_CHECKING:
+    from .engine.launch import RunKwargs, RunOutcome
+    from .engine.progress import Progress
+    from .probes.keycheck import KeyCheck
+    from .probes.local import LocalStatus
+    from .probes.overview import ProviderStatus
 
 Dirs = Iterable[str | Path]
 
@@ -61,6 +63,8 @@ async def arun_job(path: str | Path, *, progress: Progress | None = None, handle
         >>> outcome = await arun_job("jobs/hello.yaml", db=Path("runs.db"))
         >>> outcome.ok, outcome.failed
     """
+    from .engine.launch import RunOptions, prepare, run_prepared
+
     run_options = RunOptions(**options)
     job, registry = prepare(Path(path), run_options)
     return await run_prepared(job, registry, run_options, progress=progress, handle_signals=handle_signals)
@@ -89,6 +93,8 @@ def get_provider_statuses(providers_dirs: Dirs = (), *, loaded_models: bool = Fa
                           ) -> tuple[list[ProviderStatus], list[Problem]]:
     """Every valid provider's key status and, for a local server, whether it is up now (probed at once;
     ``loaded_models`` also asks which models it has loaded); and the problems of the invalid files."""
+    from .probes.overview import provider_statuses
+
     providers, problems = get_all_providers(providers_dirs)
 
     async def go() -> list[ProviderStatus]:
@@ -146,6 +152,8 @@ def remove_api_key(provider_id: str) -> bool:
 
 def validate_api_key(provider_id: str, key: str | None = None, *, providers_dirs: Dirs = ()) -> KeyCheck:
     """Check ``key`` (default: the key a run would use) without spending tokens."""
+    from .probes.keycheck import KeyCheck, check_key
+
     provider, lookup = find_provider_key(provider_id, providers_dirs)
     if key is None:
         if provider.auth is None:
@@ -158,6 +166,8 @@ def validate_api_key(provider_id: str, key: str | None = None, *, providers_dirs
 
 def validate_all_keys(providers_dirs: Dirs = ()) -> list[KeyCheck]:
     """Check, at once, every provider that has a key to check."""
+    from .probes.keycheck import check_keys
+
     pairs = [(p, find_key(p).key) for p in get_all_providers(providers_dirs)[0] if p.auth is not None]
     pairs = [(p, key) for p, key in pairs if key]
 
@@ -169,6 +179,8 @@ def validate_all_keys(providers_dirs: Dirs = ()) -> list[KeyCheck]:
 
 def fetch_models(provider_id: str, *, refresh: bool = False, providers_dirs: Dirs = ()) -> list[ModelInfo]:
     """The provider's models (cached 24 h); ProviderError FETCH_MODELS_FAILED on failure."""
+    from .probes.models import fetch_models as discover_models
+
     provider, lookup = find_provider_key(provider_id, providers_dirs)
 
     async def go() -> list[ModelInfo]:
@@ -179,12 +191,16 @@ def fetch_models(provider_id: str, *, refresh: bool = False, providers_dirs: Dir
 
 def cached_models(provider: Provider | str, providers_dirs: Dirs = ()) -> dict[str, ModelInfo]:
     """Models (with learned prices) from the last discovery, read without network."""
+    from .probes.models import cached_models as cached_discovered_models
+
     return cached_discovered_models(provider if isinstance(provider, Provider)
                                     else get_provider(provider, providers_dirs))
 
 
 def test_local_connection(provider_id: str, providers_dirs: Dirs = ()) -> LocalStatus:
     """Whether a local server answers now, and which models it has loaded."""
+    from .probes.local import check_local
+
     provider, lookup = find_provider_key(provider_id, providers_dirs)
 
     async def go() -> LocalStatus:

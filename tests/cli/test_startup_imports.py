@@ -30,3 +30,10 @@ def test_help_imports_nothing_heavy(args: list[str]) -> None:
 def test_validate_imports_only_the_schema_stack(isolated: Path) -> None:
     (isolated / "job.yaml").write_text("targets: [echo/echo]\nprompts: ['{{a}}']\ndata: [{a: 1}]\n")
     assert imported_after("validate", "job.yaml") == {"jsonschema"}
+
+
+@pytest.mark.parametrize("args", [["keys", "list"], ["keys", "get", "openai"], ["use"]])
+def test_commands_that_read_only_files_and_keys_import_no_network_stack(
+        args: list[str], isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-startup-test-1234")
+    assert imported_after(*args) <= {"jsonschema", "anyio"}
