@@ -22,8 +22,7 @@ import anyio
 from ..errors import ErrorCode, ProviderError
 from ..http.client import Answer
 from ..protocols import ChatRequest, HttpCall
-from ..store.database import utcnow
-from ..store.records import AttemptRow
+from ..store.records import AttemptRow, utcnow
 from .budget import Budget
 from .costing import UNKNOWN, Cost, PriceBook, answer_cost
 from .lanes import Lane

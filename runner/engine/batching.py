@@ -39,8 +39,8 @@ from ..http.client import Answer
 from ..protocols.batch import BatchEntry, BatchLine, BatchStatus, LineKind, refused_for_good
 from ..store.batches import BatchStore
 from ..store.cache import CachedAnswer
-from ..store.database import RunStore, utcnow
-from ..store.records import AttemptRow, ResultRow
+from ..store.database import RunStore
+from ..store.records import AttemptRow, ResultRow, utcnow
 from .attempt import max_tokens_of
 from .batchlines import line_outcome, unix_time
 from .batchtarget import BatchReport, BatchTarget, Fallback, custom_id

@@ -25,8 +25,7 @@ from ..errors import ProviderError
 from ..http.client import Answer, CallBuilder
 from ..protocols import Completion, HttpCall
 from ..store.cache import CachedAnswer, ResponseCache, request_key
-from ..store.database import utcnow
-from ..store.records import ResultRow
+from ..store.records import ResultRow, utcnow
 from .requests import chat_request
 from .rows import result_row
 

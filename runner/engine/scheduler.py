@@ -26,8 +26,8 @@ from ..config.jobs import Job, WorkItem
 from ..errors import ProviderError
 from ..protocols import HttpCall
 from ..store.cache import CachedAnswer
-from ..store.database import RunStore, utcnow
-from ..store.records import AttemptRow, ResultRow, RunStatus
+from ..store.database import RunStore
+from ..store.records import AttemptRow, ResultRow, RunStatus, utcnow
 from .attempt import Sender
 from .budget import Budget
 from .caching import AnswerCache

@@ -12,7 +12,7 @@ from typing import Any
 import sqlite_utils
 
 from ..protocols.batch import BatchStatus
-from .database import utcnow
+from .records import utcnow
 
 LIVE_STATES = ("pending", "running", "cancelling")
 

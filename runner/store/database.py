@@ -8,7 +8,6 @@ are batched, one transaction per batch, in WAL mode so readers (Datasette, the
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import sqlite3
@@ -21,7 +20,7 @@ from sqlite_utils.migrations import Migrations
 
 from ..errors import UsageError
 from .queries import save_target_figures
-from .records import AttemptRow, ResultRow, RunStatus
+from .records import AttemptRow, ResultRow, RunStatus, utcnow
 
 migrations = Migrations("hanzo-run")
 
@@ -289,10 +288,6 @@ FROM (
            min(id) AS first_result_id
     FROM results GROUP BY run_id, target
 )"""
-
-
-def utcnow() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:

@@ -9,9 +9,16 @@ and sqlite3 takes them as they are. ``RunRecord`` is a row of ``runs`` as read b
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, NamedTuple
+
+
+def utcnow() -> str:
+    """Now as the rows store it: ISO 8601 in UTC to the millisecond, ``Z``-suffixed (sorts as text)."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
 
 # "submitted": batches are still running at the provider; ``--resume`` collects them.
 RunStatus = Literal["running", "completed", "interrupted", "failed", "submitted"]
