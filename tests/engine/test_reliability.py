@@ -201,7 +201,9 @@ def test_a_dead_provider_does_not_stall_the_others(fake: FakeServer, tmp_path: P
 
 
 def test_crash_report_goes_to_a_log_not_the_terminal(isolated: Path) -> None:
-    env = {"PYTHONPATH": str(isolated)}
+    logs = isolated / "tmp"  # the log goes to the system's temporary folder: this test's own, not the machine's
+    logs.mkdir()
+    env = {"PYTHONPATH": str(isolated), "TMPDIR": str(logs)}
     (isolated / "sitecustomize.py").write_text(
         "import runner.config.validation\n"
         "def boom(*a, **k):\n    raise RuntimeError('boom')\n"
@@ -211,6 +213,7 @@ def test_crash_report_goes_to_a_log_not_the_terminal(isolated: Path) -> None:
     assert "Traceback" not in done.stderr
     assert "hanzo-run: internal error: RuntimeError: boom" in done.stderr
     log = done.stderr.split("the full traceback is in ")[1].split(";")[0]
+    assert Path(log).parent == logs
     assert "RuntimeError: boom" in Path(log).read_text()
 
 
