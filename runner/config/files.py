@@ -45,7 +45,7 @@ class Document:
     def nodes(self) -> yaml.Node | None:
         """The file's nodes, for placing problems: composed at the first, kept for the others (a file of
         100,000 rows takes seconds), by libyaml where it reads the text as PyYAML does."""
-        fast = yaml.__with_libyaml__ and not _LIBYAML_DIFFERS.search(self.text)
+        fast = _libyaml_agrees(self.text)
         for loader_class in ([yaml.CSafeLoader] if fast else []) + [yaml.SafeLoader]:
             loader = loader_class(self.text)
             try:
@@ -94,12 +94,18 @@ def read_document(path: Path, display: str | None = None) -> tuple[Document | No
 
 # Where libyaml reads a file differently from PyYAML: a tab between tokens (libyaml takes it as a space,
 # PyYAML refuses it) and tags (an empty ``!`` is '' to libyaml and null to PyYAML). A tag starts a token.
-_LIBYAML_DIFFERS = re.compile(r"\t|(?:^|[\s\[{,:])!", re.MULTILINE)
+_LIBYAML_TAG = re.compile(r"(?:^|[\s\[{,:])!", re.MULTILINE)
+
+
+def _libyaml_agrees(text: str) -> bool:
+    """Whether libyaml reads ``text`` as PyYAML does; the search runs only where a ``!`` is (a regular
+    expression over 50 MB is seconds)."""
+    return yaml.__with_libyaml__ and "\t" not in text and ("!" not in text or not _LIBYAML_TAG.search(text))
 
 
 def _parse(text: str, shown: str) -> tuple[Any, list[Problem]]:
     """The data of ``text`` and its key problems; raises PyYAML's own error when it does not parse."""
-    if yaml.__with_libyaml__ and not _LIBYAML_DIFFERS.search(text):
+    if _libyaml_agrees(text):
         try:
             return _paused_gc(lambda: _load_fast(text)), []
         except Exception:  # PyYAML's loader below meets it again and says what it is, where
@@ -132,15 +138,10 @@ def _load(text: str) -> tuple[Any, yaml.Node | None]:
 
 
 def _load_fast(text: str) -> Any:
-    """libyaml's tree of ``text`` made into values, or an exception for anything but a plain tree."""
+    """The values of ``text`` as libyaml parses it, or an exception for anything but a plain tree."""
     loader = _FastLoader(text)
     try:
-        root = loader.get_single_node()
-        if root is None:
-            return None
-        if "*" in text and not _is_tree(root):  # no alias without a *
-            raise yaml.composer.ComposerError(None, None, "aliases: left to PyYAML's loader", None)
-        return _TreeValues(loader, escapes="\\" in text).build(root)
+        return _EventValues(loader, escapes="\\" in text).document()
     finally:
         loader.dispose()
 
@@ -213,68 +214,106 @@ if yaml.__with_libyaml__:
         expansion checks of ``_Loader`` have nothing to find there, so there are none here."""
 
 
-_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 _INT, _NULL, _BOOL = "tag:yaml.org,2002:int", "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool"
 
 
-class _TreeValues:
-    """The values of a tree of nodes, built here rather than by PyYAML's constructor (ten times slower: a
-    method lookup and a generator per node). Text, plain integers, booleans and nulls are built as the
+class _EventValues:
+    """The values of a document built from libyaml's events as they come, rather than by PyYAML's
+    constructor (ten times slower: a method lookup and a generator per node) from a tree of nodes (3 KB a
+    data row: a million inline rows held 3 GB). Text, plain integers, booleans and nulls are built as the
     constructor builds them, other scalars by the checked constructor itself. Anything else raises, for
-    PyYAML's loader to read and report: a key that is not text (a merge key too) or comes twice, a tag."""
+    PyYAML's loader to read and report: a key that is not text (a merge key too) or comes twice, a tag,
+    more than one document, an alias of a list or a mapping (a scalar's alias is its value)."""
 
-    def __init__(self, constructor: _CheckedValues, *, escapes: bool) -> None:
-        self.constructor = constructor
+    def __init__(self, loader: _CheckedValues, *, escapes: bool) -> None:
+        self.loader = loader
+        self.next_event = loader.get_event  # type: ignore[attr-defined]
         self.escapes = escapes  # only a \u escape can make half a UTF-16 pair: the text was UTF-8
+        # SafeLoader's and CSafeLoader's resolvers: (tag, pattern) pairs by a plain scalar's first character
+        resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
+        anywhere = resolvers.get(None, [])
+        self.resolvers = {first: [*pairs, *anywhere] for first, pairs in resolvers.items() if first is not None}
+        self.anywhere = anywhere
+        self.scalars: dict[str, Any] = {}  # anchored scalars, for their aliases
+        self.anchors: set[str] = set()
 
-    def build(self, node: yaml.Node) -> Any:
-        kind = node.__class__
-        if kind is yaml.ScalarNode:
-            tag, value = node.tag, node.value
-            if tag == _STR:
-                if self.escapes and not _is_unicode(value):
-                    raise ValueError("half a UTF-16 pair")
-                return value
-            if tag == _INT and value.isdigit() and (value[0] != "0" or len(value) == 1):
-                return int(value)
-            if tag == _NULL:
-                return None
-            if tag == _BOOL:
-                return yaml.constructor.SafeConstructor.bool_values[value.lower()]
-            return self.constructor.construct_object(node)  # a float, a date, 0x1F, 1_000...
-        if kind is yaml.MappingNode and node.tag == _MAP:
-            mapping: dict[str, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.__class__ is not yaml.ScalarNode or key_node.tag != _STR:
-                    raise ValueError("a key that is not text")
-                key = key_node.value
-                if key in mapping or (self.escapes and not _is_unicode(key)):
-                    raise ValueError("a duplicate key")
-                mapping[key] = self.build(value_node)
-            return mapping
-        if kind is yaml.SequenceNode and node.tag == _SEQ:
-            return [self.build(item) for item in node.value]
-        raise ValueError(f"tag {node.tag}")
+    def document(self) -> Any:
+        next_event = self.next_event
+        next_event()  # the stream's start
+        if next_event().__class__ is yaml.StreamEndEvent:
+            return None  # nothing but comments
+        value = self.value(next_event())
+        next_event()  # the document's end
+        if next_event().__class__ is not yaml.StreamEndEvent:
+            raise ValueError("more than one document")
+        return value
 
-
-def _is_tree(root: yaml.Node) -> bool:
-    """No list or mapping reached twice: no alias makes a loop or multiplies the values (an alias of
-    a scalar does neither)."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, yaml.ScalarNode):
-            continue
-        if id(node) in seen:
-            return False
-        seen.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
+    def value(self, event: Any) -> Any:  # libyaml's events: typed by their class, checked here
+        kind = event.__class__
+        if kind is yaml.AliasEvent:
+            if event.anchor not in self.scalars:
+                raise ValueError("an alias of a list or a mapping")
+            return self.scalars[event.anchor]
+        anchor = event.anchor
+        if anchor is not None:
+            if anchor in self.anchors:
+                raise ValueError("an anchor named twice")
+            self.anchors.add(anchor)
+        if event.tag is not None:
+            raise ValueError(f"tag {event.tag}")
+        value: Any
+        if kind is yaml.ScalarEvent:
+            value = self.scalar(event)
+            if anchor is not None:
+                self.scalars[anchor] = value
+        elif kind is yaml.MappingStartEvent:
+            value = self.mapping()
+        elif kind is yaml.SequenceStartEvent:
+            next_event, build = self.next_event, self.value
+            value = []
+            while (item := next_event()).__class__ is not yaml.SequenceEndEvent:
+                value.append(build(item))
         else:
-            for pair in node.value:
-                stack.extend(pair)
-    return True
+            raise ValueError(f"unexpected {kind.__name__}")
+        return value
+
+    def mapping(self) -> dict[str, Any]:
+        next_event, build = self.next_event, self.value
+        mapping: dict[str, Any] = {}
+        while (event := next_event()).__class__ is not yaml.MappingEndEvent:
+            if (event.__class__ is not yaml.ScalarEvent or event.tag is not None
+                    or event.anchor is not None or self.tag(event) != _STR):
+                raise ValueError("a key that is not text")
+            key = event.value
+            if key in mapping or (self.escapes and not _is_unicode(key)):
+                raise ValueError("a duplicate key")
+            mapping[key] = build(next_event())
+        return mapping
+
+    def tag(self, event: Any) -> str:
+        """The tag PyYAML's resolver gives a scalar without one: a plain scalar's by its text, else text."""
+        if not event.implicit[0]:
+            return _STR
+        value = event.value
+        for tag, pattern in self.resolvers.get(value[:1], self.anywhere):
+            if pattern.match(value):
+                return tag
+        return _STR
+
+    def scalar(self, event: Any) -> Any:
+        tag, value = self.tag(event), event.value
+        if tag == _STR:
+            if self.escapes and not _is_unicode(value):
+                raise ValueError("half a UTF-16 pair")
+            return value
+        if tag == _INT and value.isdigit() and (value[0] != "0" or len(value) == 1):
+            return int(value)
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return yaml.constructor.SafeConstructor.bool_values[value.lower()]
+        # a float, a date, 0x1F, 1_000...
+        return self.loader.construct_object(yaml.ScalarNode(tag, value, event.start_mark, event.end_mark))
 
 
 def _is_unicode(text: str) -> bool:

@@ -264,8 +264,9 @@ def _inline_variables(rows: tuple[Row, ...]) -> tuple[set[str], dict[str, str]]:
     mappings = [(index, row) for index, row in enumerate(rows) if isinstance(row, Mapping)]
     if not mappings:
         return set(), {}
-    every: set[str] = set().union(*(row for _, row in mappings))
-    common = set.intersection(*(set(row) for _, row in mappings))
+    names = {tuple(row) for _, row in mappings}  # each distinct list of names once: usually one
+    every: set[str] = set().union(*names)
+    common = set.intersection(*map(set, names))
     missing_at: dict[str, str] = {}
     if every != common:
         for index, row in mappings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,24 @@ def test_values_are_built_without_pyyaml_s_constructor(isolated: Path, monkeypat
     assert calls == 0
 
 
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+def test_a_big_file_is_never_held_as_a_tree_of_nodes(isolated: Path) -> None:
+    # libyaml's tree of nodes is about 3 KB a data row, five times the values made of it: a job of
+    # 1,000,000 inline rows peaked at 3 GB. Built from the parser's events, the values are the peak.
+    path = isolated / "job.yaml"
+    rows = 20_000
+    path.write_text("targets: [echo/echo]\nprompts: ['{{country}}']\ndata:\n"
+                    + "".join(f"  - {{country: Country {i}, expect: hello, n: {i}}}\n" for i in range(rows)))
+    tracemalloc.start()
+    try:
+        doc, problems = files.read_document(path)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert doc is not None and not problems and len(doc.data["data"]) == rows
+    assert peak < 1.5 * kept, (kept / rows, peak / rows)  # bytes a row: about 500 and 600 (a tree: 2,800)
+
+
 def test_validate_parses_a_job_file_once(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     parsed: list[str] = []
     real = files._parse
@@ -185,6 +204,12 @@ ODD_YAML = [
     "\"\\ud800\": key\n",  # half a UTF-16 pair as a key
     "rows: [{x: 1, y: 2}, {x: 1, x: 2}]\n",  # a duplicate key deep down
     "a: [b, [c, {d: [e]}]]\nstar: a*b\n",
+    "a: &x 1\nb: &x 2\n",  # an anchor named twice
+    "a: *x\nb: &x 1\n",  # an alias before its anchor
+    "&k a: 1\n*k : 2\n",  # an anchored key, and an alias as a key
+    "# nothing but a comment\n",
+    "---\n",
+    "a: |\n  two\n  lines\nb: >-\n  folded\n  text\nc: plain\n  continued\n",
 ]
 
 
